@@ -1,0 +1,4 @@
+#include "bindings.hpp"
+namespace py = pybind11;
+// placeholder until implemented
+void init_paper(py::module_ &m) { (void)m; }

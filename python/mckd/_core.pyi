@@ -1,0 +1,2 @@
+# Type stub for the native module; kept in step with cpp/bind_*.cpp.
+__version__: str

@@ -1,0 +1,69 @@
+"""The `mckd` command: a thin dispatcher over python/mckd/commands/*.
+
+Each command module defines `add_arguments(parser)` and `run(args) -> int` and imports its heavy
+dependencies inside `run`, so that building the parser (and `mckd parse` in a torch-free
+deployment) stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import MckdError
+
+# name -> (module under mckd.commands, one-line help)
+COMMANDS = {
+    "data": ("data", "import a treebank into train/dev/test JSONL splits"),
+    "eval": ("eval", "score predicted trees against gold (EVALB-exact or the paper's metric)"),
+    "teach": ("teach", "pseudolabel inputs with a few-shot prompted local GGUF LLM"),
+    "train": ("train", "train a seq2seq student on (pseudo)labeled JSONL"),
+    "export": ("export", "convert a trained student to CTranslate2 for fast inference"),
+    "relabel": ("relabel", "label JSONL inputs with an exported student (batched, resumable)"),
+    "parse": ("parse", "parse raw sentences with an exported student (no torch needed)"),
+    "distill": ("distill", "run the whole MCKD pipeline"),
+    "report": ("report", "print the results table of a (partial) distill run"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mckd", description="Distill a few-shot local LLM into a fast seq2seq student (MCKD).")
+    parser.add_argument("--version", action="version", version=f"mckd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (modname, help_) in COMMANDS.items():
+        try:
+            mod = importlib.import_module(f"mckd.commands.{modname}")
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("mckd.commands"):
+                continue  # command not built yet
+            raise
+        p = sub.add_parser(name, help=help_, description=help_)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args._run(args)
+    except MckdError as e:
+        print(f"mckd {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mckd {args.command}: interrupted; finished work is kept, re-run to resume",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
