@@ -1,0 +1,40 @@
+"""`mckd report RUN_DIR`: reprint the results table of a finished or partial run."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("--json", action="store_true", help="print results.json instead")
+
+
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ..config import DistillConfig, load_config
+    from ..errors import MckdError
+    from ..jsonio import read_json
+    from ..pipeline import Distiller
+    from ..report import table, write_reports
+
+    root = Path(args.run_dir)
+    if not (root / "manifest.json").exists():
+        raise MckdError(f"{root}: not an mckd run directory (no manifest.json)")
+    m = read_json(root / "manifest.json")
+    cfg = _config_from(m["config"], DistillConfig, load_config)
+    d = Distiller(cfg, m["data_dir"], root, log=lambda s: None)
+    results = d.collect()
+    results["config"] = m["config"]
+    md = write_reports(root, results)
+    print(json.dumps(results, indent=2) if args.json else md, end="" if not args.json else "\n")
+    return 0
+
+
+def _config_from(doc: dict, cls, load_config):
+    from ..config import _flatten, set_key
+
+    cfg = cls()
+    for k, v in _flatten(doc).items():
+        set_key(cfg, k, v)
+    return cfg

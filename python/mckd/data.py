@@ -1,0 +1,212 @@
+"""Treebank import: read CRAFT / PTB files into deterministic train/dev/test JSONL splits.
+
+Each record carries the source words, the cleaned gold tree and every target linearization, so
+later steps never re-read the treebank. Malformed trees are reported (file, line, tree number)
+and skipped with a count; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+from .errors import MckdError
+from .jsonio import read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
+
+DEFAULT_SPLITS = {"train": 50.0, "dev": 10.0, "test": 40.0}  # the paper's CRAFT split
+SPLIT_NAMES = ("train", "dev", "test")
+RECORD_FIELDS = ("id", "source")
+
+_PAREN = re.compile(rb"[()]")
+_TREE_START = re.compile(rb"^\s*\(\s*\(")
+
+
+@dataclass
+class ImportReport:
+    files: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    n_trees: int = 0
+    n_skipped: int = 0
+
+
+def split_tree_texts(data: bytes):
+    """Yield (first_line, tree_number, bytes) for each top-level bracketed tree in a file.
+
+    Trees may span lines (.mrg, .tree) or sit one per line. An unclosed tree is cut where the
+    next line starts a new `( (` tree, so one bad tree does not swallow the rest of the file.
+    """
+    depth = 0
+    start = None
+    start_line = 0
+    n = 0
+    line_starts = [0] + [m.end() for m in re.finditer(rb"\n", data)]
+    li = 0  # index into line_starts of the line holding the current position
+    for m in _PAREN.finditer(data):
+        pos = m.start()
+        while li + 1 < len(line_starts) and line_starts[li + 1] <= pos:
+            li += 1
+        if m.group() == b"(":
+            if depth > 0 and line_starts[li] <= pos and data[line_starts[li]:pos].strip() == b"" \
+                    and _TREE_START.match(data, line_starts[li]) and start is not None \
+                    and line_starts[li] > start:
+                n += 1
+                yield start_line, n, data[start:line_starts[li]]
+                depth = 0
+                start = None
+            if depth == 0:
+                start, start_line = pos, li + 1
+            depth += 1
+        else:
+            if depth == 0:
+                n += 1
+                yield li + 1, n, data[pos:pos + 1]  # stray ')' becomes a reported bad tree
+                continue
+            depth -= 1
+            if depth == 0:
+                n += 1
+                yield start_line, n, data[start:pos + 1]
+                start = None
+    if start is not None:
+        n += 1
+        yield start_line, n, data[start:]
+
+
+def read_treebank(paths: list[Path], root: Path | None = None):
+    """Read and clean every tree; returns (records, ImportReport)."""
+    from .trees import FORMATS, clean, linearize, parse_tree
+
+    report = ImportReport()
+    records: list[dict] = []
+    for path in paths:
+        rel = str(path.relative_to(root)) if root else path.name
+        data = path.read_bytes()
+        n_file = 0
+        for line, num, chunk in split_tree_texts(data):
+            report.n_trees += 1
+            where = f"{path}:{line}: tree {num}"
+            try:
+                text = chunk.decode("utf-8")
+            except UnicodeDecodeError as e:
+                report.problems.append(f"{where}: invalid UTF-8 at byte {e.start}")
+                report.n_skipped += 1
+                continue
+            try:
+                tree = clean(parse_tree(text))
+            except (MckdError, ValueError) as e:
+                report.problems.append(f"{where}: {e}")
+                report.n_skipped += 1
+                continue
+            words = list(tree.words)
+            if not words:
+                report.problems.append(f"{where}: no words left after deleting -NONE-")
+                report.n_skipped += 1
+                continue
+            n_file += 1
+            records.append({
+                "id": f"{rel}#{num}",
+                "words": words,
+                "source": " ".join(words),
+                "gold": tree.to_string(),
+                "targets": {fmt: linearize(tree, fmt) for fmt in FORMATS},
+            })
+        report.files.append({"path": rel, "sha256": sha256_file(path), "trees": n_file})
+    return records, report
+
+
+def parse_splits(spec: str | None) -> dict[str, float]:
+    """'50,10,40' or 'train=50,dev=10,test=40' -> {train: 50, dev: 10, test: 40}."""
+    if not spec:
+        return dict(DEFAULT_SPLITS)
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    out: dict[str, float] = {}
+    try:
+        if all("=" in p for p in parts):
+            for p in parts:
+                k, v = p.split("=", 1)
+                if k not in SPLIT_NAMES:
+                    raise MckdError(f"--splits: unknown split {k!r} (use {', '.join(SPLIT_NAMES)})")
+                out[k] = float(v)
+        elif len(parts) == 3:
+            out = dict(zip(SPLIT_NAMES, map(float, parts)))
+        else:
+            raise MckdError(f"--splits: expected three numbers like 50,10,40, got {spec!r}")
+    except ValueError:
+        raise MckdError(f"--splits: not a number in {spec!r}") from None
+    if any(v < 0 for v in out.values()) or sum(out.values()) <= 0:
+        raise MckdError(f"--splits: proportions must be non-negative with a positive sum: {spec!r}")
+    return {k: out.get(k, 0.0) for k in SPLIT_NAMES}
+
+
+def assign_splits(n: int, splits: dict[str, float], seed: int) -> dict[str, list[int]]:
+    """Shuffle indices 0..n-1 with `seed` and cut them by the split proportions."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    total = sum(splits.values())
+    out: dict[str, list[int]] = {}
+    start = 0
+    for i, name in enumerate(SPLIT_NAMES):
+        end = n if i == len(SPLIT_NAMES) - 1 else start + round(n * splits[name] / total)
+        out[name] = sorted(order[start:end])
+        start = end
+    return out
+
+
+def expand_inputs(pattern: str) -> list[Path]:
+    """A glob, a directory (all *.tree / *.mrg in it) or a single file -> sorted paths."""
+    p = Path(pattern)
+    if p.is_dir():
+        paths = sorted([*p.glob("*.tree"), *p.glob("*.mrg")])
+    else:
+        paths = sorted(Path(x) for x in globmod.glob(os.path.expanduser(pattern), recursive=True))
+        paths = [x for x in paths if x.is_file()]
+    if not paths:
+        raise MckdError(f"no treebank files match {pattern!r}")
+    return paths
+
+
+def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
+                    splits: str | dict | None = None, limit: int | None = None) -> dict:
+    """Import a treebank into OUT_DIR/{train,dev,test}.jsonl + manifest.json; returns the manifest."""
+    paths = expand_inputs(pattern)
+    root = Path(os.path.commonpath([str(x.parent) for x in paths]))
+    split_props = splits if isinstance(splits, dict) else parse_splits(splits)
+    records, report = read_treebank(paths, root)
+    if limit is not None:
+        records = records[:limit]
+    if not records:
+        raise MckdError(f"{pattern}: no readable trees ({report.n_skipped} malformed)")
+    parts = assign_splits(len(records), split_props, seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = {}
+    for name, idx in parts.items():
+        f = out / f"{name}.jsonl"
+        write_jsonl_atomic(f, (records[i] for i in idx))
+        outputs[name] = {"file": f.name, "count": len(idx), "sha256": sha256_file(f)}
+    manifest = {
+        "mckd_version": __version__,
+        "source": {"pattern": pattern, "root": str(root.resolve()), "files": report.files},
+        "seed": seed,
+        "splits": split_props,
+        "limit": limit,
+        "trees_read": report.n_trees,
+        "trees_skipped": report.n_skipped,
+        "problems": report.problems,
+        "outputs": outputs,
+    }
+    write_json_atomic(out / "manifest.json", manifest)
+    return manifest
+
+
+def load_split(data_dir: str | os.PathLike, name: str) -> list[dict]:
+    """Read one split of an imported data dir (or any JSONL with id and source)."""
+    d = Path(data_dir)
+    f = d / f"{name}.jsonl"
+    if not f.exists():
+        raise MckdError(f"{d}: no {name}.jsonl (run `mckd data import` to create it)")
+    return read_jsonl(f, required=RECORD_FIELDS)

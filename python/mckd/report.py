@@ -1,0 +1,126 @@
+"""Results of a distill run: results.json, a paper-shaped Markdown table, and f1_by_stage.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .jsonio import write_json_atomic, write_text_atomic
+
+ROW_NAMES = {
+    "teacher": "few-shot LLM teacher",
+    "sft_gold": "student fine-tuned on the gold examples only",
+    "vanilla_kd": "vanilla KD (1-stage)",
+    "kd_sd_filter": "KD + SD w/ filter",
+}
+
+
+def _row_name(key: str) -> str:
+    return ROW_NAMES.get(key) or (f"{key} MCKD" if key.endswith("-stage") else key)
+
+
+def _order(models: dict) -> list[str]:
+    fixed = [k for k in ("teacher", "sft_gold", "vanilla_kd", "kd_sd_filter") if k in models]
+    stages = sorted((k for k in models if k.endswith("-stage")), key=lambda k: int(k.split("-")[0]))
+    return fixed + stages
+
+
+def _columns(fmt: str) -> list[tuple[str, str]]:
+    if fmt == "text":
+        return [("exact_match", "exact match"), ("token_f1", "token F1"), ("chunk_f1", "chunk F1")]
+    evalb = "EVALB F1" if fmt != "unlabeled" else "EVALB F1 (unlabeled)"
+    return [("paper_f1", "paper F1"), ("evalb_f1", evalb),
+            ("evalb_f1_errors_as_zero", "EVALB F1, errors = 0"), ("repaired", "repaired"),
+            ("invalid", "invalid")]
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
+def table(results: dict) -> str:
+    """The results as a Markdown table in the shape of the paper's Table 1."""
+    cols = _columns(results.get("format", "unlabeled"))
+    models = results.get("models", {})
+    lines = ["| method | " + " | ".join(c[1] for c in cols) + " | n |",
+             "|---|" + "---:|" * (len(cols) + 1)]
+    for key in _order(models):
+        m = models[key]
+        lines.append(f"| {_row_name(key)} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols)
+                     + f" | {m.get('n', '')} |")
+    out = ["## Test results", "", *lines]
+    if results.get("stage_students"):
+        out += ["", "Collaborative students (each trained on one half), on the test split:", "",
+                "| student | " + " | ".join(c[1] for c in cols[:2]) + " |",
+                "|---|" + "---:|" * 2]
+        for k, m in results["stage_students"].items():
+            out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
+    if results.get("pool_quality"):
+        out += ["", "Pseudolabel quality of the unlabeled pool against its held-back gold "
+                "(analysis only; the method never reads these trees):", "",
+                "| labels | " + " | ".join(c[1] for c in cols[:2]) + " |", "|---|" + "---:|" * 2]
+        for k, m in results["pool_quality"].items():
+            out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
+    if not results.get("complete", True):
+        out += ["", "_The run is not finished: rows appear as their steps complete._"]
+    if results.get("final_model"):
+        out += ["", f"Final student (CTranslate2): `{results['final_model']}`"]
+    return "\n".join(out) + "\n"
+
+
+def plot(results: dict, path: Path) -> bool:
+    """F1 of the final student after each stage, with the teacher and SFT as reference lines."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fmt = results.get("format", "unlabeled")
+    metric, label = (("chunk_f1", "chunk F1") if fmt == "text" else ("paper_f1", "paper F1"))
+    models = results.get("models", {})
+    xs, ys = [], []
+    if "vanilla_kd" in models:
+        xs.append(1)
+        ys.append(models["vanilla_kd"].get(metric))
+    for k in sorted((k for k in models if k.endswith("-stage")), key=lambda k: int(k.split("-")[0])):
+        xs.append(int(k.split("-")[0]))
+        ys.append(models[k].get(metric))
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    if xs:
+        ax.plot(xs, ys, marker="o", color="C0", label="MCKD final student")
+        for x, y in zip(xs, ys):
+            ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center")
+    for key, color, style in (("teacher", "C3", "--"), ("sft_gold", "C2", ":"),
+                              ("kd_sd_filter", "C4", "-.")):
+        if key in models and models[key].get(metric) is not None:
+            ax.axhline(models[key][metric], color=color, linestyle=style, label=_row_name(key))
+    pq = results.get("pool_quality", {})
+    if pq:
+        px = [0 if k == "teacher" else int(k.replace("stage", "")) for k in pq]
+        ax.plot([x + 1 for x in px], [v.get(metric) for v in pq.values()], marker="s",
+                color="0.5", linestyle="-", alpha=0.6, label="pool pseudolabels (analysis)")
+    ax.set_xlabel("stages (1 = vanilla KD)")
+    ax.set_ylabel(f"test {label}")
+    ax.set_xticks(sorted(set(xs + [1])))
+    ax.set_title("MCKD: F1 by stage")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return True
+
+
+def write_reports(run_dir: str | Path, results: dict) -> str:
+    """Write results.json, results.md and f1_by_stage.png; return the Markdown table."""
+    run_dir = Path(run_dir)
+    md = table(results)
+    write_json_atomic(run_dir / "results.json", results)
+    write_text_atomic(run_dir / "results.md", md)
+    plot(results, run_dir / "f1_by_stage.png")
+    return md

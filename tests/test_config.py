@@ -1,0 +1,48 @@
+import pytest
+
+from mckd.config import PRESETS, load_config
+from mckd.errors import MckdError
+
+
+def test_defaults_follow_the_paper():
+    cfg = load_config()
+    assert cfg.stages == 3 and cfg.format == "unlabeled"
+    assert cfg.teacher.shots == 30 and cfg.teacher.demo_selection == "random"
+    assert cfg.data.labeled == 50
+
+
+def test_precedence_preset_toml_flags_overrides(tmp_path):
+    toml = tmp_path / "c.toml"
+    toml.write_text('stages = 2\n[teacher]\nshots = 4\nparallel = 3\n[student]\nepochs = 7\n')
+    cfg = load_config("demo", str(toml), ["teacher.parallel=5", "student.lr=0.002"],
+                      flags={"teacher.shots": 6, "seed": None})
+    assert cfg.stages == 2                  # TOML beats preset
+    assert cfg.teacher.shots == 6           # flag beats TOML
+    assert cfg.teacher.parallel == 5        # key=value beats all
+    assert cfg.student.epochs == 7
+    assert cfg.student.overrides == {"lr": 0.002}  # unknown student keys go to the trainer
+    assert cfg.data.max_words == PRESETS["demo"]["data.max_words"]
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (["teacher.nope=1"], "unknown setting"),
+    (["stages=x"], "expected an integer"),
+    (["stages=0"], "stages must be"),
+    (["nokeyvalue"], "expected key=value"),
+    (["teacher=1"], "is a section"),
+    (["baselines.sd_filter=maybe"], "true/false"),
+])
+def test_bad_settings_are_clear_errors(bad, msg):
+    with pytest.raises(MckdError, match=msg):
+        load_config(overrides=bad)
+
+
+def test_bad_toml_names_the_file(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("stages = [\n")
+    with pytest.raises(MckdError, match="bad.toml: invalid TOML"):
+        load_config(toml_path=str(f))
+    with pytest.raises(MckdError, match="not found"):
+        load_config(toml_path=str(tmp_path / "missing.toml"))
+    with pytest.raises(MckdError, match="unknown preset"):
+        load_config("huge")
