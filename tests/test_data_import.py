@@ -10,7 +10,8 @@ from mckd.errors import MckdError
 def test_split_tree_texts_multiline_and_recovery():
     data = b"( (S (NP (DT a)) (VP (VB b))) )\n( (S (NP (DT c)\n( (S (NN d)) )\n(NN e))\n"
     chunks = list(split_tree_texts(data))
-    assert [c[1] for c in chunks] == [1, 2, 3, 4]
+    assert [c[1] for c in chunks] == [1, 2, 3, 4, 5]
+    assert chunks[4][2] == b")"  # a stray ')' is its own (reported) bad chunk
     assert chunks[0][2].startswith(b"( (S (NP (DT a))")
     assert chunks[1][0] == 2 and chunks[2][0] == 3  # the unclosed tree is cut at the next tree start
     assert chunks[2][2].strip() == b"( (S (NN d)) )"
@@ -49,7 +50,7 @@ def test_import_reports_malformed_trees(tmp_path):
     dog = next(r for r in recs if r["words"][:2] == ["The", "dog"])
     assert dog["words"] == ["The", "dog", "barked", "."]
     assert dog["gold"] == "(S (NP (DT The) (NN dog)) (VP (VBD barked)) (. .))"
-    assert dog["targets"]["unlabeled"] == "( ( ( The ) ( dog ) ) ( ( barked ) ) ( . ) )"
+    assert dog["targets"]["unlabeled"] == "( ( ( The ) ( dog ) ) ( barked ) ( . ) )"  # unary VP not re-bracketed
     assert set(dog["targets"]) == {"unlabeled", "labeled", "skeleton"}
     man = json.loads((out / "manifest.json").read_text())
     assert man["seed"] == 1 and len(man["source"]["files"]) == 2

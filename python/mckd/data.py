@@ -23,7 +23,7 @@ SPLIT_NAMES = ("train", "dev", "test")
 RECORD_FIELDS = ("id", "source")
 
 _PAREN = re.compile(rb"[()]")
-_TREE_START = re.compile(rb"^\s*\(\s*\(")
+_TREE_START = re.compile(rb"[ \t]*\(\s*\(")
 
 
 @dataclass

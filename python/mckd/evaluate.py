@@ -56,7 +56,8 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
         return {"n": len(ids), "exact_match": exact_match(g, p), "token_f1": token_f1(g, p),
                 "chunk_f1": chunk_f1(g, p)}
 
-    from .scoring import evalb_score, paper_f1
+    from .evalb import evalb_score
+    from .scoring import paper_f1
     from .trees import delinearize, parse_tree
 
     gold_trees = [gold[i]["gold"] for i in ids]

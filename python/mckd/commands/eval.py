@@ -1,0 +1,92 @@
+"""`mckd eval GOLD PRED`: score predicted trees, EVALB-exact (default) or with the paper's metric.
+
+With ``--metric evalb`` and no ``--json`` the standard output is byte-identical to evalb.c's
+(``evalb -p PRM GOLD PRED``), and its per-sentence messages go to stderr as it prints them. Where
+evalb.c would crash or stop (buffer limits, unreadable trees, more than MAX_ERROR errors) the run
+still finishes; a ``mckd eval: note:`` line on stderr says where and why. See mckd.evalb for the
+errors-as-zero figures that ``--json`` adds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_arguments(parser):
+    parser.add_argument("gold", metavar="GOLD", help="gold trees, one per line (EVALB format)")
+    parser.add_argument("pred", metavar="PRED", help="predicted trees, one per line")
+    parser.add_argument("-p", "--params", metavar="FILE.prm", default=None,
+                        help="EVALB parameter file (default: COLLINS.prm's settings, built in)")
+    parser.add_argument("--metric", choices=("evalb", "paper"), default="evalb",
+                        help="evalb: EVALB-exact (default); paper: the MCKD paper's mean "
+                             "per-sentence unlabeled span F1")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object instead of the EVALB report")
+    parser.add_argument("--treebank", action="store_true",
+                        help="trees may span several lines (PTB .mrg style): count trees, not lines")
+    parser.add_argument("-c", "--cutoff-len", type=int, default=None, metavar="N",
+                        help="override CUTOFF_LEN (the second summary: sentences of <= N words)")
+    parser.add_argument("-e", "--max-error", type=int, default=None, metavar="N",
+                        help="override MAX_ERROR (only changes where the note says evalb.c "
+                             "would stop; mckd always scores everything)")
+    parser.add_argument("-d", "--debug", action="count", default=None,
+                        help="EVALB debug output: -d per-sentence dump (DEBUG 1), -dd also "
+                             "bracket detail (DEBUG 2)")
+
+
+def _run_evalb(args) -> int:
+    from ..evalb import evaluate, load_params
+
+    params = load_params(args.params, cutoff_len=args.cutoff_len, max_error=args.max_error,
+                         debug=args.debug)
+    res = evaluate(args.gold, args.pred, params, report=not args.json, treebank=args.treebank)
+    if args.json:
+        print(json.dumps(res.summary(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(res.report_bytes)
+        sys.stdout.buffer.flush()
+        # evalb.c prints these as it goes; stdout and stderr are separate streams, so printing
+        # them after the report changes nothing in either.
+        err = sys.stderr
+        for line in res.evalb_messages():
+            err.write(line + "\n")
+    for note in res.notes():
+        print(f"mckd eval: note: {note}", file=sys.stderr)
+    return 0
+
+
+def _run_paper(args) -> int:
+    from ..errors import MckdError
+    from ..evalb import read_tree_file
+
+    try:
+        from ..scoring import paper_f1
+    except ImportError as e:  # the tree core not built in this install
+        raise MckdError(f"the paper metric is not available: {e}") from None
+
+    def text(path):
+        trees, _ = read_tree_file(path, treebank=args.treebank)
+        return [t.decode("utf-8", errors="replace") for t in trees]
+
+    gold, pred = text(args.gold), text(args.pred)
+    if len(gold) != len(pred):
+        raise MckdError(f"{args.gold} has {len(gold)} trees but {args.pred} has {len(pred)}; "
+                        "the paper's metric pairs them one to one")
+    scores = paper_f1(gold, pred)
+    if args.json:
+        print(json.dumps({"metric": "paper", "gold": args.gold, "pred": args.pred, **scores},
+                         indent=2, ensure_ascii=False))
+        return 0
+    print(f"paper metric (mean per-sentence unlabeled span F1; punctuation removed by gold POS)")
+    for k, v in scores.items():
+        if isinstance(v, (int, float, str)):
+            print(f"{k:<24}= {v:.4f}" if isinstance(v, float) else f"{k:<24}= {v}")
+    return 0
+
+
+def run(args) -> int:
+    if args.metric == "paper":
+        return _run_paper(args)
+    return _run_evalb(args)
