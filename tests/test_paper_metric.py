@@ -1,0 +1,154 @@
+"""The MCKD paper's metric (mckd.scoring.paper_f1): every expected value is worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from mckd import _core
+from mckd import trees as T
+from mckd.errors import MckdError
+from mckd.scoring import PAPER_WORD_TAGS, paper_f1
+
+# Gold spans over the words a b c: S[0,3] NP[0,2] (VP[2,3] has one word: not a span).
+G3 = "(S (NP (DT a) (NN b)) (VP (VBD c)))"
+# Gold spans over a b c d e: S[0,5] NP[0,2] VP[2,5] NP[3,5].
+G5 = "(S (NP (DT a) (NN b)) (VP (VBD c) (NP (DT d) (NN e))))"
+
+
+def one(gold: str, pred: str) -> tuple[float, str]:
+    r = paper_f1([gold], [pred])
+    assert r["n"] == 1 and r["f1"] == pytest.approx(r["per_sentence"][0])
+    return r["per_sentence"][0], r["status"][0]
+
+
+def test_identical_prediction_scores_100():
+    assert one(G3, "( ( ( a ) ( b ) ) ( c ) )") == (100.0, "ok")
+    assert one(G5, "( ( ( a ) ( b ) ) ( ( c ) ( ( d ) ( e ) ) ) )") == (100.0, "ok")
+    assert one(G5, G5) == (100.0, "ok")  # labeled predictions work too
+
+
+def test_labels_of_the_prediction_are_ignored():
+    assert one(G3, "(X (Y (NN a) (NN b)) (Z (NN c)))") == (100.0, "ok")
+
+
+def test_partial_match_f1():
+    # Predicted spans [0,5] [0,3] [3,5]; gold [0,5] [0,2] [2,5] [3,5]; correct [0,5] [3,5].
+    # P = 2/3, R = 2/4, F1 = 2PR/(P+R) = 4/7.
+    f1, status = one(G5, "( ( ( a ) ( b ) ( c ) ) ( ( d ) ( e ) ) )")
+    assert status == "ok" and f1 == pytest.approx(100 * 4 / 7)
+
+
+def test_whole_sentence_span_counts():
+    # A flat prediction has only the whole-sentence span [0,3]: P = 1/1, R = 1/2, F1 = 2/3.
+    assert one(G3, "( ( a ) ( b ) ( c ) )")[0] == pytest.approx(100 * 2 / 3)
+    # A two-word sentence has exactly one span, the whole sentence.
+    assert one("(S (NN a) (VBD b))", "( ( a ) ( b ) )") == (100.0, "ok")
+
+
+def test_spans_are_a_set():
+    # The unary chain repeats [0,2]; as a set the prediction is {[0,3], [0,2]}, equal to gold.
+    assert one(G3, "( ( ( ( ( a ) ( b ) ) ) ) ( c ) )")[0] == 100.0
+    assert one("(S (NP (NP (DT a) (NN b))) (VP (VBD c)))", "( ( ( a ) ( b ) ) ( c ) )")[0] == 100.0
+
+
+def test_single_word_spans_are_not_counted():
+    # Predicted [0,3] [1,3] plus the one-word [0,1] bracket; gold [0,3] [0,2].
+    # Correct: [0,3]. P = 1/2, R = 1/2, F1 = 1/2.
+    assert one(G3, "( ( ( a ) ) ( ( b ) ( c ) ) )")[0] == pytest.approx(50.0)
+
+
+def test_sentence_without_spans_scores_zero():
+    # One word: no span on either side; the paper's code scores it 0.
+    assert one("(S (NN a))", "( a )") == (0.0, "ok")
+    # Two words of which one is punctuation: again a single kept word.
+    assert one("(S (NN a) (. .))", "( ( a ) ( . ) )") == (0.0, "ok")
+
+
+def test_punctuation_removed_by_gold_pos():
+    gold = "(S (NP (DT a) (NN b)) (, ,) (VP (VBD c)) (. .))"  # words: a b , c .
+    # Raw predicted spans [0,5] [0,3] [3,5]. Keeping only a b c: [0,5]->[0,3], [0,3]->[0,2],
+    # [3,5]->[2,3] (one word, dropped). {[0,3], [0,2]} equals gold's {[0,3], [0,2]}.
+    assert one(gold, "( ( ( a ) ( b ) ( , ) ) ( ( c ) ( . ) ) )") == (100.0, "ok")
+    # The prediction's own tags do not matter: "," tagged NN is still removed (gold says ",").
+    assert one(gold, "(S (NP (DT a) (NN b) (NN ,)) (VP (VBD c) (NN .)))") == (100.0, "ok")
+
+
+def test_non_word_tags_are_removed():
+    assert "NN" in PAPER_WORD_TAGS and "PRP$" in PAPER_WORD_TAGS
+    for tag in [",", ".", ":", "``", "''", "-LRB-", "-RRB-", "$", "#", "-NONE-", "HYPH", "AFX"]:
+        assert tag not in PAPER_WORD_TAGS
+    # "$" and "#" are removed: the gold spans over a b c are [0,3] and [1,3] only.
+    gold = "(S (NN a) (NP ($ $) (CD b) (# #) (CD c)))"
+    assert one(gold, "( ( a ) ( ( $ ) ( b ) ( # ) ( c ) ) )") == (100.0, "ok")
+    # Grouping "$ b" and "# c" leaves one-word spans once $ and # are gone:
+    # predicted [0,5] [1,3] [3,5] -> [0,3] [1,2] (dropped) [2,3] (dropped); gold [0,3] [1,3].
+    assert one(gold, "( ( a ) ( ( $ ) ( b ) ) ( ( # ) ( c ) ) )")[0] == pytest.approx(100 * 2 / 3)
+
+
+def test_missing_close_bracket_is_appended():
+    assert one(G3, "( ( ( a ) ( b ) ) ( c )") == (100.0, "ok")
+    assert one(G3, "( ( ( a ) ( b ) ) ( c") == (100.0, "ok")
+    assert _core.paper_fixup("( ( a ) ( b )") == "( ( a ) ( b ) )"
+
+
+def test_extra_trailing_close_brackets_are_removed():
+    assert one(G3, "( ( ( a ) ( b ) ) ( c ) ) ) )") == (100.0, "ok")
+    assert _core.paper_fixup("( a ) ) )  ") == "( a ) "
+
+
+def test_no_other_repair():
+    # The extra ')' is in the middle: fixing the end leaves "( ( a ) ) ( b ) ( c )", which
+    # still has text after the first tree.
+    assert one(G3, "( ( a ) ) ( b ) ( c ) )") == (0.0, "unparseable")
+    # Empty brackets are not removed either.
+    assert one(G3, "( ( ( a ) ( b ) ) ( c ) ( ) )") == (0.0, "unparseable")
+
+
+@pytest.mark.parametrize("pred", ["", "   ", "no tree here", ")(", "( a ) ( b ) ( c )"])
+def test_unparseable_scores_zero(pred):
+    assert one(G3, pred) == (0.0, "unparseable")
+
+
+def test_length_mismatch_scores_zero():
+    assert one(G3, "( ( a ) ( b ) )") == (0.0, "length_mismatch")
+    assert one(G3, "( ( a ) ( b ) ( c ) ( d ) )") == (0.0, "length_mismatch")
+    # Dropping punctuation in the prediction is a length mismatch too (counted before removal).
+    assert one("(S (NN a) (VBD b) (. .))", "( ( a ) ( b ) )") == (0.0, "length_mismatch")
+
+
+def test_only_the_word_count_is_compared():
+    # Like the paper's script, words are not matched, only counted.
+    assert one(G3, "( ( ( x ) ( y ) ) ( z ) )") == (100.0, "ok")
+
+
+def test_average_over_sentences_keeps_failures():
+    gold = [G3, G5, G3, G3]
+    pred = ["( ( ( a ) ( b ) ) ( c ) )",                     # 100
+            "( ( ( a ) ( b ) ( c ) ) ( ( d ) ( e ) ) )",     # 400/7
+            "( ( ( a ) ( b ) ) ( c )",                        # fixed up: 100
+            "( ( a ) ( b ) )"]                                # length mismatch: 0
+    r = paper_f1(gold, pred)
+    assert r["per_sentence"] == pytest.approx([100.0, 400 / 7, 100.0, 0.0])
+    # Per-sentence average, not the corpus-level (micro) F1.
+    assert r["f1"] == pytest.approx((200 + 400 / 7) / 4)
+    assert r["status"] == ["ok", "ok", "ok", "length_mismatch"]
+    assert (r["n"], r["n_failed"], r["n_unparseable"], r["n_length_mismatch"]) == (4, 1, 0, 1)
+
+
+def test_empty_input_and_errors():
+    assert paper_f1([], [])["f1"] == 0.0
+    with pytest.raises(MckdError, match="2 gold trees but 1 predictions"):
+        paper_f1([G3, G3], [G3])
+    with pytest.raises(MckdError, match="gold tree 1"):
+        paper_f1([G3, "(S (NN a)"], [G3, G3])
+
+
+def test_gold_linearized_scores_100_on_craft(craft_dir):
+    gold = []
+    for p in sorted(craft_dir.glob("*.tree"))[:10]:
+        gold.extend(T.clean(t) for t in T.read_trees(p))
+    r = paper_f1([t.to_string() for t in gold], T.linearize_many(gold, "unlabeled"))
+    assert r["n_failed"] == 0
+    for t, f1 in zip(gold, r["per_sentence"]):
+        kept = sum(tag in PAPER_WORD_TAGS for tag in t.tags)
+        assert f1 == (100.0 if kept >= 2 else 0.0)
