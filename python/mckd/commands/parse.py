@@ -1,0 +1,44 @@
+"""`mckd parse`: raw sentences in, trees out, with an exported student.
+
+Imports only mckd, ctranslate2 and tokenizers (never torch or transformers): this is how an
+exported student runs in a minimal deployment.
+"""
+
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    parser.add_argument("model", metavar="MODEL_DIR", help="folder written by `mckd export`")
+    parser.add_argument("file", metavar="FILE", nargs="?", default=None,
+                        help="one whitespace-tokenized sentence per line (default: stdin)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = CT2 default)")
+    parser.add_argument("--batch", type=int, default=256, help="sentences per batch (256)")
+
+
+def run(args) -> int:
+    import sys
+
+    from ..errors import MckdError
+    from ..relabel import parse_lines
+
+    if args.file is None:
+        lines = sys.stdin
+        src = None
+    else:
+        try:
+            src = open(args.file, encoding="utf-8")
+        except OSError as e:
+            raise MckdError(f"{args.file}: cannot open ({e.strerror})") from None
+        lines = src
+    try:
+        for tree in parse_lines(args.model, lines, device=args.device, threads=args.threads,
+                                batch=max(1, args.batch)):
+            sys.stdout.write(tree + "\n")
+        sys.stdout.flush()
+    except UnicodeDecodeError as e:
+        raise MckdError(f"{args.file or '<stdin>'}: not UTF-8 text ({e})") from None
+    finally:
+        if src is not None:
+            src.close()
+    return 0

@@ -1,0 +1,38 @@
+"""`mckd relabel`: label JSONL inputs with an exported student (batched CT2, resumable)."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    parser.add_argument("model", metavar="MODEL_DIR", help="folder written by `mckd export`")
+    parser.add_argument("--input", required=True, metavar="INPUTS.jsonl",
+                        help="records with id and words (or source)")
+    parser.add_argument("--out", required=True, metavar="LABELS.jsonl",
+                        help="output; progress is kept in LABELS.jsonl.partial until done")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = CT2 default)")
+    parser.add_argument("--max-batch-tokens", type=int, default=4096,
+                        help="source tokens per CT2 batch (4096)")
+    parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    import json
+    import sys
+
+    from ..errors import MckdError
+    from ..jsonio import read_jsonl
+    from ..relabel import relabel
+
+    recs = read_jsonl(args.input)
+    if args.limit is not None:
+        recs = recs[:max(0, args.limit)]
+    if not recs:
+        raise MckdError(f"{args.input}: no input records (empty file)")
+    s = relabel(args.model, recs, args.out, device=args.device, threads=args.threads,
+                max_batch_tokens=args.max_batch_tokens, progress=not args.no_progress)
+    print(f"labelled {s['n']} records -> {args.out} ({s['resumed']} resumed, {s['repaired']} "
+          f"repaired, {s['cut']} cut; {s['sentences_per_s']} sent/s)", file=sys.stderr)
+    print(json.dumps(s))
+    return 0

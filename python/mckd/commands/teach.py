@@ -1,0 +1,63 @@
+"""`mckd teach`: pseudolabel inputs with a few-shot prompted local GGUF LLM (resumable)."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
+                        help="GGUF model path, or a packaged short name: smollm2 (default), "
+                             "gemma3-270m")
+    parser.add_argument("--demos", required=True, metavar="LABELED.jsonl",
+                        help="gold demonstrations (dataset records: source + targets[format])")
+    parser.add_argument("--input", required=True, metavar="UNLABELED.jsonl",
+                        help="records with id and source/words")
+    parser.add_argument("--out", required=True, metavar="TEACHER.jsonl",
+                        help="output pseudolabels (a .cache.jsonl beside it keeps progress)")
+    parser.add_argument("--shots", type=int, default=30, help="demonstrations per prompt (30)")
+    parser.add_argument("--demo-selection", choices=["random", "fixed", "similar"],
+                        default="random",
+                        help="random: k per input (the paper); fixed: one shared set (its KV "
+                             "cache is reused); similar: TF-IDF nearest demos")
+    parser.add_argument("--format", choices=["unlabeled", "labeled", "skeleton", "text"],
+                        default="unlabeled", help="output format (default: unlabeled)")
+    parser.add_argument("--seed", type=int, default=0, help="demo selection / sampling seed")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    parser.add_argument("--parallel", type=int, default=8,
+                        help="sequences decoded together in one llama.cpp batch (8)")
+    parser.add_argument("--n-ctx", type=int, default=4096,
+                        help="context per sequence; demos that do not fit are dropped (4096)")
+    parser.add_argument("--unconstrained", action="store_true",
+                        help="free generation, then repair (for comparison; default is "
+                             "constrained decoding that always yields a tree over the words)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="0 = greedy (default); > 0 samples, seeded per input")
+    parser.add_argument("--max-new-tokens", type=int, default=0,
+                        help="output token limit (0 = from the demonstrations)")
+    parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    import sys
+
+    from ..errors import MckdError
+    from ..jsonio import read_jsonl
+    from ..teacher import TeacherConfig, run_teacher
+    from ..teacher.run import summary_line
+
+    demos = read_jsonl(args.demos)
+    inputs = read_jsonl(args.input)
+    if args.limit is not None:
+        if args.limit < 0:
+            raise MckdError(f"--limit must be >= 0, got {args.limit}")
+        inputs = inputs[:args.limit]
+    cfg = TeacherConfig(format=args.format, shots=args.shots,
+                        demo_selection=args.demo_selection, seed=args.seed,
+                        parallel=args.parallel, threads=args.threads,
+                        constrained=not args.unconstrained, n_ctx=args.n_ctx,
+                        temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                        progress=not args.no_progress)
+    s = run_teacher(args.local_teacher, demos, inputs, args.out, cfg)
+    if args.no_progress:  # with progress on, run_teacher already printed this line
+        print(summary_line(s), file=sys.stderr)
+    return 0

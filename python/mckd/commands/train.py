@@ -1,0 +1,58 @@
+"""`mckd train`: train a seq2seq student on (pseudo)labeled JSONL (resumable; torchrun-aware)."""
+
+from __future__ import annotations
+
+FORMATS = ("unlabeled", "labeled", "skeleton", "text")
+
+
+def add_arguments(parser):
+    parser.add_argument("--train", required=True, metavar="LABELS.jsonl",
+                        help="records with words/source and target (or targets[format])")
+    parser.add_argument("--out", required=True, metavar="STUDENT_DIR",
+                        help="output folder (HF checkpoint + tokenizer + mckd_student.json); "
+                             "re-running resumes from its last epoch checkpoint")
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("--init", metavar="HF_DIR", default=None,
+                   help="fine-tune a local HF seq2seq checkpoint (T5 or BART family)")
+    g.add_argument("--arch", metavar="NAME", default=None,
+                   help="from-scratch config: t5-micro, t5-tiny (CPU default), t5-mini, "
+                        "t5-small (GPU), t5-base")
+    parser.add_argument("--format", choices=FORMATS, default="unlabeled",
+                        help="output format (default: unlabeled)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: auto)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--seed", type=int, default=0, help="init / batch-order seed (0)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N records")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="any TrainConfig field, e.g. lr=1e-3 batch_size=16 stop=fidelity")
+
+
+def build_config(args):
+    """The TrainConfig the command line asks for (flags first, then key=value overrides)."""
+    from ..train import TrainConfig, apply_overrides
+
+    cfg = TrainConfig(format=args.format, device=args.device, seed=args.seed)
+    if args.init:
+        cfg.init = args.init
+    if args.arch:
+        cfg.arch = args.arch
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    return apply_overrides(cfg, list(args.overrides or []))
+
+
+def run(args) -> int:
+    from ..errors import MckdError
+    from ..jsonio import read_jsonl
+    from ..train import train_student
+
+    cfg = build_config(args)
+    recs = read_jsonl(args.train)
+    if args.limit is not None:
+        if args.limit < 1:
+            raise MckdError(f"--limit must be >= 1, got {args.limit}")
+        recs = recs[:args.limit]
+    if not recs:
+        raise MckdError(f"{args.train}: no training records (empty file)")
+    train_student(recs, args.out, cfg)
+    return 0

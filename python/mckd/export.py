@@ -1,0 +1,228 @@
+"""Export a trained student to CTranslate2, and prove the export decodes like PyTorch.
+
+    student (HF folder) → [BART: config patched with normalize_before=false]
+    → TransformersConverter float32 → parity check against PyTorch greedy on probe inputs
+    → [convert again with the requested quantization] → MODEL_DIR (atomic rename)
+
+MODEL_DIR holds everything inference needs: model.bin + vocabulary, tokenizer.json,
+mckd_tokenizer.json, mckd_model.json (format, leaves, output-length bound) and manifest.json
+(versions, checksums of the source checkpoint, parity results).
+
+Known conversion bugs this guards against (REFERENCE.md §3): with transformers 5, T5Config always
+says tie_word_embeddings=True and keeps the real choice in `scale_decoder_outputs`, so the
+converter scales the decoder output of untied (v1.1) T5 models that do not scale — we hand it the
+real flag. BART's config has no `normalize_before`; we add `false` (BART is post-norm).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+from .errors import MckdError
+from .jsonio import read_json, sha256_file, write_json_atomic
+
+QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16",
+                 "float32")
+_STUDENT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "mckd_tokenizer.json",
+                  "mckd_student.json")
+
+
+def _converter_class():
+    import ctranslate2
+
+    class _Converter(ctranslate2.converters.TransformersConverter):
+        def load_model(self, model_class, model_name_or_path, **kwargs):
+            model = super().load_model(model_class, model_name_or_path, **kwargs)
+            cfg = model.config
+            if cfg.model_type == "t5" and hasattr(cfg, "scale_decoder_outputs"):
+                cfg.tie_word_embeddings = bool(cfg.scale_decoder_outputs)
+            return model
+
+    return _Converter
+
+
+def _check_student(student_dir: Path) -> dict:
+    if not student_dir.is_dir():
+        raise MckdError(f"{student_dir}: student folder not found")
+    missing = [f for f in _STUDENT_FILES if not (student_dir / f).is_file()]
+    if missing:
+        hint = " (training unfinished? re-run `mckd train` to resume)" \
+            if (student_dir / "checkpoint.pt").exists() else ""
+        raise MckdError(f"{student_dir}: not a complete trained student, missing "
+                        f"{', '.join(missing)}{hint}")
+    return read_json(student_dir / "mckd_student.json")
+
+
+def _convert(src: Path, out: Path, quantization: str) -> None:
+    conv = _converter_class()(str(src))
+    try:
+        conv.convert(str(out), quantization=quantization, force=True)
+    except Exception as e:  # noqa: BLE001 - the converter raises bare ValueError/KeyError/...
+        raise MckdError(f"{src}: CTranslate2 conversion failed ({type(e).__name__}: {e})") from None
+
+
+def _hf_logprobs(model, src_ids: list[int], out_ids: list[int], eos: int | None) -> tuple[float, list[bool]]:
+    """Teacher-forced log-prob of out_ids (+ EOS unless eos is None), and whether each token
+    was the argmax (within 1e-4, so exact ties do not count as disagreements)."""
+    import torch
+
+    y_ids = out_ids + ([eos] if eos is not None else [])
+    if not y_ids:
+        return 0.0, []
+    x = torch.tensor([src_ids])
+    y = torch.tensor([y_ids])
+    with torch.no_grad():
+        logits = model(input_ids=x, attention_mask=torch.ones_like(x), labels=y).logits[0].float()
+    lp = torch.log_softmax(logits, -1)
+    picked = lp[torch.arange(len(y[0])), y[0]]
+    is_max = (picked >= lp.max(-1).values - 1e-4).tolist()
+    return float(picked.sum()), is_max
+
+
+def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list[str]]) -> dict:
+    """Greedy outputs of CTranslate2 float32 vs PyTorch on `inputs`; MckdError when they differ.
+
+    Each input is decoded with its own length limit (the one `mckd relabel` would use), so a
+    runaway output is cut at the same place by both. Token sequences must agree; a divergence
+    is accepted only where PyTorch itself scores both continuations equally (a numerical tie).
+    CT2's sequence scores must match PyTorch's teacher-forced log-probs of the same tokens.
+    """
+    import ctranslate2
+    from transformers import AutoModelForSeq2SeqLM
+
+    from .tokenizer import StudentTokenizer, max_decoding_length
+    from .train import greedy_decode
+
+    tok = StudentTokenizer.load(student_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(student_dir, local_files_only=True).eval()
+    min_new = int(meta.get("min_new_tokens", 0))
+    bound = meta["length_bound"]
+    tr = ctranslate2.Translator(str(ct2_dir), device="cpu", compute_type="float32")
+    cases, failures, ties = [], [], 0
+    for k, w in enumerate(inputs):
+        s = tok.encode_source(w)
+        limit = max_decoding_length(bound, len(w), len(s))
+        # length_penalty=0: the score is the plain sum of token log-probs (EOS included)
+        res = tr.translate_batch([tok.ids_to_tokens(s)], beam_size=1, max_decoding_length=limit,
+                                 return_scores=True, min_decoding_length=min_new,
+                                 length_penalty=0.0)[0]
+        hf = greedy_decode(model, tok, [w], bound, "cpu", min_new_tokens=min_new)[0]
+        c2 = tok.tokens_to_ids(res.hypotheses[0])
+        ct_score = float(res.scores[0])
+        cut = len(c2) >= limit  # no EOS was generated: the score has no EOS term
+        eos = None if cut else tok.eos_id
+        hf_lp_ct, argmax_ok = _hf_logprobs(model, s, c2, eos)
+        same = hf == c2
+        if not same:
+            n = min(len(hf), len(c2))
+            hf_lp_hf, _ = _hf_logprobs(model, s, hf[:n], None)
+            ct_lp_n, _ = _hf_logprobs(model, s, c2[:n], None)
+            tie = all(argmax_ok[:n]) and abs(hf_lp_hf - ct_lp_n) <= 1e-3 * (1 + n)
+            ties += tie
+            if not tie:
+                failures.append(f"input {k} ({len(w)} words): CT2 and PyTorch greedy outputs "
+                                f"differ (PyTorch log-prob of the first {n} tokens: {hf_lp_hf:.4f} "
+                                f"for its own output vs {ct_lp_n:.4f} for CT2's)")
+        score_err = abs(ct_score - hf_lp_ct)
+        if not math.isfinite(ct_score) or score_err > 1e-2 + 1e-3 * len(c2):
+            failures.append(f"input {k} ({len(w)} words): CT2 score {ct_score:.4f} but PyTorch "
+                            f"gives {hf_lp_ct:.4f} for the same tokens (conversion is wrong)")
+        cases.append({"words": len(w), "tokens": len(c2), "identical": same, "cut": cut,
+                      "score_abs_err": round(score_err, 6)})
+    result = {"inputs": len(inputs), "identical": sum(c["identical"] for c in cases),
+              "ties": ties, "max_score_abs_err": max(c["score_abs_err"] for c in cases),
+              "cases": cases}
+    if failures:
+        raise MckdError(f"{student_dir}: export parity check failed — CTranslate2 float32 does "
+                        f"not reproduce the PyTorch model:\n  " + "\n  ".join(failures[:5]))
+    return result
+
+
+def export_student(student_dir: str | Path, out_dir: str | Path, quantization: str = "int8",
+                   check: bool = True, check_inputs: list[list[str]] | None = None) -> dict:
+    """Convert a trained student folder to a CTranslate2 MODEL_DIR; returns the manifest."""
+    import ctranslate2
+    import transformers
+
+    from . import __version__
+
+    src = Path(student_dir)
+    out = Path(out_dir)
+    if quantization not in QUANTIZATIONS:
+        raise MckdError(f"quantization {quantization!r}: expected one of {', '.join(QUANTIZATIONS)}")
+    meta = _check_student(src)
+    if out.exists() and any(out.iterdir()) and not (out / "mckd_model.json").exists():
+        raise MckdError(f"{out}: exists and is not an mckd model folder; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.export-tmp"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    t0 = time.time()
+    try:
+        # 1. a private copy of the checkpoint, patched where the converter needs it
+        hf = work / "hf"
+        hf.mkdir()
+        for f in src.iterdir():
+            if f.is_file() and f.name != "checkpoint.pt":
+                shutil.copy2(f, hf / f.name)
+        cfg = read_json(hf / "config.json")
+        if cfg.get("model_type") in ("bart", "mbart") and "normalize_before" not in cfg:
+            cfg["normalize_before"] = cfg.get("model_type") == "mbart"
+            write_json_atomic(hf / "config.json", cfg)
+        # 2. float32 conversion and the parity check
+        f32 = work / "ct2-float32"
+        _convert(hf, f32, "float32")
+        parity = None
+        if check:
+            inputs = (check_inputs or []) + list(meta.get("probes") or [])
+            if not inputs:
+                raise MckdError(f"{src}/mckd_student.json: no probe inputs for the parity check")
+            parity = parity_check(hf, f32, meta, inputs)
+        # 3. the requested quantization
+        final = f32
+        if quantization != "float32":
+            final = work / f"ct2-{quantization}"
+            _convert(hf, final, quantization)
+        for name in ("tokenizer.json", "mckd_tokenizer.json"):
+            shutil.copy2(hf / name, final / name)
+        model_meta = {
+            "format": meta["format"], "leaves": meta["leaves"],
+            "tokenizer_kind": meta.get("tokenizer_kind"), "model_type": cfg.get("model_type"),
+            "length_bound": meta["length_bound"], "min_new_tokens": meta.get("min_new_tokens", 0),
+            "quantization": quantization,
+        }
+        write_json_atomic(final / "mckd_model.json", model_meta)
+        ck = {n: sha256_file(src / n) for n in ("config.json", "model.safetensors", "tokenizer.json")}
+        manifest = {
+            "mckd": __version__, "ctranslate2": ctranslate2.__version__,
+            "transformers": transformers.__version__, "tokenizers": __import__("tokenizers").__version__,
+            "torch": __import__("torch").__version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "source_checkpoint": str(src.resolve()),
+            "source_checkpoint_sha256": _combined(ck), "source_files_sha256": ck,
+            "format": meta["format"], "quantization": quantization,
+            "student": {k: meta.get(k) for k in ("arch", "init", "model_type", "params", "records",
+                                                 "epochs_run", "stopped_by", "seeds")},
+            "parity_check": parity, "export_seconds": round(time.time() - t0, 2),
+        }
+        write_json_atomic(final / "manifest.json", manifest)
+        # 4. swap into place: the old folder (if any) is replaced only once the new one is whole
+        old = out.parent / f".{out.name}.export-old"
+        shutil.rmtree(old, ignore_errors=True)
+        if out.exists():
+            out.rename(old)
+        final.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def _combined(hashes: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()

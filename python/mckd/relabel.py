@@ -1,0 +1,279 @@
+"""Label inputs with an exported student: CTranslate2 batched greedy decoding (no torch).
+
+    records → words → source tokens → sorted by length → chunks → translate_batch (batched by
+    tokens, max_decoding_length from the word count) → detokenize → tree repair → JSONL
+
+Finished records are appended to `<out>.partial` as they come, so a killed run resumes where it
+stopped; the final file is written atomically, in input order. This module must not import
+torch or transformers: `mckd parse` runs with only mckd, ctranslate2 and tokenizers installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .errors import MckdError
+from .tokenizer import TREE_FORMATS, StudentTokenizer, max_decoding_length
+
+MODEL_META = "mckd_model.json"
+REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "mckd_tokenizer.json", MODEL_META,
+                  "manifest.json")
+
+
+def repair_output(text: str, words: list[str], fmt: str) -> tuple[str, bool, bool, list[str]]:
+    """(tree, ok, repaired, problems): a tree over exactly `words` via `mckd.trees.delinearize`;
+    text targets pass through unchanged."""
+    if fmt not in TREE_FORMATS:
+        return " ".join(text.split()), bool(text.strip()), False, []
+    try:
+        from .trees import delinearize
+    except ImportError:  # the Python façade over the C++ core is not there yet
+        from ._core import delinearize
+    try:
+        r = delinearize(text, list(words), fmt)
+    except MckdError:
+        raise
+    except Exception as e:  # noqa: BLE001 - TreeError from the core: bad input words
+        raise MckdError(str(e)) from None
+    return r.tree, bool(r.ok), bool(r.repaired), list(r.problems)
+
+
+@dataclass
+class ModelDir:
+    """What an exported MODEL_DIR holds, checked on load."""
+
+    path: Path
+    meta: dict
+    manifest: dict
+    tok: StudentTokenizer
+
+    @property
+    def format(self) -> str:
+        return self.meta["format"]
+
+
+def load_model_dir(model_dir: str | os.PathLike) -> ModelDir:
+    """Open and validate an exported model folder; MckdError names what is missing or bad."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        raise MckdError(f"{d}: model folder not found")
+    missing = [f for f in REQUIRED_FILES if not (d / f).is_file()]
+    if missing:
+        raise MckdError(f"{d}: not a complete mckd model folder (missing {', '.join(missing)}); "
+                        "create it with `mckd export`")
+    metas = {}
+    for name in (MODEL_META, "manifest.json"):
+        try:
+            metas[name] = json.loads((d / name).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise MckdError(f"{d / name}: not valid JSON ({e})") from None
+    meta = metas[MODEL_META]
+    for key in ("format", "leaves", "length_bound"):
+        if key not in meta:
+            raise MckdError(f"{d / MODEL_META}: missing field {key!r}")
+    tok = StudentTokenizer.load(d, format=meta["format"], leaves=meta["leaves"])
+    return ModelDir(path=d, meta=meta, manifest=metas["manifest.json"], tok=tok)
+
+
+def _ct2_device(device: str) -> str:
+    import ctranslate2
+
+    if device == "auto":
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise MckdError(f"device {device!r}: expected auto, cpu or cuda")
+    if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        raise MckdError("device cuda requested but CTranslate2 sees no CUDA GPU")
+    return device
+
+
+class Labeler:
+    """An exported student loaded in CTranslate2, labelling lists of word sequences."""
+
+    def __init__(self, model_dir: str | os.PathLike, device: str = "auto", threads: int = 0,
+                 compute_type: str = "default", max_batch_tokens: int = 4096):
+        import ctranslate2
+
+        self.md = load_model_dir(model_dir)
+        self.tok = self.md.tok
+        self.fmt = self.md.format
+        self.bound = self.md.meta["length_bound"]
+        self.max_batch_tokens = max(1, int(max_batch_tokens))
+        self.device = _ct2_device(device)
+        try:
+            self.translator = ctranslate2.Translator(
+                str(self.md.path), device=self.device, compute_type=compute_type,
+                inter_threads=1, intra_threads=max(0, int(threads)))
+        except (RuntimeError, ValueError) as e:
+            raise MckdError(f"{self.md.path}: CTranslate2 cannot load the model ({e})") from None
+
+    def label(self, words_list: list[list[str]], ids: list[str] | None = None) -> list[dict]:
+        """Greedy-decode one chunk (ideally of similar lengths) and repair every output."""
+        if not words_list:
+            return []
+        srcs = [self.tok.ids_to_tokens(self.tok.encode_source(w)) for w in words_list]
+        limits = [max_decoding_length(self.bound, len(w), len(s)) for w, s in zip(words_list, srcs)]
+        limit = max(limits)
+        results = self.translator.translate_batch(
+            srcs, max_batch_size=self.max_batch_tokens, batch_type="tokens", beam_size=1,
+            max_decoding_length=limit, return_scores=True, length_penalty=0.0,
+            min_decoding_length=int(self.md.meta.get("min_new_tokens", 0)))
+        out = []
+        for k, (w, res) in enumerate(zip(words_list, results)):
+            toks = list(res.hypotheses[0])
+            score = float(res.scores[0]) if res.scores else float("nan")
+            # Reaching the call's limit means no EOS was produced: the output was cut. The limit
+            # is an upper bound on any well-formed tree, so this only happens to runaway output.
+            cut = len(toks) >= limit
+            text = self.tok.decode(toks, w)
+            try:
+                tree, ok, repaired, problems = repair_output(text, w, self.fmt)
+            except MckdError as e:
+                where = ids[k] if ids else k
+                raise MckdError(f"record {where}: {e}") from None
+            if cut:
+                problems = [f"output reached the {limit}-token limit without EOS"] + problems
+            # with length_penalty=0 CT2's score is the sum of the token log-probs (and EOS)
+            out.append({"target": tree, "valid": ok, "repaired": repaired or cut,
+                        "logprob": round(score, 6),
+                        "logprob_mean": round(score / max(1, len(toks) + (0 if cut else 1)), 6),
+                        "tokens": len(toks), "cut": cut, "problems": problems})
+        return out
+
+
+def _records_words(records: list[dict]) -> tuple[list[str], list[list[str]]]:
+    ids, words, seen = [], [], set()
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise MckdError(f"input record {i + 1}: expected an object")
+        rid = str(r.get("id", i + 1))
+        if rid in seen:
+            raise MckdError(f"input record {i + 1}: duplicate id {rid!r}")
+        seen.add(rid)
+        w = r.get("words") or str(r.get("source") or "").split()
+        if not w or not all(isinstance(x, str) and x and not any(c.isspace() for c in x) for x in w):
+            raise MckdError(f"input record {rid}: needs non-empty 'words' (tokens without spaces) "
+                            "or 'source'")
+        ids.append(rid)
+        words.append(list(w))
+    return ids, words
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="sent", file=sys.stderr, dynamic_ncols=True)
+
+
+def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | os.PathLike, *,
+            device: str = "auto", threads: int = 0, compute_type: str = "default",
+            max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True) -> dict:
+    """Label `records` (with `id` and `words` or `source`) into `out_path`; resumable.
+
+    Output records, in input order: id, source, words, target, valid, repaired, logprob (sum
+    of token log-probs), logprob_mean, tokens (generated), cut, problems. Returns a summary dict.
+    """
+    from .jsonio import JsonlAppender, iter_jsonl, sha256_text, write_json_atomic, write_jsonl_atomic
+
+    ids, words = _records_words(records)
+    if not ids:
+        raise MckdError("no input records to label")
+    lab = Labeler(model_dir, device=device, threads=threads, compute_type=compute_type,
+                  max_batch_tokens=max_batch_tokens)
+    out = Path(out_path)
+    partial = out.with_name(out.name + ".partial")
+    pmeta = out.with_name(out.name + ".partial.json")
+    # A partial file is only reused for the same model and the same inputs.
+    key = {"model": lab.md.manifest.get("source_checkpoint_sha256"),
+           "model_dir": str(Path(model_dir).resolve()), "compute_type": compute_type,
+           "inputs": sha256_text(json.dumps([ids, words], ensure_ascii=False))}
+    done: dict[str, dict] = {}
+    if partial.exists():
+        old = json.loads(pmeta.read_text()) if pmeta.exists() else None
+        if old == key:
+            idset = set(ids)
+            for r in iter_jsonl(partial, tolerate_torn_tail=True):
+                if r.get("id") in idset:
+                    done[r["id"]] = r
+        else:
+            partial.unlink()
+    write_json_atomic(pmeta, key)
+    resumed = len(done)
+
+    todo = sorted((i for i in range(len(ids)) if ids[i] not in done),
+                  key=lambda i: (len(words[i]), i))
+    bar = _progress(len(ids), f"relabel {Path(model_dir).name}", progress)
+    if bar is not None:
+        bar.update(resumed)
+    t0 = time.time()
+    gen_tokens = 0
+    with JsonlAppender(partial, fsync_every=max(1, chunk)) as app:
+        for s in range(0, len(todo), chunk):
+            part = todo[s:s + chunk]
+            labels = lab.label([words[i] for i in part], [ids[i] for i in part])
+            for i, lr in zip(part, labels):
+                rec = {"id": ids[i], "source": " ".join(words[i]), "words": words[i], **lr}
+                app.append(rec)
+                done[ids[i]] = rec
+                gen_tokens += lr["tokens"]
+            app.sync()
+            if bar is not None:
+                bar.update(len(part))
+    if bar is not None:
+        bar.close()
+    secs = time.time() - t0
+    final = [done[i] for i in ids]
+    write_jsonl_atomic(out, final)
+    partial.unlink(missing_ok=True)
+    pmeta.unlink(missing_ok=True)
+    n_new = len(todo)
+    return {
+        "n": len(final), "resumed": resumed, "labelled_now": n_new,
+        "valid": sum(r["valid"] for r in final), "repaired": sum(r["repaired"] for r in final),
+        "cut": sum(bool(r.get("cut")) for r in final),
+        "seconds": round(secs, 3), "sentences_per_s": round(n_new / secs, 2) if secs > 0 else None,
+        "tokens_per_s": round(gen_tokens / secs, 1) if secs > 0 else None,
+        "device": lab.device, "format": lab.fmt,
+    }
+
+
+def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: str = "auto",
+                threads: int = 0, batch: int = 256) -> Iterable[str]:
+    """Yield one tree (or text output) per non-empty input line, in order."""
+    lab = Labeler(model_dir, device=device, threads=threads)
+    buf: list[list[str]] = []
+    any_input = False
+    for line in lines:
+        w = line.split()
+        if not w:
+            continue
+        any_input = True
+        if lab.fmt in TREE_FORMATS:  # PTB convention for brackets inside words
+            w = [x.replace("(", "-LRB-").replace(")", "-RRB-") for x in w]
+        buf.append(w)
+        if len(buf) >= batch:
+            yield from _parse_batch(lab, buf)
+            buf = []
+    if buf:
+        yield from _parse_batch(lab, buf)
+    if not any_input:
+        raise MckdError("no input sentences (empty input)")
+
+
+def _parse_batch(lab: Labeler, buf: list[list[str]]) -> Iterable[str]:
+    order = sorted(range(len(buf)), key=lambda i: len(buf[i]))
+    res = lab.label([buf[i] for i in order], [f"line {i + 1}" for i in order])
+    out = [None] * len(buf)
+    for i, r in zip(order, res):
+        out[i] = r["target"]
+    yield from out

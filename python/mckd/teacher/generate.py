@@ -1,0 +1,218 @@
+"""Turn planned inputs into llama.cpp jobs (prompts fitted to the context) and collect outputs."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ..errors import MckdError
+from .constraint import TREE_FORMATS, TreeConstraint, VocabIndex
+from .engine import BatchDecoder, Job, LlamaModel, Result, common_prefix_len
+from .gguf import check_memory
+from .prompt import HEAL, demo_block, query_text
+
+MIN_SHARED_PREFIX = 32  # tokens; below this a shared prefix sequence is not worth a slot
+
+
+def budget_ratio(tokenize, demos: list[dict]) -> float:
+    """Largest output/input token ratio among the demonstrations (tokenize: text -> ids)."""
+    ratios = [len(tokenize(d["target"])) / max(1, len(tokenize(" " + d["source"])))
+              for d in demos[:500]]
+    return max(ratios) if ratios else 6.0
+
+
+def output_budget(tokenize, ratio: float, source: str, fixed: int = 0) -> int:
+    """Output token limit for one input: `fixed` if set, else ratio x input tokens + 25% + 16.
+
+    A constrained tree that reaches it is closed deterministically (and marked repaired).
+    """
+    if fixed:
+        return fixed
+    return int(ratio * len(tokenize(" " + source)) * 1.25) + 16
+
+
+class _Prompts:
+    """Token counts of demos and queries, and the fitting of demos into the context."""
+
+    def __init__(self, model: LlamaModel, demos: list[dict], cfg):
+        self.m, self.D, self.cfg = model, demos, cfg
+        self._demo_tok: dict[int, int] = {}
+        self.bos = 1 if model.add_bos else 0
+        self._tok = lambda text: model.tokenize(text, add_bos=False)
+        self.ratio = budget_ratio(self._tok, demos)
+
+    def max_new(self, source: str) -> int:
+        return output_budget(self._tok, self.ratio, source, self.cfg.max_new_tokens)
+
+    def demo_tokens(self, i: int) -> int:
+        n = self._demo_tok.get(i)
+        if n is None:
+            d = self.D[i]
+            n = self._demo_tok[i] = len(self.m.tokenize(demo_block(d["source"], d["target"]),
+                                                        add_bos=False))
+        return n
+
+    def text(self, idx: list[int], source: str) -> str:
+        return "".join(demo_block(self.D[i]["source"], self.D[i]["target"]) for i in idx) \
+            + query_text(source)
+
+    def fit(self, idx: list[int], source: str, max_new: int):
+        """(tokens, demo indices kept) within n_ctx - max_new; demos dropped from the front.
+
+        Returns (None, []) when the input alone does not fit.
+        """
+        budget = self.cfg.n_ctx - max_new
+        q = len(self.m.tokenize(query_text(source), add_bos=False))
+        idx = list(idx)
+        total = self.bos + q + sum(self.demo_tokens(i) for i in idx)
+        while idx and total > budget:  # first by the per-block counts (cheap) ...
+            total -= self.demo_tokens(idx.pop(0))
+        while True:  # ... then exactly, since merges at block joins can shift a token or two
+            toks = self.m.tokenize(self.text(idx, source))
+            if len(toks) <= budget:
+                return toks, idx
+            if not idx:
+                return None, []
+            idx.pop(0)
+
+
+def _fallback(words: list[str], fmt: str, grammar, index, reason: str) -> dict:
+    """Output for an input the teacher could not see: a flat tree, marked as such."""
+    if grammar is not None:
+        c = TreeConstraint(grammar, index, words)
+        c.complete()
+        target = c.output()
+    else:
+        target = ""
+    return {"target": target, "valid": False, "repaired": True, "logprob_mean": None,
+            "tokens": 0, "n_demos": 0, "stop": "overflow", "error": reason}
+
+
+def _repair(raw: str, words: list[str], fmt: str) -> dict:
+    try:
+        from ..trees import delinearize
+    except ImportError as e:
+        raise MckdError(f"unconstrained tree output needs mckd.trees for repair ({e})") from None
+    r = delinearize(raw, words, fmt)
+    out = {"target": r.tree, "valid": bool(r.ok and not r.repaired), "repaired": bool(r.repaired)}
+    if r.repaired:
+        out["raw"] = raw
+        out["problems"] = list(r.problems)
+    return out
+
+
+def generate_all(path, info, cfg, D, grammar, todo: dict, items: dict, app) -> dict:
+    """Generate every `todo` item; each output goes to `items` and the cache as it finishes."""
+    from .run import _warn, teacher_cpu_threads
+
+    t0 = time.time()
+    model = LlamaModel(path)
+    try:
+        return _generate(model, info, cfg, D, grammar, todo, items, app, t0,
+                         cfg.threads or teacher_cpu_threads(), _warn)
+    finally:
+        model.close()
+
+
+def _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, warn) -> dict:
+    fmt = cfg.format
+    tree = fmt in TREE_FORMATS
+    constrain = cfg.constrained and grammar is not None
+    index = VocabIndex(model.pieces()) if constrain else None
+    if cfg.n_ctx > model.n_ctx_train > 0:
+        warn(f"n_ctx {cfg.n_ctx} exceeds the model's training context {model.n_ctx_train}")
+    P = _Prompts(model, D, cfg)
+
+    prefix: list[int] = []
+    n_ctx_seq = cfg.n_ctx
+    if cfg.demo_selection == "fixed" and len(todo) >= 2:
+        x, idx = next(iter(todo.values()))
+        prefix = model.tokenize("".join(demo_block(D[i]["source"], D[i]["target"]) for i in idx))
+        if len(prefix) < MIN_SHARED_PREFIX:
+            prefix = []
+        else:  # every prompt is this prefix + a query: size the per-sequence cache to that
+            tok = lambda t: model.tokenize(t, add_bos=False)
+            longest = max(len(tok(query_text(x["source"]))) + P.max_new(x["source"])
+                          for x, _ in todo.values())
+            n_ctx_seq = min(cfg.n_ctx, len(prefix) + longest + 16)
+    K = max(1, min(cfg.parallel, len(todo)))
+    kv_tokens = (K + (1 if prefix else 0)) * n_ctx_seq  # an upper bound in either layout
+    if cfg.check_memory:
+        check_memory(info, kv_tokens, f" for {K} parallel sequences of {n_ctx_seq}")
+    dec = BatchDecoder(model, n_parallel=K, n_ctx_seq=n_ctx_seq, n_threads=threads,
+                       prefix_tokens=prefix, flash_attn=cfg.flash_attn,
+                       unified=cfg.kv_unified)
+    stats = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0}
+    bar = None
+    if cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), file=sys.stderr, unit="sent", desc="teacher",
+                   mininterval=0.5, dynamic_ncols=True)
+
+    def record(key: str, out: dict) -> None:
+        items[key] = out
+        app.append({"kind": "item", "key": key, "out": out})
+        stats["generated"] += 1
+        stats["gen_tokens"] += out["tokens"]
+        if bar is not None:
+            el = time.time() - t0
+            bar.set_postfix_str(f"{stats['gen_tokens'] / el:.0f} tok/s", refresh=False)
+            bar.update(1)
+
+    def jobs():
+        for key, (x, idx) in todo.items():
+            max_new = P.max_new(x["source"])
+            toks, kept = P.fit(idx, x["source"], max_new)
+            if toks is None:
+                reason = (f"input {x['id']}: its prompt alone does not fit n_ctx {cfg.n_ctx} "
+                          f"with {max_new} output tokens")
+                warn(reason + "; recorded a flat fallback tree")
+                record(key, _fallback(x["words"], fmt, grammar, index, reason))
+                continue
+            if len(kept) < len(idx):
+                stats["demos_dropped"] += 1
+                if stats["demos_dropped"] <= 3:
+                    warn(f"input {x['id']}: kept {len(kept)} of {len(idx)} demonstrations to fit "
+                         f"n_ctx {cfg.n_ctx}" + (" (further such warnings are counted in the "
+                                                 "summary)" if stats["demos_dropped"] == 3 else ""))
+            c = TreeConstraint(grammar, index, x["words"], heal=HEAL) if constrain else None
+            yield Job(key=key, tokens=toks, max_new=max_new,
+                      prefix_len=common_prefix_len(toks, prefix) if prefix else 0,
+                      constraint=c, heal=HEAL.encode(), temperature=cfg.temperature,
+                      seed=_job_seed(cfg.seed, x["id"]),
+                      meta={"words": x["words"], "n_demos": len(kept)})
+
+    try:
+        for job, res in dec.generate(jobs()):
+            record(job.key, _output(job, res, fmt, tree, constrain))
+    finally:
+        if bar is not None:
+            bar.close()
+        dec.close()
+    stats["gen_time_s"] = round(time.time() - t0, 3)
+    return stats
+
+
+def _job_seed(seed: int, rec_id: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{rec_id}".encode()).digest()[:8], "little")
+
+
+def _output(job: Job, res: Result, fmt: str, tree: bool, constrained: bool) -> dict:
+    words = job.meta["words"]
+    if constrained:
+        out = {"target": res.text, "valid": res.stop == "done", "repaired": res.stop != "done"}
+        if res.stop != "done":
+            out["problems"] = [f"generation stopped ({res.stop}); tree closed without the model"]
+    elif tree:
+        out = _repair(res.text, words, fmt)
+    else:
+        out = {"target": res.text, "valid": bool(res.text), "repaired": False}
+    # mean over the tokens the model chose; tokens forced by the constraint carry no choice
+    out["logprob_mean"] = round(res.logprob_sum / res.scored, 6) if res.scored else None
+    out["tokens"] = res.tokens
+    out["n_demos"] = job.meta["n_demos"]
+    out["stop"] = res.stop
+    return out

@@ -1,0 +1,248 @@
+"""`run_teacher`: pseudolabel inputs with a few-shot prompted local GGUF model, resumably.
+
+Every finished output is appended (fsynced) to a cache file next to `--out`, keyed by everything
+that determines it: model file hash, prompt template, the demonstrations shown, format, decoding
+settings and the input. A killed run loses at most the sentences in flight; re-running reuses
+the rest, and a finished job re-runs with zero model calls (the model is not even loaded). The
+final `--out` file is written atomically, in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import MckdError
+from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_jsonl_atomic
+from .constraint import TREE_FORMATS, TreeGrammar
+from .gguf import check_gguf, check_memory
+from .models import resolve_model
+from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector, demo_block, query_text
+
+FORMATS = TREE_FORMATS + ("text",)
+KEY_VERSION = 1
+
+
+@dataclass
+class TeacherConfig:
+    """Teacher settings (the `mckd teach` flags)."""
+    format: str = "unlabeled"         # unlabeled | labeled | skeleton | text
+    shots: int = 30                   # demonstrations per prompt (the paper: 30)
+    demo_selection: str = "random"    # random (paper, per input) | fixed (shared prefix) | similar
+    seed: int = 0
+    parallel: int = 8                 # sequences decoded together
+    threads: int | None = None        # None = all cores
+    constrained: bool = True          # False: free generation, then mckd.trees repair
+    n_ctx: int = 4096                 # per-sequence context (prompt + output)
+    temperature: float = 0.0          # 0 = greedy (default); > 0 samples, seeded per input
+    max_new_tokens: int = 0           # 0 = from the demonstrations' output/input length ratio
+    cache_path: str | None = None     # default: <out>.cache.jsonl
+    progress: bool = True             # tqdm bar on stderr
+    check_memory: bool = True
+    # Flash attention off: on CPU its masked loop made batched decode steps ~30% slower here
+    # (unified KV cache, 8 sequences); None leaves the choice to llama.cpp.
+    flash_attn: bool | None = False
+    # KV layout with a shared prefix: False = one stream per sequence (prefix copied in),
+    # True = one unified cell pool (prefix shared in place); see engine.BatchDecoder.
+    kv_unified: bool = False
+
+
+def _warn(msg: str) -> None:
+    print(f"mckd teach: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _validate(cfg: TeacherConfig) -> None:
+    if cfg.format not in FORMATS:
+        raise MckdError(f"unknown format {cfg.format!r} (expected one of {', '.join(FORMATS)})")
+    if cfg.demo_selection not in SELECTIONS:
+        raise MckdError(f"unknown demo selection {cfg.demo_selection!r} "
+                        f"(expected one of {', '.join(SELECTIONS)})")
+    for name, lo in (("shots", 0), ("parallel", 1), ("n_ctx", 64), ("max_new_tokens", 0)):
+        if getattr(cfg, name) < lo:
+            raise MckdError(f"{name} must be >= {lo}, got {getattr(cfg, name)}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise MckdError(f"threads must be >= 1, got {cfg.threads}")
+    if cfg.temperature < 0:
+        raise MckdError(f"temperature must be >= 0, got {cfg.temperature}")
+
+
+def _words(rec: dict) -> list[str]:
+    w = rec.get("words")
+    if w:
+        return [str(x) for x in w]
+    return str(rec.get("source") or "").split()
+
+
+def _check_words(words: list[str], where: str) -> None:
+    for j, w in enumerate(words, 1):
+        if any(c in w for c in "()") or any(c.isspace() for c in w) or not w:
+            raise MckdError(f"{where}: word {j} {w!r} cannot be a tree leaf (brackets and spaces "
+                            "must be escaped, e.g. -LRB- / -RRB-)")
+
+
+def _norm_demos(demos: list[dict], fmt: str) -> list[dict]:
+    out = []
+    for i, r in enumerate(demos, 1):
+        where = f"demos record {i} (id {r.get('id', '?')})"
+        if not isinstance(r, dict):
+            raise MckdError(f"demos record {i}: expected an object")
+        words = _words(r)
+        if not words:
+            raise MckdError(f"{where}: no words (needs 'words' or a non-empty 'source')")
+        tgt = (r.get("targets") or {}).get(fmt)  # the format's own target first
+        if tgt is None:
+            tgt = r.get("target")
+        if not isinstance(tgt, str) or not tgt.strip():
+            raise MckdError(f"{where}: no target for format {fmt!r} (needs 'targets.{fmt}' "
+                            "or 'target')")
+        if "\n" in tgt:
+            raise MckdError(f"{where}: target spans several lines; a prompt needs one line")
+        out.append({"id": str(r.get("id", f"demo#{i}")), "words": words,
+                    "source": r.get("source") or " ".join(words), "target": tgt.strip()})
+    return out
+
+
+def _norm_inputs(inputs: list[dict], fmt: str) -> list[dict]:
+    out = []
+    for i, r in enumerate(inputs, 1):
+        if not isinstance(r, dict):
+            raise MckdError(f"inputs record {i}: expected an object")
+        if "id" not in r:
+            raise MckdError(f"inputs record {i}: no 'id'")
+        where = f"inputs record {i} (id {r['id']})"
+        words = _words(r)
+        if not words:
+            raise MckdError(f"{where}: no words (needs 'words' or a non-empty 'source')")
+        if fmt in TREE_FORMATS:
+            _check_words(words, where)
+        src = r.get("source") or " ".join(words)
+        if "\n" in src:
+            raise MckdError(f"{where}: source spans several lines")
+        out.append({"id": str(r["id"]), "words": words, "source": src})
+    return out
+
+
+def _read_cache(path: Path) -> tuple[dict[str, dict], dict[tuple, str]]:
+    items: dict[str, dict] = {}
+    shas: dict[tuple, str] = {}
+    if not path.exists():
+        return items, shas
+    for rec in iter_jsonl(path, tolerate_torn_tail=True):
+        if rec.get("kind") == "item" and "key" in rec and isinstance(rec.get("out"), dict):
+            items[rec["key"]] = rec["out"]
+        elif rec.get("kind") == "model":
+            shas[(rec.get("path"), rec.get("size"), rec.get("mtime_ns"))] = rec.get("sha256")
+    return items, shas
+
+
+def _model_id(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
+                cfg: TeacherConfig | None = None) -> dict:
+    """Label `inputs` with the few-shot teacher; writes `out_path` (JSONL); returns a summary."""
+    from . import engine
+
+    cfg = cfg or TeacherConfig()
+    _validate(cfg)
+    t_start = time.time()
+    loads0, calls0 = engine.STATS["model_loads"], engine.STATS["decode_calls"]
+    path = resolve_model(model_path)
+    info = check_gguf(path)
+    out_path = Path(out_path)
+    cache_path = Path(cfg.cache_path) if cfg.cache_path else out_path.with_name(
+        out_path.name + ".cache.jsonl")
+    D = _norm_demos(demos, cfg.format)
+    X = _norm_inputs(inputs, cfg.format)
+    if not D and cfg.shots > 0:
+        raise MckdError("no demonstrations given (the teacher is few-shot)")
+    # label sets come from the gold demonstrations (also used for fallback trees when unconstrained)
+    grammar = TreeGrammar.from_targets(cfg.format, [d["target"] for d in D]) \
+        if cfg.format in TREE_FORMATS else None
+
+    items, shas = _read_cache(cache_path)
+    mid = _model_id(path)
+    sha = shas.get(mid) or sha256_file(path)
+    identity = {"model": path.name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
+                "demo_selection": cfg.demo_selection, "seed": cfg.seed,
+                "constrained": cfg.constrained, "temperature": cfg.temperature,
+                "n_ctx": cfg.n_ctx, "template": TEMPLATE}
+    common = {"v": KEY_VERSION, "model": sha, "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
+              "format": cfg.format, "constrained": cfg.constrained,
+              "temperature": cfg.temperature, "sample_seed": cfg.seed if cfg.temperature > 0 else None,
+              "n_ctx": cfg.n_ctx, "max_new": cfg.max_new_tokens,
+              "labels": asdict(grammar) if grammar else None}
+    selector = DemoSelector(D, cfg.shots, cfg.demo_selection, cfg.seed)
+    plan = []  # (input, demo indices, key)
+    for x in X:
+        idx = selector.select(x["id"], x["words"])
+        key = sha256_text(json.dumps(
+            {**common, "demos": [[D[i]["source"], D[i]["target"]] for i in idx],
+             "input": x["source"], "words": x["words"]}, sort_keys=True, ensure_ascii=False))
+        plan.append((x, idx, key))
+    todo: dict[str, tuple] = {}
+    for x, idx, key in plan:
+        if key not in items and key not in todo:
+            todo[key] = (x, idx)
+    n_cached = sum(1 for _, _, k in plan if k in items)
+
+    gen = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0}
+    with JsonlAppender(cache_path) as app:
+        if mid not in shas:
+            app.append({"kind": "model", "path": mid[0], "size": mid[1], "mtime_ns": mid[2],
+                        "sha256": sha})
+        if todo:
+            from .generate import generate_all
+
+            gen = generate_all(path, info, cfg, D, grammar, todo, items, app)
+
+    records = []
+    for x, idx, key in plan:
+        o = items[key]
+        # `logprob` / `n_tokens` are the public names; `logprob_mean` / `tokens` stay for
+        # readers of earlier outputs (and the pipeline's filter baseline)
+        records.append({"id": x["id"], "source": x["source"], "words": x["words"], **o,
+                        "logprob": o.get("logprob_mean"), "n_tokens": o.get("tokens", 0),
+                        "teacher": identity})
+    write_jsonl_atomic(out_path, records)
+    n = len(records)
+    summary = {
+        "count": n,
+        "valid": sum(1 for r in records if r["valid"]),
+        "repaired": sum(1 for r in records if r["repaired"]),
+        "fallback": sum(1 for r in records if r.get("error")),
+        "tokens": sum(r["tokens"] for r in records),
+        "cached": n_cached,
+        **gen,
+        "time_s": round(time.time() - t_start, 3),
+        "tokens_per_s": round(gen["gen_tokens"] / gen["gen_time_s"], 1) if gen["gen_time_s"] else None,
+        "model_loads": engine.STATS["model_loads"] - loads0,
+        "decode_calls": engine.STATS["decode_calls"] - calls0,
+        "model": path.name, "sha256": sha, "out": str(out_path), "cache": str(cache_path),
+    }
+    if cfg.progress:
+        print(summary_line(summary), file=sys.stderr, flush=True)
+    return summary
+
+
+def summary_line(s: dict) -> str:
+    """One line for the end of a run: count, valid, repaired, tokens, time."""
+    rate = f", {s['tokens_per_s']} tok/s" if s.get("tokens_per_s") else ""
+    return (f"teacher {s['model']}: {s['count']} inputs, {s['valid']} valid, {s['repaired']} "
+            f"repaired, {s['fallback']} fallback; {s['tokens']} tokens; {s['cached']} from "
+            f"cache, {s['generated']} generated in {s['gen_time_s']:.1f}s{rate}; total "
+            f"{s['time_s']:.1f}s -> {s['out']}")
+
+
+def teacher_cpu_threads() -> int:
+    """Default thread count: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
