@@ -1,7 +1,11 @@
-// Python bindings of the EVALB-exact scorer (evalb.hpp). Inputs are converted with the GIL held,
-// then the whole scoring loop runs with it released. Text that may hold arbitrary bytes (the
+// Python bindings of the EVALB-exact scorer (evalb.hpp). With the GIL held the tree sequences
+// are pinned in tuples and viewed in place (str: its cached UTF-8, bytes: its buffer; no copy),
+// then the whole scoring loop runs with the GIL released. Text that may hold arbitrary bytes (the
 // report, messages) is returned as bytes; python/mckd/evalb.py decodes it.
 #include <pybind11/stl.h>
+
+#include <deque>
+#include <string_view>
 
 #include "bindings.hpp"
 #include "evalb.hpp"
@@ -10,6 +14,57 @@ namespace py = pybind11;
 using mckd::evalb::Params;
 using mckd::evalb::Result;
 using mckd::evalb::Totals;
+
+namespace {
+
+// Views of the trees of one Python sequence. `pinned` keeps every item alive (and the sequence
+// unchangeable from other threads) while the GIL is released; bytearrays, which can be resized
+// under us, are copied into `owned`.
+struct TreeViews {
+    py::tuple pinned;
+    std::deque<std::string> owned;
+    std::vector<std::string_view> views;
+
+    TreeViews(const py::handle &seq, const char *what) {
+        if (PyUnicode_Check(seq.ptr()) || PyBytes_Check(seq.ptr()))
+            throw py::type_error(std::string(what) +
+                                 ": expected a sequence of tree strings, got one string");
+        PyObject *tup = PySequence_Tuple(seq.ptr());
+        if (tup == nullptr) throw py::error_already_set();
+        pinned = py::reinterpret_steal<py::tuple>(tup);
+        const Py_ssize_t n = PyTuple_GET_SIZE(tup);
+        views.reserve(static_cast<size_t>(n));
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            PyObject *o = PyTuple_GET_ITEM(tup, i);
+            const char *data = nullptr;
+            Py_ssize_t size = 0;
+            if (PyUnicode_Check(o)) {
+                data = PyUnicode_AsUTF8AndSize(o, &size);
+                if (data == nullptr) {
+                    PyErr_Clear();
+                    throw py::value_error(std::string(what) + "[" + std::to_string(i) +
+                                          "]: str cannot be encoded as UTF-8 (lone surrogate?); "
+                                          "pass bytes instead");
+                }
+            } else if (PyBytes_Check(o)) {
+                if (PyBytes_AsStringAndSize(o, const_cast<char **>(&data), &size) != 0)
+                    throw py::error_already_set();
+            } else if (PyByteArray_Check(o)) {
+                owned.emplace_back(PyByteArray_AS_STRING(o),
+                                   static_cast<size_t>(PyByteArray_GET_SIZE(o)));
+                views.emplace_back(owned.back());
+                continue;
+            } else {
+                throw py::type_error(std::string(what) + "[" + std::to_string(i) +
+                                     "]: expected str or bytes, got " +
+                                     Py_TYPE(o)->tp_name);
+            }
+            views.emplace_back(data, static_cast<size_t>(size));
+        }
+    }
+};
+
+}  // namespace
 
 void init_evalb(py::module_ &m) {
     py::register_exception<mckd::evalb::ParamError>(m, "EvalbParamError", PyExc_ValueError);
@@ -85,10 +140,10 @@ void init_evalb(py::module_ &m) {
 
     m.def(
         "evalb_evaluate",
-        [](const std::vector<std::string> &gold, const std::vector<std::string> &test,
-           const Params &params, bool report) {
+        [](const py::object &gold, const py::object &test, const Params &params, bool report) {
+            const TreeViews g(gold, "gold"), t(test, "test");
             py::gil_scoped_release nogil;
-            return mckd::evalb::evaluate(gold, test, params, report);
+            return mckd::evalb::evaluate(g.views, t.views, params, report);
         },
         py::arg("gold"), py::arg("test"), py::arg("params"), py::arg("report") = true,
         "Score test trees against gold trees (one tree per string, str or bytes) exactly as "

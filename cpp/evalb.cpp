@@ -1,4 +1,9 @@
 // EVALB-exact scoring; see evalb.hpp for what is reproduced and where it departs from evalb.c.
+//
+// Speed: the trees are read in place (std::string_view into the caller's buffers), labels are
+// interned once per distinct string with their .prm predicates precomputed, every per-sentence
+// buffer is reused, and matching / crossing use sorted packed keys and sweeps instead of
+// std::set, so a sentence costs no heap allocation once the buffers have grown.
 #include "evalb.hpp"
 
 #include <algorithm>
@@ -7,10 +12,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
-#include <set>
 #include <string_view>
-#include <tuple>
 
 namespace mckd::evalb {
 
@@ -28,11 +32,46 @@ Params Params::collins() {
 
 namespace {
 
+using sv = std::string_view;
+
 // evalb.c calls isspace() in the C locale; bytes >= 0x80 are never space.
-inline bool is_space(char c) {
-    return c == ' ' || (c >= '\t' && c <= '\r');
+constexpr bool c_isspace(unsigned c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+// Byte classes for the reader: bit 1 space, bit 2 space or bracket (ends a label or word).
+struct CharClass {
+    unsigned char v[256] = {};
+    constexpr CharClass() {
+        for (unsigned c = 0; c < 256; ++c)
+            v[c] = static_cast<unsigned char>((c_isspace(c) ? 3 : 0) | (c == '(' || c == ')' ? 2 : 0));
+    }
+};
+constexpr CharClass kClass{};
+inline bool is_space(char c) { return kClass.v[static_cast<unsigned char>(c)] & 1; }
+inline bool is_terminator(char c) { return kClass.v[static_cast<unsigned char>(c)] & 2; }
+
+// The value of 8 bytes read with memcpy, as if read little-endian (byte i in bits 8i..8i+7).
+inline uint64_t little_endian(uint64_t v) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap64(v);
+#else
+    return v;
+#endif
 }
-inline bool is_terminator(char c) { return is_space(c) || c == '(' || c == ')'; }
+
+// Equality of short strings without a call into memcmp.
+inline bool same(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    const char *x = a.data(), *y = b.data();
+    size_t n = a.size();
+    for (; n >= 8; n -= 8, x += 8, y += 8) {
+        uint64_t u, w;
+        std::memcpy(&u, x, 8);
+        std::memcpy(&w, y, 8);
+        if (u != w) return false;
+    }
+    for (; n > 0; --n)
+        if (*x++ != *y++) return false;
+    return true;
+}
 
 // Stock evalb.c's buffer sizes: beyond these it overflows (we only report it).
 constexpr int kEvalbMaxWords = 200, kEvalbMaxBrackets = 200, kEvalbMaxQuote = 20;
@@ -63,8 +102,144 @@ std::string format(const char *fmt, int a, int b) {
     return s;
 }
 
+// evalb.c's exact-string predicates, on views.
+bool in(const std::vector<std::string> &v, sv s) {
+    for (const auto &x : v)
+        if (sv(x) == s) return true;
+    return false;
+}
+bool eq_pair(const std::vector<std::pair<std::string, std::string>> &eq, sv a, sv b) {
+    if (a == b) return true;
+    for (const auto &e : eq)
+        if ((a == sv(e.first) && b == sv(e.second)) || (a == sv(e.second) && b == sv(e.first)))
+            return true;
+    return false;
+}
+
+// Every distinct label gets an id, with the .prm predicates evalb.c would evaluate by string
+// comparison computed once. Ids are equal exactly when the strings are, so label_comp is an id
+// comparison unless EQ_LABEL names both labels. Keys view the caller's buffers, which outlive
+// the table (one evaluate() call).
+class LabelTable {
+public:
+    struct Info {
+        sv text;
+        int mod = 0;           // id of evalb.c's modify_label(text): cut at the first '-' or '='
+        bool del = false;      // in DELETE_LABEL
+        bool del_len = false;  // in DELETE_LABEL_FOR_LENGTH
+        bool quote = false;    // in QUOTE_LABEL
+        bool in_eq = false;    // named by some EQ_LABEL
+        bool deletes = false;  // as a modified bracket label: label_comp-equal to a DELETE_LABEL
+    };
+
+    explicit LabelTable(const Params &p) : P(p) {
+        slots_.assign(64, -1);
+        intern(sv());  // id 0: the empty label (also what padding terminals carry)
+    }
+
+    int intern(sv s) {
+        const uint64_t h = hash(s);
+        int id = find(s, h);
+        if (id >= 0) return id;
+        const size_t cut = s.find_first_of("-=");
+        if (cut == sv::npos) return insert(s, h, -1);
+        const sv prefix = s.substr(0, cut);  // has no '-' or '=': its own modified label
+        const uint64_t ph = hash(prefix);
+        int mod = find(prefix, ph);
+        if (mod < 0) mod = insert(prefix, ph, -1);
+        return insert(s, h, mod);
+    }
+    // intern() for a label of at most 8 bytes, given those bytes packed little-endian into
+    // `packed` (labels hold no NUL, so the packed value identifies the label): one multiply and
+    // an integer compare on the common path.
+    int intern_packed(uint64_t packed, sv s) {
+        const size_t mask = pslots_.size() - 1;
+        size_t i = static_cast<size_t>((packed * 0x9E3779B97F4A7C15ull) >> 40) & mask;
+        for (;; i = (i + 1) & mask) {
+            const int id = pslots_[i].second;
+            if (id < 0) break;
+            if (pslots_[i].first == packed) return id;
+        }
+        const int id = intern(s);
+        pslots_[i] = {packed, id};
+        if (2 * ++packed_count_ > pslots_.size()) {
+            std::vector<std::pair<uint64_t, int>> old(pslots_.size() * 2, {0, -1});
+            old.swap(pslots_);
+            const size_t m2 = pslots_.size() - 1;
+            for (const auto &e : old) {
+                if (e.second < 0) continue;
+                size_t k = static_cast<size_t>((e.first * 0x9E3779B97F4A7C15ull) >> 40) & m2;
+                while (pslots_[k].second >= 0) k = (k + 1) & m2;
+                pslots_[k] = e;
+            }
+        }
+        return id;
+    }
+    const Info &operator[](int id) const { return info_[static_cast<size_t>(id)]; }
+    bool comp(int a, int b) const {
+        if (a == b) return true;
+        if (!info_[static_cast<size_t>(a)].in_eq || !info_[static_cast<size_t>(b)].in_eq)
+            return false;
+        return eq_pair(P.eq_label, info_[static_cast<size_t>(a)].text,
+                       info_[static_cast<size_t>(b)].text);
+    }
+    std::string str(int id) const { return std::string(info_[static_cast<size_t>(id)].text); }
+
+private:
+    const Params &P;
+    std::vector<int> slots_;  // open addressing, -1 empty
+    std::vector<uint64_t> hashes_;
+    std::vector<Info> info_;
+    std::vector<std::pair<uint64_t, int>> pslots_ = std::vector<std::pair<uint64_t, int>>(64, {0, -1});
+    size_t packed_count_ = 0;
+
+    static uint64_t hash(sv s) {
+        uint64_t h = 1469598103934665603ull;
+        for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+        return h ^ (h >> 29);
+    }
+    int find(sv s, uint64_t h) const {
+        const size_t mask = slots_.size() - 1;
+        for (size_t i = h & mask;; i = (i + 1) & mask) {
+            const int id = slots_[i];
+            if (id < 0) return -1;
+            if (hashes_[static_cast<size_t>(id)] == h && same(info_[static_cast<size_t>(id)].text, s))
+                return id;
+        }
+    }
+    void place(int id) {
+        const size_t mask = slots_.size() - 1;
+        size_t i = hashes_[static_cast<size_t>(id)] & mask;
+        while (slots_[i] >= 0) i = (i + 1) & mask;
+        slots_[i] = id;
+    }
+    int insert(sv s, uint64_t h, int mod) {
+        const int id = static_cast<int>(info_.size());
+        Info in_;
+        in_.text = s;
+        in_.mod = mod < 0 ? id : mod;
+        in_.del = in(P.delete_label, s);
+        in_.del_len = in(P.delete_label_for_length, s);
+        in_.quote = in(P.quote_label, s);
+        for (const auto &e : P.eq_label)
+            if (s == sv(e.first) || s == sv(e.second)) in_.in_eq = true;
+        for (const auto &d : P.delete_label)
+            if (eq_pair(P.eq_label, s, d)) in_.deletes = true;
+        info_.push_back(in_);
+        hashes_.push_back(h);
+        if (2 * info_.size() > slots_.size()) {
+            slots_.assign(slots_.size() * 2, -1);
+            for (int k = 0; k < static_cast<int>(info_.size()); ++k) place(k);
+        } else {
+            place(id);
+        }
+        return id;
+    }
+};
+
 struct Terminal {
-    std::string word, label;
+    sv word;
+    int label = 0;   // LabelTable id
     int result = 9;  // evalb.c: 0 unmatched tag, 1 matched, 9 not compared
 };
 
@@ -72,7 +247,7 @@ struct Bracket {
     int start = -1, end = -1;  // word span [start, end); end stays -1 if never closed
     size_t buf_start = 0;
     size_t buf_end = std::string::npos;  // npos: never closed
-    std::string label;
+    int label = 0;   // LabelTable id (the modified label once massaged)
     int result = 9;  // evalb.c: 0 unmatched, 1 matched, 5 deleted, 9 not massaged
     bool stray = false;  // opened by an unreadable "(NN w1 w2)"; never counted
 };
@@ -94,6 +269,15 @@ struct Side {
     // What stock evalb.c's buffers would have to hold.
     size_t max_label = 0, max_word = 0;
     int terminal_writes = 0;
+
+    // Reset for the next sentence, keeping the capacity.
+    void clear() {
+        terms.clear();
+        quotes.clear();
+        brackets.clear();
+        wn = len = terminal_writes = 0;
+        max_label = max_word = 0;
+    }
 };
 
 const Terminal &term_at(const Side &s, int i) {
@@ -102,62 +286,58 @@ const Terminal &term_at(const Side &s, int i) {
                                                                : empty;
 }
 
+// Keys come nearly sorted (brackets are read in text order, so starts do not decrease): an
+// insertion sort is about linear there; std::sort bounds the worst case of long sentences.
+void sort_keys(std::vector<std::pair<uint64_t, int>> &v) {
+    if (v.size() > 64) {
+        std::sort(v.begin(), v.end());
+        return;
+    }
+    for (size_t i = 1; i < v.size(); ++i) {
+        const auto x = v[i];
+        size_t j = i;
+        for (; j > 0 && x < v[j - 1]; --j) v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
+// int -> unsigned with the same order, for packing into sort keys.
+inline uint64_t ord(int x) { return static_cast<uint32_t>(x) ^ 0x80000000u; }
+
 class Scorer {
 public:
-    Scorer(const Params &p, bool want_report, Result &r) : P(p), report_on(want_report), R(r) {}
+    Scorer(const Params &p, bool want_report, Result &r)
+        : P(p), report_on(want_report), R(r), L(p) {}
 
-    void run(const std::vector<std::string> &gold, const std::vector<std::string> &test);
+    void run(const std::vector<sv> &gold, const std::vector<sv> &test);
 
 private:
     const Params &P;
     bool report_on;
     Result &R;
+    LabelTable L;
     std::string &out() { return R.report; }
     int line = 0;
     int status = 0;
+    // Buffers reused across sentences.
+    Side g_, t_;
+    std::vector<int> stack_;
+    std::vector<std::pair<uint64_t, int>> keys_;
+    std::vector<int> next_free_, pos_count_, order_, best_, link_;
 
-    // ---- label and word predicates (evalb.c's, exact string comparison) ----
-    static bool in(const std::vector<std::string> &v, const std::string &s) {
-        for (const auto &x : v)
-            if (x == s) return true;
-        return false;
+    bool word_comp(sv a, sv b) const {
+        if (same(a, b)) return true;
+        return !P.eq_word.empty() && eq_pair(P.eq_word, a, b);
     }
-    static bool eq_pair(const std::vector<std::pair<std::string, std::string>> &eq,
-                        const std::string &a, const std::string &b) {
-        if (a == b) return true;
-        for (const auto &e : eq)
-            if ((a == e.first && b == e.second) || (a == e.second && b == e.first)) return true;
-        return false;
-    }
-    bool label_comp(const std::string &a, const std::string &b) const {
-        return eq_pair(P.eq_label, a, b);
-    }
-    bool word_comp(const std::string &a, const std::string &b) const {
-        return eq_pair(P.eq_word, a, b);
-    }
-    bool is_delete(const std::string &l) const { return in(P.delete_label, l); }
-    bool is_delete_for_length(const std::string &l) const {
-        return in(P.delete_label_for_length, l);
-    }
-    bool is_quote_term(const std::string &l, const std::string &w) const {
-        return in(P.quote_label, l) && (w == "'" || w == "\"" || w == "/");
-    }
-    // evalb.c's modify_label: cut at the first '-' or '=' (so "-NONE-" becomes "").
-    static std::string modified(const std::string &l) {
-        return l.substr(0, l.find_first_of("-=") == std::string::npos ? l.size()
-                                                                     : l.find_first_of("-="));
-    }
-    bool deleted_bracket(const Bracket &b, const std::string &mod_label) const {
-        if (b.stray) return true;
-        for (const auto &d : P.delete_label)
-            if (label_comp(mod_label, d)) return true;
-        return false;
+    static bool is_quote_word(sv w) { return w == "'" || w == "\"" || w == "/"; }
+    bool deleted_bracket(const Bracket &b, int mod_label) const {
+        return b.stray || L[mod_label].deletes;
     }
     // Brackets a side counts on its own (for the errors-as-zero totals), without touching it.
     int countable_brackets(const Side &s) const {
         int n = 0;
         for (const auto &b : s.brackets)
-            if (b.start != b.end && !deleted_bracket(b, modified(b.label))) ++n;
+            if (b.start != b.end && !deleted_bracket(b, L[b.label].mod)) ++n;
         return n;
     }
 
@@ -177,82 +357,104 @@ private:
         }
     }
 
-    void read_side(const std::string &buf, Side &s, const char *side, bool quiet);
-    void calc_result(Side &g, Side &t, const std::string &gbuf, const std::string &tbuf,
-                     SentenceResult &sr);
+    void read_side(sv buf, Side &s, const char *side, bool quiet);
+    void calc_result(Side &g, Side &t, sv gbuf, sv tbuf, SentenceResult &sr);
     void fix_quote(Side &g, Side &t);
     void reinsert_term(const QuoteTerm &q, Side &s);
     int massage(Side &s);
+    int match_brackets(Side &g, Side &t);
+    int count_crossing(const Side &g, const Side &t);
     void individual_result(const Side &g, int wn1, int bn1, int bn2, int r_bn1, int r_bn2,
                            int match, int crossing, int correct_tag, SentenceResult &sr);
     void dsp_info(const Side &g, const Side &t);
     void print_total();
     void print_block(const Totals &T);
-    std::string limit_reasons(const std::string &buf, const Side &s) const;
-    void check_limits(const std::string &gbuf, const Side &g, const std::string &tbuf,
-                      const Side &t, SentenceResult &sr);
-    std::string slice(const std::string &buf, const Bracket &b) const;
+    std::string limit_reasons(sv buf, const Side &s) const;
+    void check_limits(sv gbuf, const Side &g, sv tbuf, const Side &t, SentenceResult &sr);
+    std::string slice(sv buf, const Bracket &b) const;
 };
 
 // Read one bracketed line the way evalb.c's read_line does. Departures (documented in the
 // header): no limits; the end of the string terminates a label or word; stray words are read as
 // terminals instead of looping; an unmatched ')' is reported and ignored.
-void Scorer::read_side(const std::string &buf, Side &s, const char *side, bool quiet) {
-    size_t n = buf.find('\0');  // evalb.c's strings end at the first NUL
-    if (n == std::string::npos) n = buf.size();
-    std::vector<int> stack;
+void Scorer::read_side(sv buf, Side &s, const char *side, bool quiet) {
+    s.clear();
+    const char *d = buf.data();
+    size_t n = buf.size();
+    if (const void *nul = std::memchr(d, '\0', n))  // evalb.c's strings end at the first NUL
+        n = static_cast<size_t>(static_cast<const char *>(nul) - d);
+    std::vector<int> &stack = stack_;
+    stack.clear();
     bool stray_reported = false;
     const bool dbg = report_on && !quiet && P.debug > 1;
     auto say = [&](const std::string &text) {
         if (!quiet) error(side, text);
     };
-    auto add_word = [&](std::string word, const std::string &label) {
+    auto add_word = [&](sv word, int label) {
         s.max_word = std::max(s.max_word, word.size());
-        if (!is_delete_for_length(label)) s.len++;
-        if (!is_delete(label)) {
-            s.terms.push_back({std::move(word), label, 9});
+        if (!L[label].del_len) s.len++;
+        if (!L[label].del) {
+            s.terms.push_back({word, label, 9});
             s.wn++;
             s.terminal_writes++;
         }
     };
     size_t p = 0;
     while (p < n) {
-        const char c = buf[p];
+        const char c = d[p];
         if (is_space(c)) {
             ++p;
         } else if (c == '(') {
             const size_t ls = ++p;
-            while (p < n && !is_terminator(buf[p])) ++p;
-            std::string label = buf.substr(ls, p - ls);
-            s.max_label = std::max(s.max_label, label.size());
+            while (p < n && !is_terminator(d[p])) ++p;
+            const sv label_text(d + ls, p - ls);
+            s.max_label = std::max(s.max_label, label_text.size());
+            int label;
+            if (label_text.size() <= 8 && ls + 8 <= n) {
+                uint64_t packed;  // the label's bytes, little-endian, the rest zeroed
+                std::memcpy(&packed, d + ls, 8);
+                if (label_text.size() < 8) {
+                    const uint64_t keep = (uint64_t{1} << (8 * label_text.size())) - 1;
+                    packed = little_endian(packed) & keep;
+                } else {
+                    packed = little_endian(packed);
+                }
+                label = L.intern_packed(packed, label_text);
+            } else {
+                label = L.intern(label_text);
+            }
             bool stray = false;
-            if (p < n && is_space(buf[p])) {
+            if (p < n && is_space(d[p])) {
                 size_t q = p + 1;
-                while (q < n && is_space(buf[q])) ++q;
+                while (q < n && is_space(d[q])) ++q;
                 const size_t ws = q;
-                while (q < n && !is_terminator(buf[q])) ++q;
-                std::string word = buf.substr(ws, q - ws);
+                while (q < n && !is_terminator(d[q])) ++q;
+                const sv word(d + ws, q - ws);
                 s.max_word = std::max(s.max_word, word.size());
-                const bool closes = q < n && buf[q] == ')';
-                if (closes && !is_delete_for_length(label)) s.len++;
-                if (dbg) appendf(out(), "label=%s, word=%s, wid=%d\n", label.c_str(), word.c_str(), s.wn);
-                if (closes && is_quote_term(label, word))
+                const bool closes = q < n && d[q] == ')';
+                const LabelTable::Info &li = L[label];
+                if (closes && !li.del_len) s.len++;
+                if (dbg)
+                    appendf(out(), "label=%s, word=%s, wid=%d\n", std::string(label_text).c_str(),
+                            std::string(word).c_str(), s.wn);
+                if (closes && li.quote && is_quote_word(word))
                     s.quotes.push_back({Terminal{word, label, 9}, s.wn,
                                         static_cast<int>(s.brackets.size()), stack});
                 if (closes) {
-                    if (!is_delete(label)) {
-                        s.terms.push_back({std::move(word), std::move(label), 9});
+                    if (!li.del) {
+                        s.terms.push_back({word, label, 9});
                         s.wn++;
                         s.terminal_writes++;
                     }
                     p = q + 1;
                     continue;
                 }
-                if (q < n && buf[q] != '(') {
+                if (q < n && d[q] != '(') {
                     // "(NN Xpd TTD)": evalb.c reports this, then loops on "Reading sentence".
                     say("More than two elements in a bracket");
                     if (!quiet)
-                        stop_here("evalb.c cannot read this sentence (\"(" + label + " " + word +
+                        stop_here("evalb.c cannot read this sentence (\"(" +
+                                  std::string(label_text) + " " + std::string(word) +
                                   " ...\"): it repeats \"Reading sentence\" until MAX_ERROR "
                                   "stops it without a summary");
                     stray = true;
@@ -261,10 +463,10 @@ void Scorer::read_side(const std::string &buf, Side &s, const char *side, bool q
             Bracket b;
             b.start = s.wn;
             b.buf_start = p;
-            b.label = std::move(label);
+            b.label = label;
             b.stray = stray;
             stack.push_back(static_cast<int>(s.brackets.size()));
-            s.brackets.push_back(std::move(b));
+            s.brackets.push_back(b);
         } else if (c == ')') {
             if (stack.empty()) {
                 say("Bracketing unbalance (too many close bracket)");
@@ -279,27 +481,27 @@ void Scorer::read_side(const std::string &buf, Side &s, const char *side, bool q
             // A word outside any "(label word)": inside a stray multi-word preterminal it is
             // one of its words; anywhere else evalb.c cannot read the line at all.
             const size_t ws = p;
-            while (p < n && !is_terminator(buf[p])) ++p;
-            std::string word = buf.substr(ws, p - ws);
+            while (p < n && !is_terminator(d[p])) ++p;
+            const sv word(d + ws, p - ws);
             if (!stack.empty() && s.brackets[static_cast<size_t>(stack.back())].stray) {
-                add_word(std::move(word), s.brackets[static_cast<size_t>(stack.back())].label);
+                add_word(word, s.brackets[static_cast<size_t>(stack.back())].label);
             } else {
                 if (!stray_reported) {
                     say("Reading sentence");
                     if (!quiet)
                         stop_here("evalb.c cannot read this sentence (a word outside brackets: \"" +
-                                  word + "\"): it repeats \"Reading sentence\" until MAX_ERROR "
-                                  "stops it without a summary");
+                                  std::string(word) + "\"): it repeats \"Reading sentence\" until "
+                                  "MAX_ERROR stops it without a summary");
                     stray_reported = true;
                 }
-                add_word(std::move(word), std::string());
+                add_word(word, 0);
             }
         }
     }
     if (!stack.empty()) say("Bracketing is unbalanced (too many open bracket)");
 }
 
-std::string Scorer::limit_reasons(const std::string &buf, const Side &s) const {
+std::string Scorer::limit_reasons(sv buf, const Side &s) const {
     std::string why;
     auto add = [&](const std::string &w) { why += (why.empty() ? "" : ", ") + w; };
     if (buf.size() > kEvalbMaxLine) add(std::to_string(buf.size()) + " bytes > 4998");
@@ -314,8 +516,7 @@ std::string Scorer::limit_reasons(const std::string &buf, const Side &s) const {
     return why;
 }
 
-void Scorer::check_limits(const std::string &gbuf, const Side &g, const std::string &tbuf,
-                          const Side &t, SentenceResult &sr) {
+void Scorer::check_limits(sv gbuf, const Side &g, sv tbuf, const Side &t, SentenceResult &sr) {
     const std::string gw = limit_reasons(gbuf, g), tw = limit_reasons(tbuf, t);
     if (gw.empty() && tw.empty()) return;
     std::string why;
@@ -326,13 +527,13 @@ void Scorer::check_limits(const std::string &gbuf, const Side &g, const std::str
                                          "); evalb.c would overflow here and may crash");
 }
 
-std::string Scorer::slice(const std::string &buf, const Bracket &b) const {
+std::string Scorer::slice(sv buf, const Bracket &b) const {
     // Text between a bracket's label and its ')'; evalb.c reads a stale offset for an unclosed
     // bracket, we take the rest of the line.
     if (b.buf_start > buf.size()) return std::string();
     size_t e = b.buf_end == std::string::npos ? buf.size() : std::min(b.buf_end, buf.size());
     if (e < b.buf_start) return std::string();
-    std::string s = buf.substr(b.buf_start, e - b.buf_start);
+    std::string s(buf.substr(b.buf_start, e - b.buf_start));
     size_t nul = s.find('\0');
     if (nul != std::string::npos) s.resize(nul);
     return s;
@@ -365,11 +566,13 @@ void Scorer::fix_quote(Side &g, Side &t) {
         const size_t n = std::max(g.quotes.size(), t.quotes.size());
         for (size_t i = 0; i < n; ++i) {
             if (i < g.quotes.size())
-                appendf(out(), "%d: %s - %s\n", g.quotes[i].index, g.quotes[i].term.label.c_str(),
-                        g.quotes[i].term.word.c_str());
+                appendf(out(), "%d: %s - %s\n", g.quotes[i].index,
+                        L.str(g.quotes[i].term.label).c_str(),
+                        std::string(g.quotes[i].term.word).c_str());
             if (i < t.quotes.size())
-                appendf(out(), "%d: %s - %s\n", t.quotes[i].index, t.quotes[i].term.label.c_str(),
-                        t.quotes[i].term.word.c_str());
+                appendf(out(), "%d: %s - %s\n", t.quotes[i].index,
+                        L.str(t.quotes[i].term.label).c_str(),
+                        std::string(t.quotes[i].term.word).c_str());
         }
     }
     for (size_t i = 0; i < t.quotes.size(); ++i) {
@@ -377,8 +580,8 @@ void Scorer::fix_quote(Side &g, Side &t) {
         for (size_t j = 0; j < g.quotes.size(); ++j) {
             if (g.quotes[j].index != ind || g.quotes[j].term.label == t.quotes[i].term.label)
                 continue;
-            const bool gdel = is_delete(g.quotes[j].term.label);
-            const bool tdel = is_delete(t.quotes[i].term.label);
+            const bool gdel = L[g.quotes[j].term.label].del;
+            const bool tdel = L[t.quotes[i].term.label].del;
             if (gdel && !tdel) {
                 reinsert_term(g.quotes[j], g);
                 for (size_t k = j; k < g.quotes.size(); ++k) g.quotes[k].index++;
@@ -400,15 +603,139 @@ int Scorer::massage(Side &s) {
             b.result = 5;
             continue;
         }
-        b.label = modified(b.label);
+        b.label = L[b.label].mod;
         if (deleted_bracket(b, b.label)) b.result = 5;
         if (b.result != 5) ++n;
     }
     return n;
 }
 
-void Scorer::calc_result(Side &g, Side &t, const std::string &gbuf, const std::string &tbuf,
-                         SentenceResult &sr) {
+// Each gold bracket, in order, takes the first still-unmatched test bracket (in order) with the
+// same span and an equal label: evalb.c's multiset matching. Test brackets are sorted by packed
+// (start, end, index); next_free_ skips taken ones, so runs of equal spans stay linear.
+int Scorer::match_brackets(Side &g, Side &t) {
+    auto &keys = keys_;
+    keys.clear();
+    const int bn2 = static_cast<int>(t.brackets.size());
+    for (int j = 0; j < bn2; ++j) {
+        const Bracket &b = t.brackets[static_cast<size_t>(j)];
+        if (b.result == 0) keys.emplace_back(ord(b.start) << 32 | ord(b.end), j);
+    }
+    if (keys.empty()) return 0;
+    sort_keys(keys);
+    const int nk = static_cast<int>(keys.size());
+    next_free_.resize(static_cast<size_t>(nk) + 1);
+    std::iota(next_free_.begin(), next_free_.end(), 0);
+    auto find_free = [&](int k) {  // first untaken index >= k (path halving, no recursion)
+        while (next_free_[static_cast<size_t>(k)] != k) {
+            next_free_[static_cast<size_t>(k)] =
+                next_free_[static_cast<size_t>(next_free_[static_cast<size_t>(k)])];
+            k = next_free_[static_cast<size_t>(k)];
+        }
+        return k;
+    };
+    int match = 0;
+    for (auto &gb : g.brackets) {
+        if (gb.result == 5) continue;
+        const uint64_t span = ord(gb.start) << 32 | ord(gb.end);
+        int k = static_cast<int>(
+            std::lower_bound(keys.begin(), keys.end(), std::make_pair(span, INT_MIN)) -
+            keys.begin());
+        for (k = find_free(k); k < nk && keys[static_cast<size_t>(k)].first == span;
+             k = find_free(k + 1)) {
+            Bracket &tb = t.brackets[static_cast<size_t>(keys[static_cast<size_t>(k)].second)];
+            if (P.labeled == 0 || L.comp(gb.label, tb.label)) {
+                gb.result = tb.result = 1;
+                next_free_[static_cast<size_t>(k)] = k + 1;
+                ++match;
+                break;
+            }
+        }
+    }
+    return match;
+}
+
+// Test brackets (counted) that some counted gold bracket crosses:
+//   (a) gold.start < test.start < gold.end < test.end, i.e. min_end(test.start) < test.end
+//       where min_end(x) = min{gold.end : gold.start < x < gold.end};
+//   (b) test.start < gold.start < test.end < gold.end, i.e. max_start(test.end) > test.start
+//       where max_start(x) = max{gold.start : gold.start < x < gold.end}.
+// Both tables cost O(n + m + width) (times the inverse Ackermann function), width being the
+// span of positions (at most the words plus re-inserted quotes, plus 2).
+int Scorer::count_crossing(const Side &g, const Side &t) {
+    int lo = INT_MAX, hi = INT_MIN;
+    auto &golds = order_;
+    golds.clear();
+    for (int i = 0; i < static_cast<int>(g.brackets.size()); ++i) {
+        const Bracket &b = g.brackets[static_cast<size_t>(i)];
+        // Only spans with an inside position can cross anything.
+        if (b.result == 5 || static_cast<int64_t>(b.end) - b.start < 2) continue;
+        golds.push_back(i);
+        lo = std::min(lo, b.start);
+        hi = std::max(hi, b.end);
+    }
+    if (golds.empty()) return 0;
+    const size_t width = static_cast<size_t>(static_cast<int64_t>(hi) - lo + 1);
+    auto &best = best_;  // [0, width): min_end; [width, 2 width): max_start
+    best.resize(2 * width);
+    // Golds bucketed by start and by end (linked lists over positions), so neither sweep sorts.
+    auto &head = pos_count_;  // [0, width): by start; [width, 2 width): by end
+    head.assign(2 * width, -1);
+    auto &link = link_;  // [0, n): next by start; [n, 2 n): next by end
+    const size_t ng = golds.size();
+    link.resize(2 * ng);
+    for (size_t q = ng; q-- > 0;) {
+        const Bracket &b = g.brackets[static_cast<size_t>(golds[q])];
+        int &hs = head[static_cast<size_t>(b.start - lo)];
+        link[q] = hs;
+        hs = static_cast<int>(q);
+        int &he = head[width + static_cast<size_t>(b.end - lo)];
+        link[ng + q] = he;
+        he = static_cast<int>(q);
+    }
+    // Paint each table: golds in order of end (min_end) or of start, latest first (max_start),
+    // each fills the positions inside it that are still unset; `skip` (path-halving union-find)
+    // jumps over set positions, so each position is written once.
+    auto &skip = next_free_;
+    auto find = [&](int k) {
+        while (skip[static_cast<size_t>(k)] != k) {
+            skip[static_cast<size_t>(k)] = skip[static_cast<size_t>(skip[static_cast<size_t>(k)])];
+            k = skip[static_cast<size_t>(k)];
+        }
+        return k;
+    };
+    auto paint = [&](size_t base, int from, int to, int value) {  // relative positions [from, to)
+        for (int x = find(from); x < to; x = find(x + 1)) {
+            best[base + static_cast<size_t>(x)] = value;
+            skip[static_cast<size_t>(x)] = x + 1;
+        }
+    };
+    skip.resize(width + 1);
+    std::iota(skip.begin(), skip.end(), 0);
+    std::fill(best.begin(), best.begin() + static_cast<std::ptrdiff_t>(width), INT_MAX);
+    for (size_t e = 0; e < width; ++e)
+        for (int q = head[width + e]; q >= 0; q = link[ng + static_cast<size_t>(q)]) {
+            const Bracket &b = g.brackets[static_cast<size_t>(golds[static_cast<size_t>(q)])];
+            paint(0, b.start + 1 - lo, b.end - lo, b.end);
+        }
+    std::iota(skip.begin(), skip.end(), 0);
+    std::fill(best.begin() + static_cast<std::ptrdiff_t>(width), best.end(), INT_MIN);
+    for (size_t st = width; st-- > 0;)
+        for (int q = head[st]; q >= 0; q = link[static_cast<size_t>(q)]) {
+            const Bracket &b = g.brackets[static_cast<size_t>(golds[static_cast<size_t>(q)])];
+            paint(width, b.start + 1 - lo, b.end - lo, b.start);
+        }
+    int crossing = 0;
+    for (const auto &b : t.brackets) {
+        if (b.result == 5 || static_cast<int64_t>(b.end) - b.start < 2) continue;
+        const bool a = b.start >= lo && b.start <= hi && best[static_cast<size_t>(b.start - lo)] < b.end;
+        const bool c = b.end >= lo && b.end <= hi && best[width + static_cast<size_t>(b.end - lo)] > b.start;
+        crossing += (a || c);
+    }
+    return crossing;
+}
+
+void Scorer::calc_result(Side &g, Side &t, sv gbuf, sv tbuf, SentenceResult &sr) {
     const bool dbg = report_on && P.debug > 1;
     if (dbg) out() += "\n";
     auto not_scored = [&]() {
@@ -432,7 +759,8 @@ void Scorer::calc_result(Side &g, Side &t, const std::string &gbuf, const std::s
     const int wn = g.wn;
     for (int i = 0; i < wn; ++i) {
         if (!word_comp(term_at(g, i).word, term_at(t, i).word)) {
-            error("", "Words unmatch (" + term_at(g, i).word + "|" + term_at(t, i).word + ")");
+            error("", "Words unmatch (" + std::string(term_at(g, i).word) + "|" +
+                          std::string(term_at(t, i).word) + ")");
             not_scored();
             return;
         }
@@ -452,7 +780,7 @@ void Scorer::calc_result(Side &g, Side &t, const std::string &gbuf, const std::s
                 appendf(out(), "1.res=%d, 2.res=%d, 1.start=%d, 2.start=%d, 1.end=%d, 2.end=%d\n",
                         gb.result, tb.result, gb.start, tb.start, gb.end, tb.end);
                 if (gb.result != 5 && tb.result == 0 && gb.start == tb.start && gb.end == tb.end) {
-                    if (P.labeled == 0 || label_comp(gb.label, tb.label)) {
+                    if (P.labeled == 0 || L.comp(gb.label, tb.label)) {
                         gb.result = tb.result = 1;
                         ++match;
                         found = true;
@@ -490,84 +818,15 @@ void Scorer::calc_result(Side &g, Side &t, const std::string &gbuf, const std::s
             }
         }
     } else {
-        // Matching: each gold bracket, in order, takes the first still-unmatched test bracket
-        // (in order) with the same span and an equal label: evalb.c's multiset matching.
-        std::vector<int> idx;
-        idx.reserve(static_cast<size_t>(bn2));
-        for (int j = 0; j < bn2; ++j)
-            if (t.brackets[static_cast<size_t>(j)].result == 0) idx.push_back(j);
-        auto key = [&](int j) {
-            const Bracket &b = t.brackets[static_cast<size_t>(j)];
-            return std::make_tuple(b.start, b.end, j);
-        };
-        std::sort(idx.begin(), idx.end(), [&](int a, int b) { return key(a) < key(b); });
-        for (int i = 0; i < bn1; ++i) {
-            Bracket &gb = g.brackets[static_cast<size_t>(i)];
-            if (gb.result == 5) continue;
-            auto lo = std::lower_bound(idx.begin(), idx.end(), std::make_tuple(gb.start, gb.end, -1),
-                                       [&](int j, const std::tuple<int, int, int> &k) { return key(j) < k; });
-            for (auto it = lo; it != idx.end(); ++it) {
-                Bracket &tb = t.brackets[static_cast<size_t>(*it)];
-                if (tb.start != gb.start || tb.end != gb.end) break;
-                if (tb.result != 0) continue;
-                if (P.labeled == 0 || label_comp(gb.label, tb.label)) {
-                    gb.result = tb.result = 1;
-                    ++match;
-                    break;
-                }
-            }
-        }
-        // Crossing: a counted test bracket crosses if some counted gold bracket overlaps it
-        // without nesting. Two sweeps with ordered sets instead of evalb.c's all-pairs loop:
-        //   (a) gold.start < test.start < gold.end < test.end
-        //   (b) test.start < gold.start < test.end < gold.end
-        std::vector<const Bracket *> G, T;
-        for (const auto &b : g.brackets)
-            if (b.result != 5) G.push_back(&b);
-        std::vector<int> tj;
-        for (int j = 0; j < bn2; ++j)
-            if (t.brackets[static_cast<size_t>(j)].result != 5) tj.push_back(j);
-        std::vector<char> crosses(static_cast<size_t>(bn2), 0);
-        {
-            std::vector<const Bracket *> gs = G;
-            std::sort(gs.begin(), gs.end(), [](auto a, auto b) { return a->start < b->start; });
-            std::vector<int> ts = tj;
-            std::sort(ts.begin(), ts.end(), [&](int a, int b) {
-                return t.brackets[static_cast<size_t>(a)].start < t.brackets[static_cast<size_t>(b)].start;
-            });
-            std::multiset<int> ends;
-            size_t k = 0;
-            for (int j : ts) {
-                const Bracket &b = t.brackets[static_cast<size_t>(j)];
-                while (k < gs.size() && gs[k]->start < b.start) ends.insert(gs[k++]->end);
-                auto it = ends.upper_bound(b.start);
-                if (it != ends.end() && *it < b.end) crosses[static_cast<size_t>(j)] = 1;
-            }
-        }
-        {
-            std::vector<const Bracket *> ge = G;
-            std::sort(ge.begin(), ge.end(), [](auto a, auto b) { return a->end > b->end; });
-            std::vector<int> te = tj;
-            std::sort(te.begin(), te.end(), [&](int a, int b) {
-                return t.brackets[static_cast<size_t>(a)].end > t.brackets[static_cast<size_t>(b)].end;
-            });
-            std::multiset<int> starts;
-            size_t k = 0;
-            for (int j : te) {
-                const Bracket &b = t.brackets[static_cast<size_t>(j)];
-                while (k < ge.size() && ge[k]->end > b.end) starts.insert(ge[k++]->start);
-                auto it = starts.upper_bound(b.start);
-                if (it != starts.end() && *it < b.end) crosses[static_cast<size_t>(j)] = 1;
-            }
-        }
-        for (char c : crosses) crossing += c;
+        match = match_brackets(g, t);
+        crossing = count_crossing(g, t);
     }
 
     int correct_tag = 0;
     for (int i = 0; i < wn; ++i) {
         Terminal &a = g.terms[static_cast<size_t>(i)];
         Terminal &b = t.terms[static_cast<size_t>(i)];
-        const int ok = label_comp(a.label, b.label) ? 1 : 0;
+        const int ok = L.comp(a.label, b.label) ? 1 : 0;
         a.result = b.result = ok;
         correct_tag += ok;
     }
@@ -575,7 +834,6 @@ void Scorer::calc_result(Side &g, Side &t, const std::string &gbuf, const std::s
     sr.test_brackets_all = r_bn2;
     individual_result(g, wn, r_bn1, r_bn2, r_bn1, r_bn2, match, crossing, correct_tag, sr);
 }
-
 void Scorer::individual_result(const Side &g, int wn1, int bn1, int bn2, int r_bn1, int r_bn2,
                                int match, int crossing, int correct_tag, SentenceResult &sr) {
     auto add = [&](Totals &T) {
@@ -629,11 +887,13 @@ void Scorer::dsp_info(const Side &g, const Side &t) {
     for (int i = 0; i < n; ++i) {
         const Terminal &a = term_at(g, i), &b = term_at(t, i);
         if (!a.word.empty())
-            appendf(out(), "%3d : %d : %-6s  %-16s      ", i, a.result, a.label.c_str(), a.word.c_str());
+            appendf(out(), "%3d : %d : %-6s  %-16s      ", i, a.result, L.str(a.label).c_str(),
+                    std::string(a.word).c_str());
         else
             out() += "                                        ";
         if (!b.word.empty())
-            appendf(out(), "%3d : %d : %-6s  %-16s\n", i, b.result, b.label.c_str(), b.word.c_str());
+            appendf(out(), "%3d : %d : %-6s  %-16s\n", i, b.result, L.str(b.label).c_str(),
+                    std::string(b.word).c_str());
         else
             out() += "\n";
     }
@@ -642,13 +902,15 @@ void Scorer::dsp_info(const Side &g, const Side &t) {
     for (int i = 0; i < n; ++i) {
         if (i < bn1 && g.brackets[static_cast<size_t>(i)].start != -1) {
             const Bracket &b = g.brackets[static_cast<size_t>(i)];
-            appendf(out(), "%3d : %d : %3d  %3d  %-6s      ", i, b.result, b.start, b.end, b.label.c_str());
+            appendf(out(), "%3d : %d : %3d  %3d  %-6s      ", i, b.result, b.start, b.end,
+                    L.str(b.label).c_str());
         } else {
             out() += "                                ";
         }
         if (i < bn2 && t.brackets[static_cast<size_t>(i)].start != -1) {
             const Bracket &b = t.brackets[static_cast<size_t>(i)];
-            appendf(out(), "%3d : %d : %3d  %3d  %-6s\n", i, b.result, b.start, b.end, b.label.c_str());
+            appendf(out(), "%3d : %d : %3d  %3d  %-6s\n", i, b.result, b.start, b.end,
+                    L.str(b.label).c_str());
         } else {
             out() += "\n";
         }
@@ -699,7 +961,7 @@ void Scorer::print_total() {
     print_block(R.cut);
 }
 
-void Scorer::run(const std::vector<std::string> &gold, const std::vector<std::string> &test) {
+void Scorer::run(const std::vector<sv> &gold, const std::vector<sv> &test) {
     R.cutoff_len = P.cutoff_len;
     if (report_on) {
         out() += "  Sent.                        Matched  Bracket   Cross        Correct Tag\n";
@@ -707,11 +969,11 @@ void Scorer::run(const std::vector<std::string> &gold, const std::vector<std::st
         out() += "============================================================================\n";
     }
     R.sentences.reserve(gold.size());
+    Side &g = g_, &t = t_;
     size_t i = 0;
     for (; i < gold.size(); ++i) {
         line = static_cast<int>(i) + 1;
         status = 0;
-        Side g, t;
         SentenceResult sr;
         read_side(gold[i], g, "gold", false);
         if (i >= test.size()) {
@@ -726,7 +988,6 @@ void Scorer::run(const std::vector<std::string> &gold, const std::vector<std::st
     }
     // Gold sentences with no test line: not in evalb's totals, but zeros in errors-as-zero.
     for (; i < gold.size(); ++i) {
-        Side g;
         read_side(gold[i], g, "gold", true);
         SentenceResult sr;
         sr.id = static_cast<int>(i) + 1;
@@ -833,11 +1094,18 @@ Params parse_params(const std::string &text, const std::string &filename) {
     return P;
 }
 
-Result evaluate(const std::vector<std::string> &gold, const std::vector<std::string> &test,
-                const Params &params, bool want_report) {
+Result evaluate(const std::vector<std::string_view> &gold,
+                const std::vector<std::string_view> &test, const Params &params,
+                bool want_report) {
     Result r;
     Scorer(params, want_report, r).run(gold, test);
     return r;
+}
+
+Result evaluate(const std::vector<std::string> &gold, const std::vector<std::string> &test,
+                const Params &params, bool want_report) {
+    const std::vector<std::string_view> g(gold.begin(), gold.end()), t(test.begin(), test.end());
+    return evaluate(g, t, params, want_report);
 }
 
 }  // namespace mckd::evalb

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -103,7 +104,11 @@ struct Result {
 };
 
 // Score `test` against `gold`, one tree per string (as evalb.c reads one tree per line).
-// With want_report the standard-output text is built too.
+// With want_report the standard-output text is built too. The views are read in place and must
+// stay valid for the call; the Result refers to none of them.
+Result evaluate(const std::vector<std::string_view> &gold,
+                const std::vector<std::string_view> &test, const Params &params,
+                bool want_report);
 Result evaluate(const std::vector<std::string> &gold, const std::vector<std::string> &test,
                 const Params &params, bool want_report);
 

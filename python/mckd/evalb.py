@@ -151,9 +151,12 @@ def _source(x: TreesInput, what: str, treebank: bool) -> _Source:
     except TypeError:
         raise MckdError(f"{what}: expected a path or a list of tree strings, "
                         f"got {type(x).__name__}") from None
-    for i, t in enumerate(trees):
-        if not isinstance(t, (str, bytes)):
-            raise MckdError(f"{what}[{i}]: expected a tree string, got {type(t).__name__}")
+    # The type set is built at C speed; only an odd type (or a str/bytes subclass) takes the
+    # per-item loop that finds and names the offending index.
+    if not set(map(type, trees)) <= {str, bytes}:
+        for i, t in enumerate(trees):
+            if not isinstance(t, (str, bytes)):
+                raise MckdError(f"{what}[{i}]: expected a tree string, got {type(t).__name__}")
     return _Source(what, trees, None)
 
 
@@ -306,7 +309,14 @@ def evaluate(gold: TreesInput, pred: TreesInput, params=None, *, labeled: bool |
     g = _source(gold, "gold", treebank)
     t = _source(pred, "pred", treebank)
     core = _core()
-    res = core.evalb_evaluate(g.trees, t.trees, params, report)
+    try:
+        res = core.evalb_evaluate(g.trees, t.trees, params, report)
+    except (TypeError, ValueError) as e:  # a tree the core cannot view, e.g. a lone surrogate
+        msg = str(e)
+        for side, src in (("gold[", g), ("test[", t)):
+            if msg.startswith(side):
+                msg = f"{src.name}[{msg[len(side):]}"
+        raise MckdError(msg) from None
     return EvalbResult(res, g, t, params)
 
 
