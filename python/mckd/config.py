@@ -71,7 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data.labeled": 50, "data.max_pool": 240, "data.max_test": 100,
         "data.max_words": 12, "data.min_words": 3, "data.shortest_first": False,
         "teacher.shots": 8, "teacher.demo_selection": "fixed", "teacher.parallel": 8,
-        "student.arch": "t5-tiny",
+        "student.arch": "t5-micro", "teacher.threads": 1,
     },
     # The paper's settings: 30 random demonstrations per input, whole pool, T5-base students when
     # --init points at a T5-base checkpoint (from scratch: the larger GPU-sized config).

@@ -15,13 +15,19 @@ Two kinds, both stored as a standard `tokenizer.json` (the `tokenizers` library)
   looks like this). Decoding puts the input words back into the leaves in order, so words are
   always copied exactly from the source and a tiny model spends no capacity on spelling them.
 
+  With ``leaves="indexed"`` (the default for from-scratch tree students) the source carries a
+  position marker before every word (``<w1> The <w2> dog``) and each target leaf is that
+  marker (``( <w1> <w2> )``; labeled formats put it before the tag: ``<w1> DT``). A T5 has no
+  absolute positions, so without markers a small student must count leaves to know which word
+  comes next; with them it reads the previous marker and attends to the next one in the
+  source (measured on CRAFT: slot students stalled at the flat-tree score, see train.py).
+
 * ``hf`` — the tokenizer that came with a pretrained checkpoint (``--init``): sources and
   targets are encoded as plain strings, outputs decoded with ``skip_special_tokens``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +38,8 @@ from .errors import MckdError
 
 FORMATS = ("unlabeled", "labeled", "skeleton", "text")
 TREE_FORMATS = ("unlabeled", "labeled", "skeleton")
-LEAVES = ("slots", "words")
+LEAVES = ("slots", "words", "indexed")
+MAX_INDEX = 128  # words past this share the last marker (the tree repair aligns them)
 
 PAD, EOS, UNK, BOS, SLOT = "<pad>", "</s>", "<unk>", "<s>", "<w>"
 SPECIALS = [PAD, EOS, UNK, BOS, SLOT]  # ids 0..4 in every mckd tokenizer
@@ -55,6 +62,30 @@ def tree_units(tree: str) -> list[str]:
 
 def _is_open(u: str) -> bool:
     return u.startswith("(")
+
+
+def index_token(k: int) -> str:
+    """Position marker of the k-th word (0-based)."""
+    return f"<w{min(k, MAX_INDEX - 1) + 1}>"
+
+
+def is_index(u: str) -> bool:
+    return u.startswith("<w") and u.endswith(">") and u[2:-1].isdigit()
+
+
+def index_units(units: list[str], fmt: str) -> list[str]:
+    """Compact units (`compact_units`) with each leaf replaced by / prefixed with its marker."""
+    out, k = [], 0
+    for u in units:
+        if _is_open(u) or u == ")":
+            out.append(u)
+            continue
+        if fmt == "unlabeled":
+            out.append(index_token(k))
+        else:
+            out += [index_token(k), u]
+        k += 1
+    return out
 
 
 def compact_units(units: list[str], fmt: str) -> list[str]:
@@ -121,7 +152,7 @@ class StudentTokenizer:
     tok: object  # tokenizers.Tokenizer
     kind: str  # "mckd" | "hf"
     format: str
-    leaves: str  # "slots" | "words"
+    leaves: str  # "slots" | "words" | "indexed"
 
     # ------------------------------------------------------------------ special ids
     @property
@@ -150,12 +181,16 @@ class StudentTokenizer:
         if self.format == "text":
             return " ".join(target.split())
         units = tree_units(target)
-        if self.leaves == "slots":
-            units = compact_units(units, self.format)
+        if self.leaves in ("slots", "indexed") and self.format != "skeleton":
+            units = compact_units(units, self.format)  # skeleton leaves are tags already
+        if self.leaves == "indexed":
+            units = index_units(units, self.format)
         return " ".join(units) if self.kind == "mckd" else _join(units)
 
     def encode_source(self, words: list[str]) -> list[int]:
         """Token ids of a source sentence, ending with EOS."""
+        if self.leaves == "indexed" and self.kind == "mckd":
+            return self._encode(" ".join(f"{index_token(k)} {w}" for k, w in enumerate(words)))
         return self._encode(" ".join(words))
 
     def encode_target(self, target: str) -> list[int]:
@@ -193,13 +228,17 @@ class StudentTokenizer:
         for t in tokens:
             if t in (PAD, EOS, BOS):
                 continue
+            if self.leaves == "indexed" and is_index(t):
+                if self.format == "unlabeled":
+                    units.append(SLOT)
+                continue  # labeled formats: the tag that follows is the leaf
             if t.startswith("##") and units and not _is_open(units[-1]) and units[-1] != ")":
                 units[-1] += t[2:]
             else:
                 units.append(t[2:] if t.startswith("##") else t)
         if self.format == "text":
             return " ".join(units)
-        if self.leaves == "slots":
+        if self.leaves in ("slots", "indexed") and self.format != "skeleton":
             return fill_slots(units, words, self.format)
         return _join(units)
 
@@ -255,8 +294,8 @@ class StudentTokenizer:
         if fmt not in FORMATS:
             raise MckdError(f"{d}: unknown output format {fmt!r} (expected one of {', '.join(FORMATS)})")
         if lv not in LEAVES:
-            raise MckdError(f"{d}: unknown leaves mode {lv!r} (expected slots or words)")
-        if kind == "mckd" and meta.get("format") != fmt and lv == "slots":
+            raise MckdError(f"{d}: unknown leaves mode {lv!r} (expected {', '.join(LEAVES)})")
+        if kind == "mckd" and meta.get("format") != fmt and lv in ("slots", "indexed"):
             raise MckdError(f"{d}: tokenizer was built for format {meta.get('format')!r}, not {fmt!r}")
         return cls(tok=tok, kind=kind, format=fmt, leaves=lv)
 
@@ -268,10 +307,12 @@ def format_symbols(fmt: str, leaves: str) -> list[str]:
     syms = ["(", ")"]
     if fmt != "unlabeled":
         syms += ["(" + x for x in PTB_PHRASES + PTB_TAGS]
-    if fmt == "skeleton" or (fmt == "labeled" and leaves == "slots"):
+    if fmt == "skeleton" or (fmt == "labeled" and leaves in ("slots", "indexed")):
         syms += PTB_TAGS
     if fmt == "unlabeled" and leaves == "slots":
         syms.append(SLOT)
+    if leaves == "indexed":
+        syms += [index_token(k) for k in range(MAX_INDEX)]
     return syms
 
 
@@ -294,7 +335,7 @@ def build_tokenizer(records: list[dict], fmt: str, leaves: str = "slots",
     if fmt == "text":
         leaves = "words"
     if leaves not in LEAVES:
-        raise MckdError(f"unknown leaves mode {leaves!r} (expected slots or words)")
+        raise MckdError(f"unknown leaves mode {leaves!r} (expected {', '.join(LEAVES)})")
     import unicodedata
 
     structural: Counter = Counter()
@@ -311,7 +352,7 @@ def build_tokenizer(records: list[dict], fmt: str, leaves: str = "slots",
             add_text(str(r.get("target", "")))
             continue
         for u in probe.target_text(r["target"]).split():
-            if _is_open(u) or u == ")" or leaves == "slots":
+            if _is_open(u) or u == ")" or leaves in ("slots", "indexed"):
                 structural[u] += 1
             else:
                 words[u] += 1  # words of word-mode targets are ordinary words
@@ -379,7 +420,7 @@ def length_stats(tok: StudentTokenizer, examples: Iterable[tuple[int, int, int, 
             per_src = max(per_src, n_tgt / max(1, n_src))
             continue
         units = tree_units(target)
-        if tok.leaves == "slots":
+        if tok.leaves in ("slots", "indexed") and tok.format != "skeleton":
             units = compact_units(units, tok.format)
         struct = sum(1 for u in units if _is_open(u) or u == ")")
         if tok.leaves == "words":
@@ -388,8 +429,9 @@ def length_stats(tok: StudentTokenizer, examples: Iterable[tuple[int, int, int, 
     if tok.format == "text":
         return {"per_word": 0.0, "per_src_token": round(max(1.0, per_src) * 1.5, 3), "const": 16}
     structural = max(4.0, per_word * 1.25)
-    if tok.leaves == "slots":
-        return {"per_word": round(structural + 1, 3), "per_src_token": 0.0, "const": 8}
+    if tok.leaves in ("slots", "indexed"):
+        per_leaf = 2 if (tok.leaves == "indexed" and tok.format != "unlabeled") else 1
+        return {"per_word": round(structural + per_leaf, 3), "per_src_token": 0.0, "const": 8}
     return {"per_word": round(structural + 2, 3), "per_src_token": 1.0, "const": 8}
 
 

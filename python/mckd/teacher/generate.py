@@ -108,8 +108,10 @@ def generate_all(path, info, cfg, D, grammar, todo: dict, items: dict, app) -> d
     t0 = time.time()
     model = LlamaModel(path)
     try:
-        return _generate(model, info, cfg, D, grammar, todo, items, app, t0,
-                         cfg.threads or teacher_cpu_threads(), _warn)
+        threads = cfg.threads or teacher_cpu_threads()
+        stats = _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, _warn)
+        stats["threads"] = threads
+        return stats
     finally:
         model.close()
 

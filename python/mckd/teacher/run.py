@@ -21,7 +21,7 @@ from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_
 from .constraint import TREE_FORMATS, TreeGrammar
 from .gguf import check_gguf, check_memory
 from .models import resolve_model
-from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector, demo_block, query_text
+from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
 
 FORMATS = TREE_FORMATS + ("text",)
 KEY_VERSION = 1
@@ -35,7 +35,7 @@ class TeacherConfig:
     demo_selection: str = "random"    # random (paper, per input) | fixed (shared prefix) | similar
     seed: int = 0
     parallel: int = 8                 # sequences decoded together
-    threads: int | None = None        # None = all cores
+    threads: int | None = None        # None = the cores other jobs leave free (>= 1)
     constrained: bool = True          # False: free generation, then mckd.trees repair
     n_ctx: int = 4096                 # per-sequence context (prompt + output)
     temperature: float = 0.0          # 0 = greedy (default); > 0 samples, seeded per input
@@ -175,7 +175,8 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
                 "n_ctx": cfg.n_ctx, "template": TEMPLATE}
     common = {"v": KEY_VERSION, "model": sha, "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
               "format": cfg.format, "constrained": cfg.constrained,
-              "temperature": cfg.temperature, "sample_seed": cfg.seed if cfg.temperature > 0 else None,
+              "temperature": cfg.temperature,
+              "sample_seed": cfg.seed if cfg.temperature > 0 else None,
               "n_ctx": cfg.n_ctx, "max_new": cfg.max_new_tokens,
               "labels": asdict(grammar) if grammar else None}
     selector = DemoSelector(D, cfg.shots, cfg.demo_selection, cfg.seed)
@@ -221,7 +222,8 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
         "cached": n_cached,
         **gen,
         "time_s": round(time.time() - t_start, 3),
-        "tokens_per_s": round(gen["gen_tokens"] / gen["gen_time_s"], 1) if gen["gen_time_s"] else None,
+        "tokens_per_s": (round(gen["gen_tokens"] / gen["gen_time_s"], 1)
+                         if gen["gen_time_s"] else None),
         "model_loads": engine.STATS["model_loads"] - loads0,
         "decode_calls": engine.STATS["decode_calls"] - calls0,
         "model": path.name, "sha256": sha, "out": str(out_path), "cache": str(cache_path),
@@ -234,6 +236,8 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
 def summary_line(s: dict) -> str:
     """One line for the end of a run: count, valid, repaired, tokens, time."""
     rate = f", {s['tokens_per_s']} tok/s" if s.get("tokens_per_s") else ""
+    if s.get("threads"):
+        rate += f" on {s['threads']} thread(s)"
     return (f"teacher {s['model']}: {s['count']} inputs, {s['valid']} valid, {s['repaired']} "
             f"repaired, {s['fallback']} fallback; {s['tokens']} tokens; {s['cached']} from "
             f"cache, {s['generated']} generated in {s['gen_time_s']:.1f}s{rate}; total "
@@ -241,8 +245,18 @@ def summary_line(s: dict) -> str:
 
 
 def teacher_cpu_threads() -> int:
-    """Default thread count: the cores this process may use."""
+    """Default thread count: the cores this process may use, less those other jobs keep busy.
+
+    ggml's threads spin at every barrier, so a thread more than there are free cores is far
+    worse than one fewer: on 2 cores shared with other jobs (load ~4.5), 2 threads labelled a
+    sentence in 8.3 s, 1 thread in 1.45 s. The outputs do not depend on the thread count.
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+        n = max(1, os.cpu_count() or 1)
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(n, int(n - busy + 0.5)))

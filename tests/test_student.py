@@ -1,0 +1,327 @@
+"""Students end to end on a tiny synthetic task: train (loss falls, exact resume), export to
+CTranslate2 (parity check, and that it catches a wrong conversion), relabel / parse (valid trees
+over the input words, resumable), and clear errors for bad folders, formats and inputs.
+
+Everything runs on CPU with the smallest arch in well under a minute.
+"""
+
+import io
+import json
+import random
+import shutil
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("ctranslate2")
+
+from mckd.errors import MckdError  # noqa: E402
+from mckd.trees import parse_tree  # noqa: E402
+
+VOCAB = ("the a cell gene protein binds to of in mouse human cells expression was were is "
+         "observed found strongly weakly these".split())
+
+
+def right_branching(words):
+    """( ( w1 ) ( ( w2 ) ( w3 ) ) ): a learnable synthetic target."""
+    t = f"( {words[-1]} )"
+    for w in reversed(words[:-1]):
+        t = f"( ( {w} ) {t} )"
+    return t
+
+
+def synthetic(n, seed=0):
+    rng = random.Random(seed)
+    recs = []
+    for i in range(n):
+        words = [rng.choice(VOCAB) for _ in range(rng.randint(3, 7))]
+        recs.append({"id": f"s{i}", "words": words, "source": " ".join(words),
+                     "target": right_branching(words)})
+    return recs
+
+
+def tiny_cfg(**kw):
+    from mckd.train import TrainConfig
+
+    base = dict(arch="t5-micro", epochs=4, batch_size=8, lr=3e-3, warmup=0.0, threads=0,
+                quiet=True, seed=0, vocab_size=200, keep_checkpoint=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return synthetic(32)
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory, records):
+    from mckd.train import train_student
+
+    d = tmp_path_factory.mktemp("student") / "s"
+    assert train_student(records, d, tiny_cfg()) == d
+    return d
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, student):
+    from mckd.export import export_student
+
+    out = tmp_path_factory.mktemp("ct2") / "m"
+    export_student(student, out, quantization="int8")
+    return out
+
+
+def _meta(d):
+    return json.loads((d / "mckd_student.json").read_text())
+
+
+def test_loss_falls_and_folder_is_complete(student):
+    meta = _meta(student)
+    losses = [h["loss"] for h in meta["history"]]
+    assert len(losses) == 4
+    assert losses[-1] < 0.7 * losses[0], losses
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "mckd_tokenizer.json"):
+        assert (student / f).is_file()
+    assert not (student / "checkpoint.pt").exists()  # dropped once training finished
+    assert meta["format"] == "unlabeled" and meta["leaves"] == "indexed"
+    assert meta["seeds"]["model_init_and_dropout"] == 0
+
+
+def test_same_records_and_settings_are_not_retrained(student, records):
+    from mckd.train import train_student
+
+    before = (student / "model.safetensors").stat().st_mtime_ns
+    train_student(records, student, tiny_cfg())
+    assert (student / "model.safetensors").stat().st_mtime_ns == before
+    with pytest.raises(MckdError, match="other records/settings"):
+        train_student(records, student, tiny_cfg(lr=1e-3))
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, student, records):
+    from safetensors.torch import load_file
+
+    from mckd.train import train_student
+
+    d = tmp_path / "s"
+    train_student(records, d, tiny_cfg(stop_after_epochs=2))
+    assert (d / "checkpoint.pt").is_file() and not (d / "mckd_student.json").exists()
+    train_student(records, d, tiny_cfg())  # resumes after epoch 2
+    a, b = load_file(student / "model.safetensors"), load_file(d / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (a[k] == b[k]).all(), k
+    assert [h["loss"] for h in _meta(d)["history"]] == [h["loss"] for h in _meta(student)["history"]]
+
+
+def test_export_writes_manifest_and_parity_holds(model_dir, student):
+    man = json.loads((model_dir / "manifest.json").read_text())
+    p = man["parity_check"]
+    assert p["inputs"] >= 4 and p["identical"] + p["ties"] == p["inputs"]
+    assert p["max_score_abs_err"] < 1e-2
+    assert man["quantization"] == "int8" and man["ctranslate2"] and man["transformers"]
+    assert len(man["source_checkpoint_sha256"]) == 64
+    m = json.loads((model_dir / "mckd_model.json").read_text())
+    assert m["format"] == "unlabeled" and m["length_bound"]["per_word"] > 0
+
+
+def test_export_fails_loudly_on_a_wrong_conversion(tmp_path, student, monkeypatch):
+    """A converter that drops T5's decoder-output scaling (the transformers-5 bug class)."""
+    import mckd.export as E
+
+    good = E._converter_class()
+
+    class Broken(good):
+        def load_model(self, *a, **kw):
+            model = super().load_model(*a, **kw)
+            model.config.tie_word_embeddings = False  # no d_model**-0.5 scaling in CT2
+            return model
+
+    monkeypatch.setattr(E, "_converter_class", lambda: Broken)
+    with pytest.raises(MckdError, match="parity check failed"):
+        E.export_student(student, tmp_path / "m", quantization="float32")
+    assert not (tmp_path / "m").exists()
+
+
+def test_relabel_gives_valid_trees_and_resumes(tmp_path, model_dir, monkeypatch):
+    import mckd.relabel as R
+
+    inputs = [{"id": r["id"], "words": r["words"]} for r in synthetic(10, seed=1)]
+    out = tmp_path / "labels.jsonl"
+    s = R.relabel(model_dir, inputs, out, progress=False, chunk=4)
+    assert s["n"] == 10 and s["resumed"] == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [r["id"] for r in inputs]
+    for r, inp in zip(rows, inputs):
+        assert parse_tree(r["target"]).words == inp["words"]
+        assert r["logprob"] <= 0 and isinstance(r["repaired"], bool)
+    # after 4 epochs the student already finds most right-branching constituents
+    from mckd.train import fidelity_f1
+
+    f1 = fidelity_f1([r["target"] for r in rows], [right_branching(i["words"]) for i in inputs],
+                     "unlabeled")
+    assert f1 > 50, [r["target"] for r in rows]
+
+    # interrupted after the first chunk: the re-run labels only the rest, same result
+    out2 = tmp_path / "labels2.jsonl"
+    real, calls = R.Labeler.label, []
+
+    def flaky(self, words, ids=None):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(self, words, ids)
+
+    monkeypatch.setattr(R.Labeler, "label", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        R.relabel(model_dir, inputs, out2, progress=False, chunk=4)
+    assert not out2.exists() and out2.with_name(out2.name + ".partial").exists()
+    monkeypatch.setattr(R.Labeler, "label", real)
+    s2 = R.relabel(model_dir, inputs, out2, progress=False, chunk=4)
+    assert s2["resumed"] == 4 and s2["labelled_now"] == 6
+    rows2 = [json.loads(x) for x in out2.read_text().splitlines()]
+    assert [r["target"] for r in rows2] == [r["target"] for r in rows]
+
+
+def test_parse_cli_reads_stdin_and_prints_trees(model_dir, monkeypatch, capsys):
+    from mckd.cli import main
+
+    lines = ["the gene binds a protein", "", "cells ( were ) observed"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["parse", str(model_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2  # blank lines are skipped
+    assert parse_tree(out[0]).words == lines[0].split()
+    assert parse_tree(out[1]).words == ["cells", "-LRB-", "were", "-RRB-", "observed"]
+
+
+def test_parse_and_relabel_errors_are_clear(tmp_path, model_dir, monkeypatch, capsys):
+    from mckd.cli import main
+    from mckd.relabel import load_model_dir, relabel
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n  \n"))
+    assert main(["parse", str(model_dir)]) == 2
+    assert "empty input" in capsys.readouterr().err
+
+    with pytest.raises(MckdError, match="no input records"):
+        relabel(model_dir, [], tmp_path / "x.jsonl", progress=False)
+    with pytest.raises(MckdError, match="needs non-empty 'words'"):
+        relabel(model_dir, [{"id": "a", "words": []}], tmp_path / "x.jsonl", progress=False)
+
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    (bad / "model.bin").unlink()
+    with pytest.raises(MckdError, match=r"missing model\.bin"):
+        load_model_dir(bad)
+    shutil.copy2(model_dir / "model.bin", bad / "model.bin")
+    (bad / "mckd_model.json").write_text("{not json")
+    with pytest.raises(MckdError, match="mckd_model.json: not valid JSON"):
+        load_model_dir(bad)
+    (bad / "mckd_model.json").write_text(json.dumps({"format": "yaml", "leaves": "slots",
+                                                     "length_bound": {}}))
+    with pytest.raises(MckdError, match="unknown output format 'yaml'"):
+        load_model_dir(bad)
+    shutil.copy2(model_dir / "mckd_model.json", bad / "mckd_model.json")
+    (bad / "model.bin").write_bytes(b"garbage")
+    monkeypatch.setattr("sys.stdin", io.StringIO("the gene\n"))
+    assert main(["parse", str(bad)]) == 2
+    assert "cannot load the model" in capsys.readouterr().err
+    assert main(["parse", str(tmp_path / "nowhere")]) == 2
+    assert "model folder not found" in capsys.readouterr().err
+
+
+def test_training_errors_are_clear(tmp_path, records):
+    from mckd.export import export_student
+    from mckd.train import train_student
+
+    with pytest.raises(MckdError, match="unknown format 'xml'"):
+        train_student(records, tmp_path / "a", tiny_cfg(format="xml"))
+    with pytest.raises(MckdError, match="no training records"):
+        train_student([], tmp_path / "b", tiny_cfg())
+    with pytest.raises(MckdError, match="record s1: no target"):
+        train_student([records[0], {"id": "s1", "words": ["x"]}], tmp_path / "c", tiny_cfg())
+    with pytest.raises(MckdError, match="unknown student arch"):
+        train_student(records, tmp_path / "d", tiny_cfg(arch="t5-huge"))
+    with pytest.raises(MckdError, match="not a complete trained student"):
+        export_student(tmp_path / "d", tmp_path / "e")
+
+
+def test_text_format_student_round_trip(tmp_path):
+    """Generic source -> target strings: no tree repair, output passes through."""
+    from mckd.export import export_student
+    from mckd.relabel import relabel
+    from mckd.train import train_student
+
+    rng = random.Random(3)
+    recs = []
+    for i in range(32):
+        words = [rng.choice(VOCAB) for _ in range(rng.randint(2, 5))]
+        recs.append({"id": str(i), "source": " ".join(words),
+                     "target": " ".join(w.upper() for w in words)})
+    d = train_student(recs, tmp_path / "s", tiny_cfg(format="text", epochs=1, max_steps=2))
+    export_student(d, tmp_path / "m", quantization="int8")
+    relabel(tmp_path / "m", recs[:5], tmp_path / "o.jsonl", progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert len(rows) == 5 and all(isinstance(r["target"], str) for r in rows)
+    assert all(r["repaired"] is False for r in rows)
+
+
+def test_train_command_line(tmp_path, records, capsys):
+    from mckd.cli import main
+    from mckd.jsonio import write_jsonl_atomic
+
+    f = tmp_path / "t.jsonl"
+    write_jsonl_atomic(f, records[:16])
+    rc = main(["train", "--train", str(f), "--out", str(tmp_path / "s"), "--arch", "t5-micro",
+               "--epochs", "1", "--seed", "3", "batch_size=8", "quiet=true", "vocab_size=200"])
+    assert rc == 0
+    meta = _meta(tmp_path / "s")
+    assert meta["train_config"]["seed"] == 3 and meta["train_config"]["batch_size"] == 8
+    assert main(["train", "--train", str(f), "--out", str(tmp_path / "x"), "bogus=1"]) == 2
+    assert "override 'bogus=1'" in capsys.readouterr().err
+
+
+LABELED = ["(S (NP (DT The) (NN gene)) (VP (VBZ binds) (NP (NN protein))) (. .))",
+           "(NP (NP (JJ human) (NNS cells)) (PP (IN in) (NP (NN mouse))))",
+           "(FRAG (NN Xpd) (NN TTD) (: :))"]
+
+
+@pytest.mark.parametrize("leaves", ["indexed", "slots", "words"])
+@pytest.mark.parametrize("fmt", ["unlabeled", "labeled", "skeleton"])
+def test_tokenizer_round_trips_every_format(fmt, leaves):
+    from mckd.tokenizer import build_tokenizer
+    from mckd.trees import linearize
+
+    recs = []
+    for i, t in enumerate(LABELED * 2):
+        tree = parse_tree(t)
+        recs.append({"id": str(i), "words": tree.words, "target": linearize(tree, fmt)})
+    a = build_tokenizer(recs, fmt, leaves, vocab_size=120, min_frequency=1)
+    b = build_tokenizer(recs, fmt, leaves, vocab_size=120, min_frequency=1)
+    assert a.tok.get_vocab() == b.tok.get_vocab()  # deterministic, unlike the HF trainer
+    for r in recs:
+        ids = a.encode_target(r["target"])
+        assert ids[-1] == a.eos_id
+        assert a.decode(a.ids_to_tokens(ids[:-1]), r["words"]) == r["target"]
+
+
+def test_export_and_relabel_command_lines(tmp_path, student, capsys):
+    from mckd.cli import main
+    from mckd.jsonio import write_jsonl_atomic
+
+    m = tmp_path / "m"
+    assert main(["export", str(student), "--out", str(m), "--quantization", "float32"]) == 0
+    assert json.loads(capsys.readouterr().out)["parity"]["inputs"] >= 4
+    inp = tmp_path / "in.jsonl"
+    write_jsonl_atomic(inp, [{"id": r["id"], "words": r["words"]} for r in synthetic(5, seed=2)])
+    out = tmp_path / "out.jsonl"
+    assert main(["relabel", str(m), "--input", str(inp), "--out", str(out), "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 5
+    assert len(out.read_text().splitlines()) == 5
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["relabel", str(m), "--input", str(empty), "--out", str(out)]) == 2
+    assert "no input records" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "m2")]) == 2
+    assert "student folder not found" in capsys.readouterr().err
