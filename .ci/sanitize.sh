@@ -2,7 +2,8 @@
 # The C++ tree/scoring tests under AddressSanitizer + UBSan.
 #
 # Builds mckd._core once with -DMCKD_SANITIZE=ON straight through CMake into a directory outside
-# the repository (default /tmp/mckd-asan; MCKD_ASAN_DIR overrides), stages it next to a copy of
+# the repository (default /tmp/mckd-asan-<hash of the checkout path>, so two checkouts on one
+# machine never share a CMake cache; MCKD_ASAN_DIR overrides), stages it next to a copy of
 # the Python package, and runs the tree tests against that copy. The normal editable install
 # registers a meta-path finder ahead of sys.path, so PYTHONPATH alone would still import the
 # unsanitized module: the runner removes that finder and fails unless mckd._core comes from the
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-ASAN_DIR=${MCKD_ASAN_DIR:-/tmp/mckd-asan}
+ASAN_DIR=${MCKD_ASAN_DIR:-/tmp/mckd-asan-$(printf '%s' "$REPO" | cksum | cut -d' ' -f1)}
 PY=${PYTHON:-python}
 TESTS=(tests/test_trees.py tests/test_repair.py tests/test_paper_metric.py tests/test_evalb.py)
 
@@ -19,6 +20,11 @@ TESTS=(tests/test_trees.py tests/test_repair.py tests/test_paper_metric.py tests
 command -v cmake >/dev/null || "$PY" -m pip install -q "cmake>=3.15"
 
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml | head -n 1)
+# A cache written for another source tree makes cmake refuse to configure; start over instead.
+if [ -f "$ASAN_DIR/build/CMakeCache.txt" ] && \
+   ! grep -qx "CMAKE_HOME_DIRECTORY:INTERNAL=$REPO" "$ASAN_DIR/build/CMakeCache.txt"; then
+  rm -rf "$ASAN_DIR/build"
+fi
 echo "== sanitize: building mckd._core with ASan+UBSan into $ASAN_DIR/build"
 # RelWithDebInfo keeps optimisation (the tests stay fast) and gives line numbers in reports.
 cmake -S "$REPO" -B "$ASAN_DIR/build" -DMCKD_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
