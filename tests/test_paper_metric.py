@@ -152,3 +152,25 @@ def test_gold_linearized_scores_100_on_craft(craft_dir):
     for t, f1 in zip(gold, r["per_sentence"]):
         kept = sum(tag in PAPER_WORD_TAGS for tag in t.tags)
         assert f1 == (100.0 if kept >= 2 else 0.0)
+
+
+def test_reference_structures_by_hand():
+    from mckd.evaluate import reference_scores, reference_tree
+
+    w = ["a", "b", "c", "d", "e"]
+    assert reference_tree(w, "right-branching") == \
+        "( ( a ) ( ( b ) ( ( c ) ( ( d ) ( e ) ) ) ) )"
+    assert reference_tree(w, "left-branching") == \
+        "( ( ( ( ( a ) ( b ) ) ( c ) ) ( d ) ) ( e ) )"
+    assert reference_tree(w, "flat") == "( ( a ) ( b ) ( c ) ( d ) ( e ) )"
+    assert reference_tree(["a"], "right-branching") == "( ( a ) )"
+    with pytest.raises(MckdError, match="unknown reference structure"):
+        reference_tree(w, "middle-out")
+    # G5 spans [0,5] [0,2] [2,5] [3,5]; right-branching gives [0,5] [1,5] [2,5] [3,5]:
+    # 3 of 4 right both ways -> 75.  Flat gives [0,5] only: P 1, R 1/4 -> F1 40.
+    gold = [{"id": "x", "words": w, "gold": G5}]
+    s = reference_scores(gold)
+    assert s["right-branching"]["paper_f1"] == pytest.approx(75.0)
+    assert s["flat"]["paper_f1"] == pytest.approx(40.0)
+    # left-branching: [0,5] [0,4] [0,3] [0,2] -> 2 of 4 -> 50
+    assert s["left-branching"]["paper_f1"] == pytest.approx(50.0)

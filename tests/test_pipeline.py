@@ -44,6 +44,8 @@ def test_distill_end_to_end_then_noop(toy_data, tmp_path, capsys):
         assert m["n"] == 6 and 0.0 <= m["paper_f1"] <= 100.0
     assert set(res["stage_students"]) == {"stage1_A", "stage1_B"}
     assert set(res["pool_quality"]) == {"teacher", "stage1"}
+    assert set(res["references"]) == {"right-branching", "left-branching", "flat"}
+    assert "| right-branching |" in (run / "results.md").read_text()
     assert (run / "steps/final_1/ct2/model.bin").is_file()
     assert "2-stage MCKD" in out.out and "few-shot LLM teacher" in out.out
     man = json.loads((run / "manifest.json").read_text())

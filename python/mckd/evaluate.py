@@ -85,3 +85,35 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
         "repaired": n_repaired,
         "invalid": n_invalid,
     }
+
+
+REFERENCE_KINDS = ("right-branching", "left-branching", "flat")
+
+
+def reference_tree(words: list[str], kind: str) -> str:
+    """A structure any parser must beat, in the unlabeled format: binary right- or
+    left-branching over the words, or flat (only the sentence span)."""
+    leaves = [f"( {w} )" for w in words]
+    if kind == "flat" or len(leaves) < 2:
+        return "( " + " ".join(leaves) + " )"
+    if kind == "right-branching":
+        t = leaves[-1]
+        for leaf in reversed(leaves[:-1]):
+            t = f"( {leaf} {t} )"
+        return t
+    if kind == "left-branching":
+        t = leaves[0]
+        for leaf in leaves[1:]:
+            t = f"( {t} {leaf} )"
+        return t
+    raise MckdError(f"unknown reference structure {kind!r} (known: {', '.join(REFERENCE_KINDS)})")
+
+
+def reference_scores(gold_records: list[dict]) -> dict:
+    """Metrics of each trivial reference structure on gold records (tree formats only)."""
+    out = {}
+    for kind in REFERENCE_KINDS:
+        preds = [{"id": r["id"], "target": reference_tree(r["words"], kind)} for r in gold_records]
+        out[kind] = score(gold_records, preds, "unlabeled")
+    return out
+

@@ -318,6 +318,12 @@ class Distiller:
             steps = [f"labels_{k}_A", f"labels_{k}_B"]
             if all(done(s) for s in steps):
                 res["pool_quality"]["teacher" if k == 0 else f"stage{k}"] = self._pool_quality(steps)
+        if self.fmt != "text" and done("select"):
+            # what a parser must beat on these very sentences (no model involved)
+            from .evaluate import reference_scores
+
+            gold = self._gold("test")
+            res["references"] = reference_scores([gold[r["id"]] for r in self._sel("test")])
         final = self.run.result(f"final_{c.stages - 1}")
         if final:
             res["final_model"] = str(self.root / final["model_dir"])

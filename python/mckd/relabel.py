@@ -97,7 +97,8 @@ class Labeler:
     """An exported student loaded in CTranslate2, labelling lists of word sequences."""
 
     def __init__(self, model_dir: str | os.PathLike, device: str = "auto", threads: int = 0,
-                 compute_type: str = "default", max_batch_tokens: int = 4096):
+                 compute_type: str = "default", max_batch_tokens: int = 4096,
+                 workers: int | None = None):
         import ctranslate2
 
         self.md = load_model_dir(model_dir)
@@ -106,10 +107,18 @@ class Labeler:
         self.bound = self.md.meta["length_bound"]
         self.max_batch_tokens = max(1, int(max_batch_tokens))
         self.device = _ct2_device(device)
+        # On CPU, students are small: their matmuls barely gain from a second core, while two
+        # sub-batches decoded side by side (one core each) do (measured in bench_relabel). So
+        # `threads` become CTranslate2 workers ("inter" threads) of one core each, and label()
+        # splits a chunk into at least that many token-bounded sub-batches. On CUDA, one worker.
+        # `workers` overrides this split (bench_relabel compares it with one worker of n threads).
+        n = max(0, int(threads)) or (os.cpu_count() or 1)
+        cpu = self.device == "cpu"
+        self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
         try:
             self.translator = ctranslate2.Translator(
                 str(self.md.path), device=self.device, compute_type=compute_type,
-                inter_threads=1, intra_threads=max(0, int(threads)))
+                inter_threads=self.workers, intra_threads=max(1, n // self.workers) if cpu else 0)
         except (RuntimeError, ValueError) as e:
             raise MckdError(f"{self.md.path}: CTranslate2 cannot load the model ({e})") from None
 
@@ -120,8 +129,13 @@ class Labeler:
         srcs = [self.tok.ids_to_tokens(self.tok.encode_source(w)) for w in words_list]
         limits = [max_decoding_length(self.bound, len(w), len(s)) for w, s in zip(words_list, srcs)]
         limit = max(limits)
+        # translate_batch cuts the inputs into sub-batches of at most this many tokens and hands
+        # them to the workers; make sure there are enough to keep every worker busy.
+        total = sum(len(x) for x in srcs)
+        per_batch = max(max(len(x) for x in srcs), min(self.max_batch_tokens,
+                                                      -(-total // self.workers)))
         results = self.translator.translate_batch(
-            srcs, max_batch_size=self.max_batch_tokens, batch_type="tokens", beam_size=1,
+            srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
             max_decoding_length=limit, return_scores=True, length_penalty=0.0,
             min_decoding_length=int(self.md.meta.get("min_new_tokens", 0)))
         out = []

@@ -62,6 +62,12 @@ def table(results: dict) -> str:
                 "| labels | " + " | ".join(c[1] for c in cols[:2]) + " |", "|---|" + "---:|" * 2]
         for k, m in results["pool_quality"].items():
             out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
+    if results.get("references"):
+        out += ["", "Trivial structures on the same test sentences (no model; a student that "
+                "does not beat these has not learned the task):", "",
+                "| structure | " + " | ".join(c[1] for c in cols[:2]) + " |", "|---|" + "---:|" * 2]
+        for k, m in results["references"].items():
+            out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
     if not results.get("complete", True):
         out += ["", "_The run is not finished: rows appear as their steps complete._"]
     if results.get("final_model"):
@@ -97,6 +103,10 @@ def plot(results: dict, path: Path) -> bool:
                               ("kd_sd_filter", "C4", "-.")):
         if key in models and models[key].get(metric) is not None:
             ax.axhline(models[key][metric], color=color, linestyle=style, label=_row_name(key))
+    rb = results.get("references", {}).get("right-branching", {}).get(metric)
+    if rb is not None:
+        ax.axhline(rb, color="0.3", linestyle=(0, (1, 3)), linewidth=1,
+                   label="right-branching (no model)")
     pq = results.get("pool_quality", {})
     if pq:
         px = [0 if k == "teacher" else int(k.replace("stage", "")) for k in pq]

@@ -10,7 +10,7 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, metavar="LABELS.jsonl",
                         help="output; progress is kept in LABELS.jsonl.partial until done")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = CT2 default)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU cores to use, one CTranslate2 worker each (0 = all)")
     parser.add_argument("--max-batch-tokens", type=int, default=4096,
                         help="source tokens per CT2 batch (4096)")
     parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
