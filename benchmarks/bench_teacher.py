@@ -430,7 +430,8 @@ def render_md(res: dict) -> str:
              f"{res['n']} CRAFT sentences of {res['words'][0]}-{res['words'][1]} words, "
              f"{res['shots']} {res['demo_selection']} shots, {res['format']} format, parallel "
              f"{res['parallel']}, {res['threads']} threads, n_ctx {res['n_ctx']}, greedy "
-             f"({res['machine']}, shared with other jobs: load average "
+             f"({res['machine']}"
+             f"{', shared with other jobs' if res['loadavg_before'][0] > 1.5 else ''}: load average "
              f"{res['loadavg_before'][0]} before, {res['loadavg_after'][0]} after).", "",
              "| run | tok/s | sent/s | tokens | wall s | well-formed | paper F1 | EVALB F1 |",
              "|---|---|---|---|---|---|---|---|"]

@@ -39,7 +39,7 @@ class TeacherConfig:
 @dataclass
 class StudentConfig:
     init: str = ""               # local HF seq2seq checkpoint to fine-tune ("" = from scratch)
-    arch: str = "t5-tiny"        # named config for from-scratch students
+    arch: str = "t5-micro"       # named from-scratch config; t5-small or larger on a GPU
     epochs: int = 0              # 0 = the trainer's default for the student kind
     device: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field

@@ -15,7 +15,7 @@ def add_arguments(parser):
     g.add_argument("--init", metavar="HF_DIR", default=None,
                    help="fine-tune a local HF seq2seq checkpoint (T5 or BART family)")
     g.add_argument("--arch", metavar="NAME", default=None,
-                   help="from-scratch config: t5-micro, t5-tiny (CPU default), t5-mini, "
+                   help="from-scratch config: t5-micro (CPU default), t5-tiny, t5-mini, "
                         "t5-small (GPU), t5-base")
     parser.add_argument("--format", choices=FORMATS, default="unlabeled",
                         help="output format (default: unlabeled)")
