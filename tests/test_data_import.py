@@ -40,11 +40,13 @@ def test_import_reports_malformed_trees(tmp_path):
         "( (S (-NONE- *)) )\n"                  # nothing left after deleting -NONE-
         "( (X (NN caf\xe9)) )\n", encoding="utf-8")
     (tb / "b.mrg").write_bytes(b"( (S (NN bad\xff)) )\n( (S (NN good) (NN one)) )\n")
+    (tb / "c.mrg").write_text(" \n")  # empty: reported, not silently read as nothing
     out = tmp_path / "out"
     m = import_treebank(str(tb / "*.mrg"), out, seed=1, splits="1,0,1")
     assert m["trees_read"] == 7 and m["trees_skipped"] == 3
     assert any("a.mrg:2: tree 2" in p for p in m["problems"])
     assert any("b.mrg:1: tree 1" in p and "UTF-8" in p for p in m["problems"])
+    assert any("c.mrg: empty file" in p for p in m["problems"])
     recs = [json.loads(x) for f in ("train", "dev", "test") for x in (out / f"{f}.jsonl").read_text().splitlines()]
     assert len(recs) == 4
     dog = next(r for r in recs if r["words"][:2] == ["The", "dog"])
@@ -53,7 +55,7 @@ def test_import_reports_malformed_trees(tmp_path):
     assert dog["targets"]["unlabeled"] == "( ( ( The ) ( dog ) ) ( barked ) ( . ) )"  # unary VP not re-bracketed
     assert set(dog["targets"]) == {"unlabeled", "labeled", "skeleton"}
     man = json.loads((out / "manifest.json").read_text())
-    assert man["seed"] == 1 and len(man["source"]["files"]) == 2
+    assert man["seed"] == 1 and len(man["source"]["files"]) == 3
     assert all(len(f["sha256"]) == 64 for f in man["source"]["files"])
 
 

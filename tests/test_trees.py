@@ -242,8 +242,11 @@ def test_unlabeled_collapses_unary_chains():
 
 
 def test_skeleton_needs_pos_tags():
-    with pytest.raises(T.TreeError, match="needs a POS tag"):
-        T.linearize(T.parse_tree("( ( The ) ( dog ) )"), "skeleton")
+    t = T.parse_tree("( ( The ) ( dog ) )")
+    with pytest.raises(MckdError, match="needs a POS tag"):
+        T.linearize(t, "skeleton")
+    with pytest.raises(MckdError, match="needs a POS tag"):
+        T.linearize_many([t], "skeleton")
 
 
 def test_unknown_format_is_a_clear_error():

@@ -114,6 +114,8 @@ def read_treebank(paths: list[Path], root: Path | None = None):
                 "gold": tree.to_string(),
                 "targets": {fmt: linearize(tree, fmt) for fmt in FORMATS},
             })
+        if not data.strip():  # a glob that also matched an empty file: say so, never silently
+            report.problems.append(f"{path}: empty file, no trees")
         report.files.append({"path": rel, "sha256": sha256_file(path), "trees": n_file})
     return records, report
 

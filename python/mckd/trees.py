@@ -99,12 +99,18 @@ def clean(t: Tree) -> Tree:
 
 def linearize(t: Tree, fmt: str) -> str:
     """The tree in one of FORMATS (see the module docstring)."""
-    return _core.linearize(t, _check_fmt(fmt))
+    try:
+        return _core.linearize(t, _check_fmt(fmt))
+    except TreeError as e:  # e.g. the skeleton of a tree without POS tags
+        raise MckdError(str(e)) from None
 
 
 def linearize_many(trees: list[Tree], fmt: str) -> list[str]:
     """linearize() for many trees in one native call (no GIL held)."""
-    return _core.linearize_many(trees, _check_fmt(fmt))
+    try:
+        return _core.linearize_many(trees, _check_fmt(fmt))
+    except TreeError as e:
+        raise MckdError(str(e)) from None
 
 
 def delinearize(pred: str, words: list[str], fmt: str) -> DelinearizeResult:
