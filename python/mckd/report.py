@@ -94,7 +94,7 @@ def plot(results: dict, path: Path) -> bool:
     for k in sorted((k for k in models if k.endswith("-stage")), key=lambda k: int(k.split("-")[0])):
         xs.append(int(k.split("-")[0]))
         ys.append(models[k].get(metric))
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = plt.subplots(figsize=(8.5, 4), dpi=120)
     if xs:
         ax.plot(xs, ys, marker="o", color="C0", label="MCKD final student")
         for x, y in zip(xs, ys):
@@ -117,7 +117,7 @@ def plot(results: dict, path: Path) -> bool:
     ax.set_xticks(sorted(set(xs + [1])))
     ax.set_title("MCKD: F1 by stage")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))  # never over a line
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp)
