@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from results_md import update_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("MCKD_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -274,16 +276,7 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def update_md(section: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others alone."""
-    p = HERE / "RESULTS.md"
-    text = p.read_text(encoding="utf-8") if p.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION + "\n")
-    if start >= 0:
-        nxt = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    atomic_write(p, text)
+    update_section(SECTION, section)
 
 
 def main(argv=None) -> int:

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_md import update_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 # ct2_int8_1worker is the earlier layout (one CT2 worker using every thread), kept to show what
@@ -121,21 +123,10 @@ def train_default_student(args, out: Path) -> Path:
 
 
 def update_md(runs: dict) -> None:
-    md = HERE / "RESULTS.md"
-    text = md.read_text(encoding="utf-8") if md.exists() else "# Benchmark results\n"
     lines = [SECTION, ""]
     for key in sorted(runs):
         lines += _md_run(runs[key])
-    block = "\n".join(lines)
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + block + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = md.with_suffix(".md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, md)
+    update_section(SECTION, "\n".join(lines))
 
 
 def _md_run(result: dict) -> list[str]:

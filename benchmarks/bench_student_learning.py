@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_md import update_section
+
 HERE = Path(__file__).resolve().parent
 SECTION = "## Student learning (issue 4)"
 SETTINGS = [  # (name, labels, epochs, leaves)
@@ -92,8 +94,6 @@ def main() -> None:
 
 
 def update_md(r: dict) -> None:
-    md = HERE / "RESULTS.md"
-    text = md.read_text(encoding="utf-8")
     lines = [SECTION, "",
              f"`{r['command']}` — {r['arch']} students trained from scratch on the demo run's "
              f"{r['pool']} pool sentences, scored on its {r['test']} test sentences. The teacher's "
@@ -109,16 +109,7 @@ def update_md(r: dict) -> None:
     lines += ["", "A student reproduces its labels: on the teacher's it lands near the teacher, on "
               "gold it climbs with epochs. At demo size the teacher, not the student, is the limit.",
               ""]
-    block = "\n".join(lines)
-    if SECTION in text:
-        start = text.index(SECTION)
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + block + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    tmp = md.with_suffix(".md.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, md)
+    update_section(SECTION, "\n".join(lines))
 
 
 if __name__ == "__main__":

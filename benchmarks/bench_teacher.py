@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_md import update_section
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("MCKD_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -468,18 +470,7 @@ def render_md(res: dict) -> str:
 
 
 def update_results_md(section: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others alone."""
-    p = HERE / "RESULTS.md"
-    text = p.read_text() if p.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION + "\n")
-    if start >= 0:
-        nxt = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("\n" + text[nxt + 1:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = p.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, p)
+    update_section(SECTION, section)
 
 
 if __name__ == "__main__":

@@ -319,11 +319,17 @@ class Distiller:
             if all(done(s) for s in steps):
                 res["pool_quality"]["teacher" if k == 0 else f"stage{k}"] = self._pool_quality(steps)
         if self.fmt != "text" and done("select"):
-            # what a parser must beat on these very sentences (no model involved)
-            from .evaluate import reference_scores
+            # what a parser must beat on these very sentences (no model involved); cached beside
+            # the selection like evaluate()'s eval.json, so `mckd report` need not reload gold
+            cache = self.run.step_dir("select") / "references.json"
+            if cache.exists():
+                res["references"] = read_json(cache)
+            else:
+                from .evaluate import reference_scores
 
-            gold = self._gold("test")
-            res["references"] = reference_scores([gold[r["id"]] for r in self._sel("test")])
+                gold = self._gold("test")
+                res["references"] = reference_scores([gold[r["id"]] for r in self._sel("test")])
+                write_json_atomic(cache, res["references"])
         final = self.run.result(f"final_{c.stages - 1}")
         if final:
             res["final_model"] = str(self.root / final["model_dir"])

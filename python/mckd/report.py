@@ -50,24 +50,21 @@ def table(results: dict) -> str:
         lines.append(f"| {_row_name(key)} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols)
                      + f" | {m.get('n', '')} |")
     out = ["## Test results", "", *lines]
-    if results.get("stage_students"):
-        out += ["", "Collaborative students (each trained on one half), on the test split:", "",
-                "| student | " + " | ".join(c[1] for c in cols[:2]) + " |",
-                "|---|" + "---:|" * 2]
-        for k, m in results["stage_students"].items():
-            out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
-    if results.get("pool_quality"):
-        out += ["", "Pseudolabel quality of the unlabeled pool against its held-back gold "
-                "(analysis only; the method never reads these trees):", "",
-                "| labels | " + " | ".join(c[1] for c in cols[:2]) + " |", "|---|" + "---:|" * 2]
-        for k, m in results["pool_quality"].items():
-            out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
-    if results.get("references"):
-        out += ["", "Trivial structures on the same test sentences (no model; a student that "
-                "does not beat these has not learned the task):", "",
-                "| structure | " + " | ".join(c[1] for c in cols[:2]) + " |", "|---|" + "---:|" * 2]
-        for k, m in results["references"].items():
-            out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
+    # smaller tables with the first two metrics: (results key, first column, caption)
+    for key, head, caption in (
+            ("stage_students", "student",
+             "Collaborative students (each trained on one half), on the test split:"),
+            ("pool_quality", "labels",
+             "Pseudolabel quality of the unlabeled pool against its held-back gold "
+             "(analysis only; the method never reads these trees):"),
+            ("references", "structure",
+             "Trivial structures on the same test sentences (no model; a student that "
+             "does not beat these has not learned the task):")):
+        if results.get(key):
+            out += ["", caption, "", f"| {head} | " + " | ".join(c[1] for c in cols[:2]) + " |",
+                    "|---|" + "---:|" * 2]
+            for k, m in results[key].items():
+                out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
     if not results.get("complete", True):
         out += ["", "_The run is not finished: rows appear as their steps complete._"]
     if results.get("final_model"):
