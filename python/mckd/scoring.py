@@ -1,7 +1,25 @@
-"""Scoring predicted trees against gold trees.
+"""The MCKD paper's metric, exactly as the authors' evaluation code computes it (C++, cpp/paper.cpp).
 
-* `paper_f1`: the metric of the MCKD paper (C++, cpp/paper.cpp).
-* `evalb_score`: EVALB-exact bracket scoring (added below by the EVALB module).
+"Paper F1" is the mean per-sentence unlabeled span F1 of the authors' `run_eval`
+(src/parserlib.py of andotalao24/Multistage-Collaborative-Knowledge-Distillation), averaged as
+their training script averages it, quirks included:
+
+* the prediction is the model's raw text, given only their fix-ups (`_core.paper_fixup`): " )"
+  appended while "(" outnumber ")"; a trailing " )" dropped while ")" outnumber "(" (so "...))"
+  keeps its extra brackets and fails); tokens merged by "/" or "-" split when the split form is
+  in the source sentence; won't/don't/can't and X's split;
+* words are removed by their position's *gold* POS tag (PAPER_WORD_TAGS are kept), so only the
+  number of words is checked, never their identity: a prediction with too many words scores 0,
+  one with a different number of words after the removal scores 0, and one that only lacks
+  trailing punctuation still scores;
+* spans are the distinct brackets covering >= 2 kept words; a sentence with no common span
+  scores 0;
+* a sentence for which their code raises an uncaught error (a gold tree with no scored word, a
+  prediction whose scored words are all removed) is left out of the mean, as their script drops
+  its -1 entries.
+
+`strict=True` is the honest sibling: no fix-up, the prediction must be one tree whose words are
+exactly the gold words, every failure scores 0 and no sentence is left out.
 """
 
 from __future__ import annotations
@@ -13,46 +31,59 @@ from .errors import MckdError
 # -NONE-, HYPH, AFX, ...) is removed first. Defined once, in cpp/paper.cpp.
 PAPER_WORD_TAGS: tuple[str, ...] = tuple(_core.PAPER_WORD_TAGS)
 
-_STATUS = {0: "ok", 1: "unparseable", 2: "length_mismatch"}
+STATUSES = ("ok", "unparseable", "length_mismatch", "excluded")
 
 
-def paper_f1(gold: list[str], pred: list[str]) -> dict:
-    """The paper's metric: unlabeled span F1 per sentence, averaged over sentences.
+def _utf8(texts, what: str) -> list:
+    """Strings as the core takes them; lone surrogates (possible in JSON) pass as bytes."""
+    out = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise MckdError(f"paper_f1: {what} {i + 1} is {type(t).__name__}, not a string")
+        try:
+            t.encode("utf-8")
+            out.append(t)
+        except UnicodeEncodeError:
+            out.append(t.encode("utf-8", "surrogatepass"))
+    return out
 
-    gold: gold trees (PTB notation with POS tags, e.g. the records' "gold" field).
-    pred: predicted trees in unlabeled or labeled notation (labels are ignored).
 
-    Words whose gold tag is not in PAPER_WORD_TAGS are removed from both trees; spans are the
-    distinct constituents covering >= 2 remaining words (the whole sentence included). Before
-    scoring, a prediction gets only the paper's repair (missing ')' appended, extra trailing ')'
-    removed); one that still fails to parse, or has a different word count, scores 0 and stays
-    in the average. As in the paper's code, a sentence without any gold or predicted span also
-    scores 0.
+def paper_f1(gold: list[str], pred: list[str], sources: list[str] | None = None, *,
+             strict: bool = False) -> dict:
+    """The paper's metric over sentences (see the module docstring).
 
-    Returns {"f1": mean in 0..100 (EVALB's scale), "per_sentence": [0..100, ...], "n",
-    "n_failed", "n_unparseable", "n_length_mismatch", "status": ["ok" | "unparseable" |
-    "length_mismatch", ...]}.
+    gold: gold trees with POS tags (the records' "gold"). pred: the models' raw outputs.
+    sources: the input sentences, space-joined (the records' "source"; their fix-ups look words
+    up in it); default: the gold words.
+
+    Returns {"f1": mean over scored sentences, 0..100, "per_sentence": [0..100 or None when
+    excluded], "status": ["ok" | "unparseable" | "length_mismatch" | "excluded"], "n",
+    "n_scored", "n_failed", "n_unparseable", "n_length_mismatch", "n_excluded"}. "f1" is 0.0
+    when no sentence is scored.
     """
     gold, pred = list(gold), list(pred)
-    if len(gold) != len(pred):
-        raise MckdError(f"paper_f1: {len(gold)} gold trees but {len(pred)} predictions")
+    src = [] if sources is None else list(sources)
+    if len(gold) != len(pred) or (sources is not None and len(src) != len(gold)):
+        raise MckdError(f"paper_f1: {len(gold)} gold trees, {len(pred)} predictions"
+                        + ("" if sources is None else f", {len(src)} sources"))
     try:
-        rows = _core.paper_scores(gold, pred)
+        rows = _core.paper_scores(_utf8(gold, "gold tree"), _utf8(pred, "prediction"),
+                                  _utf8(src, "source"), strict)
     except ValueError as e:
         raise MckdError(str(e)) from None
-    per = [100.0 * r[0] for r in rows]
-    status = [_STATUS[r[1]] for r in rows]
+    status = [STATUSES[r[1]] for r in rows]
+    per = [None if s == "excluded" else 100.0 * r[0] for r, s in zip(rows, status)]
+    scored = [p for p in per if p is not None]
     n_unparseable = status.count("unparseable")
     n_mismatch = status.count("length_mismatch")
     return {
-        "f1": sum(per) / len(per) if per else 0.0,
+        "f1": sum(scored) / len(scored) if scored else 0.0,
         "per_sentence": per,
+        "status": status,
         "n": len(per),
+        "n_scored": len(scored),
         "n_failed": n_unparseable + n_mismatch,
         "n_unparseable": n_unparseable,
         "n_length_mismatch": n_mismatch,
-        "status": status,
+        "n_excluded": status.count("excluded"),
     }
-
-
-# ---- EVALB-exact scoring (evalb_score) goes below this line; owned by the EVALB module ----
