@@ -5,6 +5,10 @@ results (checksums) of the steps it reads, so changing a setting re-runs exactly
 depend on it. `done.json` is written last and atomically: a step without it is unfinished and
 is resumed (the teacher, trainer and relabeler keep their own kill-safe progress inside the
 step folder), a step whose fingerprint differs is wiped and re-run, and says so.
+
+Only one process writes a run directory at a time: `RunDir.acquire()` (called by the first
+`run()` at the latest) takes an exclusive lock on RUN_DIR/.lock, and a second writer fails at
+once with a message naming the holder (see `mckd.locks`).
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import json
 import shutil
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
+from . import locks
 from .errors import MckdError
 from .jsonio import read_json, write_json_atomic, write_text_atomic
+
+IMPORT_FILES = ("train.jsonl", "test.jsonl")  # what `mckd data import` writes beside its manifest
 
 
 def fingerprint(obj: Any) -> str:
@@ -26,19 +34,44 @@ def fingerprint(obj: Any) -> str:
 
 
 class RunDir:
-    """Steps of one run; `log` receives one line per step."""
+    """Steps of one run; `log` receives one line per step.
 
-    def __init__(self, root: str | Path, log: Callable[[str], None] | None = None):
+    With `lock=True` the run-directory lock is taken at once; otherwise the first `run()`
+    takes it, so that a read-only user (`mckd report`) never blocks a running pipeline.
+    """
+
+    def __init__(self, root: str | Path, log: Callable[[str], None] | None = None, *,
+                 lock: bool = False):
         self.root = Path(root)
         self.steps = self.root / "steps"
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         self.ran: list[str] = []      # steps executed (not skipped) in this invocation
         self.skipped: list[str] = []
-        if self.root.exists() and any(self.root.iterdir()) and not (self.root / "manifest.json").exists() \
-                and not self.steps.exists():
-            raise MckdError(f"{self.root}: exists, is not empty and is not an mckd run directory; "
-                            "choose another --out")
+        self._lock: locks.Lock | None = None
+        check_run_dir(self.root)
         self.steps.mkdir(parents=True, exist_ok=True)
+        if lock:
+            self.acquire()
+
+    def acquire(self) -> None:
+        """Take the run-directory lock (idempotent); raises naming the holder if taken."""
+        if self._lock is None:
+            self._lock = locks.acquire(locks.run_dir_lock(self.root), "run directory", self.root)
+            # a RunDir dropped without release() (an exception, a notebook) still frees it
+            weakref.finalize(self, self._lock.release)
+
+    def release(self) -> None:
+        """Give the lock back (process exit does so too)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> "RunDir":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
     def step_dir(self, name: str) -> Path:
         return self.steps / name
@@ -52,6 +85,7 @@ class RunDir:
 
     def run(self, name: str, inputs: dict, fn: Callable[[Path], dict], title: str = "") -> dict:
         """Run step `name` unless it finished with the same inputs; returns its result dict."""
+        self.acquire()
         d = self.step_dir(name)
         fp = fingerprint(inputs)
         label = title or name
@@ -83,3 +117,48 @@ class RunDir:
                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         self.ran.append(name)
         return result
+
+
+def _manifest(root: Path) -> dict | None:
+    """manifest.json as a dict, or None when absent or unreadable."""
+    f = root / "manifest.json"
+    if not f.is_file():
+        return None
+    try:
+        m = read_json(f)
+    except MckdError:
+        return None
+    return m if isinstance(m, dict) else None
+
+
+def is_import_dir(root: Path) -> bool:
+    """Whether `root` holds the output of `mckd data import`."""
+    m = _manifest(root)
+    if m is not None and "outputs" in m and "config" not in m:
+        return True
+    return m is None and all((root / f).exists() for f in IMPORT_FILES)
+
+
+def is_run_dir(root: Path) -> bool:
+    """Whether `root` is an mckd run directory (steps/ or a run's manifest.json)."""
+    m = _manifest(root)
+    return (root / "steps").is_dir() or (m is not None and "config" in m)
+
+
+def check_run_dir(root: str | Path, data_dir: str | Path | None = None) -> None:
+    """Refuse an --out that a run would damage: a file, a data import, a foreign folder."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise MckdError(f"--out {root}: exists and is not a directory; choose a folder path")
+    if data_dir is not None and root.exists() and Path(data_dir).exists() \
+            and root.resolve() == Path(data_dir).resolve():
+        raise MckdError(f"--out {root} is the --data folder; choose a separate run directory")
+    if not root.exists():
+        return
+    if is_import_dir(root):
+        raise MckdError(f"--out {root}: holds a data import (manifest.json, train.jsonl) that a "
+                        "run would overwrite; choose another --out")
+    others = [p for p in root.iterdir() if p.name != locks.RUN_LOCK]
+    if others and not is_run_dir(root):
+        raise MckdError(f"{root}: exists, is not empty and is not an mckd run directory; "
+                        "choose another --out")
