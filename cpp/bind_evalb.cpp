@@ -17,6 +17,12 @@ using mckd::evalb::Totals;
 
 namespace {
 
+py::str lossy_str(const std::string &s) {
+    PyObject *o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "backslashreplace");
+    if (o == nullptr) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(o);
+}
+
 // Views of the trees of one Python sequence. `pinned` keeps every item alive (and the sequence
 // unchangeable from other threads) while the GIL is released; bytearrays, which can be resized
 // under us, are copied into `owned`.
@@ -109,8 +115,16 @@ void init_evalb(py::module_ &m) {
         .def_readonly("cutoff_len", &Result::cutoff_len)
         .def_readonly("error_count", &Result::error_count)
         .def_readonly("evalb_stop_sentence", &Result::evalb_stop_sentence)
-        .def_readonly("evalb_stop_reason", &Result::evalb_stop_reason)
-        .def_readonly("limit_notes", &Result::limit_notes)
+        // These quote the input, which need not be UTF-8: undecodable bytes are escaped, never
+        // an exception (a binary file given as a tree file must still get its note).
+        .def_property_readonly("evalb_stop_reason",
+                               [](const Result &r) { return lossy_str(r.evalb_stop_reason); })
+        .def_property_readonly("limit_notes", [](const Result &r) {
+            py::list out;
+            for (const auto &[sentence, note] : r.limit_notes)
+                out.append(py::make_tuple(sentence, lossy_str(note)));
+            return out;
+        })
         .def_property_readonly(
             "report", [](const Result &r) { return py::bytes(r.report); },
             "evalb.c's standard output, as bytes (empty unless requested).")

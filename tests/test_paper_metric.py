@@ -188,3 +188,35 @@ def test_reference_structures_by_hand():
     assert s["flat"]["paper_f1"] == pytest.approx(40.0)
     # left-branching: [0,5] [0,4] [0,3] [0,2] -> 2 of 4 -> 50
     assert s["left-branching"]["paper_f1"] == pytest.approx(50.0)
+
+
+def test_eval_command_paper_json_per_sentence(tmp_path, capsys):
+    import json
+
+    from mckd.cli import main
+
+    g, p = tmp_path / "gold.txt", tmp_path / "pred.txt"
+    g.write_text(f"{G3}\n(S (NN a) (VBD b) (. .))\n")
+    p.write_text("( ( ( a ) ( b ) ) ( c ) )\n( ( a ) ( b ) )\n")
+    assert main(["eval", "--metric", "paper", "--json", str(g), str(p)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["per_sentence"] == [100.0, 100.0] and out["status"] == ["ok", "ok"]
+    assert main(["eval", "--metric", "paper", "--strict", "--json", str(g), str(p)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metric"] == "paper-strict" and out["per_sentence"] == [100.0, 0.0]
+
+
+@pytest.mark.parametrize("metric", ["evalb", "paper"])
+def test_eval_command_bad_files_get_one_clear_line(tmp_path, capsys, metric):
+    from mckd.cli import main
+
+    empty, binary, good = tmp_path / "empty", tmp_path / "binary", tmp_path / "good"
+    empty.write_bytes(b"")
+    binary.write_bytes(b"\x7fELF\x02\x01\x00\x00\xff\xfe(\x00\x00)")
+    good.write_text(G3 + "\n")
+    assert main(["eval", "--metric", metric, str(empty), str(empty)]) == 2
+    assert "empty" in capsys.readouterr().err
+    # a binary file: no traceback, whatever the metric says of it
+    rc = main(["eval", "--metric", metric, str(binary), str(good)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and (rc == 0 or "binary" in err or "tree 1" in err)

@@ -21,8 +21,15 @@ def add_arguments(parser):
     parser.add_argument("--metric", choices=("evalb", "paper"), default="evalb",
                         help="evalb: EVALB-exact (default); paper: the MCKD paper's mean "
                              "per-sentence unlabeled span F1")
+    parser.add_argument("--strict", action="store_true",
+                        help="with --metric paper: no fix-ups; a prediction scores only if it is "
+                             "one tree over exactly the gold words (none is left out)")
+    parser.add_argument("--sources", metavar="FILE", default=None,
+                        help="with --metric paper: the input sentences, one per line (the "
+                             "authors' fix-ups look words up in them; default: the gold words)")
     parser.add_argument("--json", action="store_true",
-                        help="print one JSON object instead of the EVALB report")
+                        help="print one JSON object instead of the report (paper: with "
+                             "per_sentence scores and status)")
     parser.add_argument("--treebank", action="store_true",
                         help="trees may span several lines (PTB .mrg style): count trees, not lines")
     parser.add_argument("-c", "--cutoff-len", type=int, default=None, metavar="N",
@@ -35,9 +42,20 @@ def add_arguments(parser):
                              "bracket detail (DEBUG 2)")
 
 
+def _require_trees(path: str, treebank: bool) -> None:
+    """An empty gold file is a mistake, not a score of -nan."""
+    from ..errors import MckdError
+    from ..evalb import read_tree_file
+
+    trees, _ = read_tree_file(path, treebank=treebank)
+    if not trees:
+        raise MckdError(f"{path}: no trees (empty file); nothing to score")
+
+
 def _run_evalb(args) -> int:
     from ..evalb import evaluate, load_params
 
+    _require_trees(args.gold, args.treebank)
     params = load_params(args.params, cutoff_len=args.cutoff_len, max_error=args.max_error,
                          debug=args.debug)
     res = evaluate(args.gold, args.pred, params, report=not args.json, treebank=args.treebank)
@@ -70,16 +88,36 @@ def _run_paper(args) -> int:
         trees, _ = read_tree_file(path, treebank=args.treebank)
         return [t.decode("utf-8", errors="replace") for t in trees]
 
+    _require_trees(args.gold, args.treebank)
     gold, pred = text(args.gold), text(args.pred)
     if len(gold) != len(pred):
         raise MckdError(f"{args.gold} has {len(gold)} trees but {args.pred} has {len(pred)}; "
                         "the paper's metric pairs them one to one")
-    scores = paper_f1(gold, pred)
+    sources = None
+    if args.sources:
+        try:
+            lines = open(args.sources, encoding="utf-8").read().splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise MckdError(f"{args.sources}: cannot read the sources ({e})") from None
+        sources = [x for x in lines if x.strip()]
+        if len(sources) != len(gold):
+            raise MckdError(f"{args.sources} has {len(sources)} sentences but {args.gold} has "
+                            f"{len(gold)} trees")
+    for i, g in enumerate(gold):  # name the gold tree the metric cannot read
+        try:
+            paper_f1([g], [g])
+        except MckdError as e:
+            raise MckdError(f"{args.gold}: tree {i + 1}: {str(e).split(': ', 2)[-1]}") from None
+    scores = paper_f1(gold, pred, sources, strict=args.strict)
+    name = "paper-strict" if args.strict else "paper"
     if args.json:
-        print(json.dumps({"metric": "paper", "gold": args.gold, "pred": args.pred, **scores},
+        print(json.dumps({"metric": name, "gold": args.gold, "pred": args.pred, **scores},
                          indent=2, ensure_ascii=False))
         return 0
-    print(f"paper metric (mean per-sentence unlabeled span F1; punctuation removed by gold POS)")
+    how = ("no fix-ups, words must equal the gold words" if args.strict
+           else "as the MCKD authors' code computes it")
+    print(f"{name} metric (mean per-sentence unlabeled span F1, {how}; punctuation removed by "
+          "gold POS)")
     for k, v in scores.items():
         if isinstance(v, (int, float, str)):
             print(f"{k:<24}= {v:.4f}" if isinstance(v, float) else f"{k:<24}= {v}")
