@@ -156,6 +156,11 @@ def test_relabel_gives_valid_trees_and_resumes(tmp_path, model_dir, monkeypatch)
     for r, inp in zip(rows, inputs):
         assert parse_tree(r["target"]).words == inp["words"]
         assert r["logprob"] <= 0 and isinstance(r["repaired"], bool)
+        # the raw decoded text is kept beside the repaired tree; valid means it needed nothing
+        assert isinstance(r["output"], str)
+        assert r["valid"] is (not r["repaired"])
+        if r["valid"]:
+            assert parse_tree(r["output"]).words == inp["words"]
     # after 4 epochs the student already finds most right-branching constituents
     from mckd.train import fidelity_f1
 

@@ -295,6 +295,12 @@ def test_every_output_is_a_tree_over_the_input_words(smollm2, tmp_path, fmt):
         assert r["words"] == x["source"].split() and r["source"] == x["source"]
         assert_tree_over(r["target"], r["words"], fmt)
         assert r["valid"] is (not r["repaired"])
+        # the raw text is kept: it is the tree itself when the model finished it, otherwise
+        # the model's own unfinished part (the closing was not the model's)
+        if r["valid"]:
+            assert r["output"] == r["target"]
+        else:
+            assert r["target"].startswith(r["output"].rstrip()) and r["output"] != r["target"]
         assert r["tokens"] > 0 and r["logprob_mean"] <= 0
         assert r["n_tokens"] == r["tokens"] and r["logprob"] == r["logprob_mean"]
         t = r["teacher"]
@@ -399,7 +405,7 @@ def test_context_overflow_drops_demos_then_falls_back(smollm2, tmp_path, capsys)
     assert recs["s1"]["n_demos"] < 5 and recs["s1"]["tokens"] > 0
     fb = recs["long"]
     assert fb["stop"] == "overflow" and fb["valid"] is False and fb["repaired"] is True
-    assert "n_ctx 160" in fb["error"] and fb["tokens"] == 0
+    assert "n_ctx 160" in fb["error"] and fb["tokens"] == 0 and fb["output"] == ""
     assert_tree_over(fb["target"], fb["words"], "unlabeled")
     assert s["fallback"] == 1 and s["count"] == 2
 
@@ -412,7 +418,8 @@ def test_unconstrained_mode_goes_through_repair(smollm2, tmp_path):
         assert_tree_over(r["target"], r["words"], "unlabeled")
         assert r["valid"] is (not r["repaired"])
         if r["repaired"]:
-            assert "raw" in r
+            assert "raw" in r and r["output"] == r["raw"]
+        assert "output" in r
     assert s["count"] == 3
 
 

@@ -1,14 +1,23 @@
 """Score a model's predictions against gold records, with the metrics that fit the format.
 
-Trees get both the paper's metric and EVALB. For the unlabeled format EVALB runs unlabeled
-(LABELED 0) with the gold POS tags put on the predicted preterminals, which is how unlabeled
-bracketings are usually scored with EVALB. Generic text tasks get exact match, token F1 and
-conlleval chunk F1.
+Every metric reads what the model wrote: a prediction's raw `output` when the record has one
+(label files of the teacher, relabel and `mckd parse`), else its `target` (external prediction
+files, reference structures). The repaired tree in `target` is for training, never for scores.
+
+Trees get the paper's metric (`mckd.scoring.paper_f1`, the authors' algorithm on the raw text,
+and its strict variant) and EVALB. A raw output that is not a well-formed tree over exactly the
+record's words is an EVALB error: left out of EVALB's totals, as EVALB does, and counted with
+0 matched brackets in the errors-as-zero column. For the unlabeled format EVALB runs unlabeled
+(LABELED 0) in the unlabeled linearization's space: gold and prediction are both linearized
+unlabeled (one-word and unary brackets dropped, as the format cannot express them) and get the
+gold POS tags back on their words, so the gold's own linearization scores 100. Generic text
+tasks get exact match, token F1 and conlleval chunk F1.
 """
 
 from __future__ import annotations
 
 from .errors import MckdError
+from .versions import SCORER_VERSION
 
 
 def _gold_by_id(gold_records: list[dict]) -> dict[str, dict]:
@@ -40,8 +49,25 @@ def with_gold_tags(unlabeled_tree: str, tags: list[str]) -> str | None:
     return " ".join(out).replace("(X (", "(X (")
 
 
+def raw_output(pred: dict) -> str:
+    """What the model wrote: `output` when the record has it, else `target`."""
+    text = pred["output"] if "output" in pred else pred.get("target")
+    return text if isinstance(text, str) else ""
+
+
+def strict_tree(text: str, words: list[str]):
+    """The raw text read strictly (no repair) as a tree over exactly `words`, or None."""
+    from .trees import parse_tree
+
+    try:
+        t = parse_tree(text)
+    except MckdError:
+        return None
+    return t if list(t.words) == list(words) else None
+
+
 def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
-    """Metrics for predictions (records with id and target) against gold records (by id)."""
+    """Metrics for predictions (records with id and output/target) against gold records (by id)."""
     gold = _gold_by_id(gold_records)
     pred = {p["id"]: p for p in predictions}
     missing = [i for i in gold if i not in pred]
@@ -52,39 +78,108 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
         from .textmetrics import chunk_f1, exact_match, token_f1
 
         g = [gold[i].get("target") or gold[i]["targets"]["text"] for i in ids]
-        p = [pred[i].get("target", "") for i in ids]
+        p = [" ".join(raw_output(pred[i]).split()) for i in ids]
         return {"n": len(ids), "exact_match": exact_match(g, p), "token_f1": token_f1(g, p),
-                "chunk_f1": chunk_f1(g, p)}
+                "chunk_f1": chunk_f1(g, p), "scorer_version": SCORER_VERSION}
+    return _score_trees([gold[i] for i in ids], [raw_output(pred[i]) for i in ids], fmt)
 
-    from .evalb import evalb_score
+
+def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
     from .scoring import paper_f1
-    from .trees import delinearize, parse_tree
+    from .trees import delinearize
 
-    gold_trees = [gold[i]["gold"] for i in ids]
-    pred_trees, n_repaired, n_invalid = [], 0, 0
-    for i in ids:
-        r = delinearize(pred[i].get("target", ""), gold[i]["words"], fmt)
-        n_repaired += bool(r.repaired)
-        n_invalid += not r.ok
-        pred_trees.append(r.tree)
-    paper = paper_f1(gold_trees, pred_trees)
-    if fmt == "unlabeled":
-        tagged = []
-        for i, t in zip(ids, pred_trees):
-            tags = list(parse_tree(gold[i]["gold"]).tags)
-            tagged.append(with_gold_tags(t, tags) or "")
-        ev = evalb_score(gold_trees, tagged, labeled=False)
-    else:
-        ev = evalb_score(gold_trees, pred_trees)
+    gold_trees = [g["gold"] for g in gold_recs]
+    scored, n_repaired, n_invalid = [], 0, 0
+    for g, raw in zip(gold_recs, raws):
+        words = list(g["words"])
+        rep = delinearize(raw, words, fmt)
+        n_repaired += bool(rep.repaired)
+        tree = _valid_tree(raw, words, fmt, rep)
+        n_invalid += tree is None
+        scored.append(tree)
+    # the paper metric gets the raw text (a skeleton's leaves are tags: its words put back)
+    paper_in = [t if fmt == "skeleton" and t is not None else raw for t, raw in zip(scored, raws)]
+    sources = [" ".join(g["words"]) for g in gold_recs]
+    paper = paper_f1(gold_trees, paper_in, sources=sources)
+    strict = paper_f1(gold_trees, paper_in, sources=sources, strict=True)
+    ev = evalb_raw(gold_recs, scored, raws, fmt)
     return {
-        "n": len(ids),
+        "n": len(gold_recs),
         "paper_f1": paper["f1"],
-        "evalb_f1": ev["all"]["f1"],
-        "evalb_f1_errors_as_zero": ev["all"].get("f1_errors_as_zero"),
+        "paper_f1_strict": strict["f1"],
+        "paper_failed": paper.get("n_failed"),
+        "evalb_f1": ev["f1"],
+        "evalb_f1_errors_as_zero": ev["f1_errors_as_zero"],
+        "evalb_errors": ev["errors"],
         "evalb_labeled": fmt != "unlabeled",
         "repaired": n_repaired,
         "invalid": n_invalid,
+        "scorer_version": SCORER_VERSION,
     }
+
+
+def _valid_tree(raw: str, words: list[str], fmt: str, rep) -> str | None:
+    """The raw output as a tree string over `words` if it is one without any repair, else None."""
+    if fmt == "skeleton":  # leaves are POS tags: valid when repair only put the words back
+        return rep.tree if rep.ok and not rep.repaired else None
+    return raw if strict_tree(raw, words) is not None else None
+
+
+def _unlabeled_space(tree: str, tags: list[str]) -> str | None:
+    """A tree in the unlabeled linearization with the given POS tags on its words."""
+    from .trees import linearize, parse_tree
+
+    try:
+        return with_gold_tags(linearize(parse_tree(tree), "unlabeled"), tags)
+    except MckdError:
+        return None
+
+
+def evalb_raw(gold_recs: list[dict], scored: list[str | None], raws: list[str], fmt: str) -> dict:
+    """EVALB F1 and errors-as-zero F1, where `scored[i]` None marks an invalid raw output.
+
+    Invalid outputs are EVALB errors whatever EVALB's own reader makes of them: they leave
+    EVALB's totals and enter the errors-as-zero ones with 0 matched brackets.
+    """
+    from .evalb import evaluate
+    from .trees import parse_tree
+
+    gold_side, pred_side, bad = [], [], []
+    for g, t, raw in zip(gold_recs, scored, raws):
+        if fmt == "unlabeled":
+            tags = list(parse_tree(g["gold"]).tags)
+            gold_u = (g.get("targets") or {}).get("unlabeled") or g["gold"]
+            gold_side.append(_unlabeled_space(gold_u, tags) or g["gold"])
+            p = _unlabeled_space(t, tags) if t is not None else None
+            pred_side.append(p if p is not None else (with_gold_tags(raw, tags) or raw))
+        else:
+            gold_side.append(g["gold"])
+            pred_side.append(t if t is not None else raw)
+        bad.append(t is None or (fmt == "unlabeled" and p is None))
+    rows = evaluate(gold_side, pred_side, labeled=fmt != "unlabeled", report=False).per_sentence()
+    return _evalb_totals(rows, bad)
+
+
+def _evalb_totals(rows: list[dict], bad: list[bool]) -> dict:
+    """EVALB's corpus F1 over valid sentences, and the errors-as-zero F1 over all of them."""
+    matched = gold = test = gold_all = test_all = errors = 0
+    for r, b in zip(rows, bad):
+        gold_all += r["gold_brackets_errors_as_zero"]
+        test_all += r["test_brackets_errors_as_zero"]
+        if b or r["status"] != 0:  # an error (or skip) sentence: out of EVALB's totals
+            errors += 1
+            continue
+        matched += r["matched"]
+        gold += r["gold_brackets"]
+        test += r["test_brackets"]
+    return {"f1": _f1(matched, gold, test), "f1_errors_as_zero": _f1(matched, gold_all, test_all),
+            "errors": errors}
+
+
+def _f1(matched: int, gold: int, test: int) -> float:
+    r = 100.0 * matched / gold if gold else 0.0
+    p = 100.0 * matched / test if test else 0.0
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
 REFERENCE_KINDS = ("right-branching", "left-branching", "flat")

@@ -6,6 +6,12 @@
     baselines: SFT on the gold demonstrations; optional KD + self-distillation with filter
 
 Gold trees of the pool and test split are read only by the evaluation steps.
+
+A run directory only ever reports steps that are current: done under the fingerprint the
+present config gives them. `plan()` walks the same steps without running anything (what
+`mckd report` does), so a switched-off baseline, a step left from other settings, or a step
+not yet run never shows a number. Fingerprints hold the content hash of every model file a step
+reads (teacher GGUF, `student.init`) and the versions of the code that decides outputs.
 """
 
 from __future__ import annotations
@@ -20,7 +26,12 @@ from . import __version__
 from .config import DistillConfig
 from .errors import MckdError
 from .jsonio import read_json, read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
-from .runstate import RunDir
+from .runstate import RunDir, fingerprint
+from .versions import CONSTRAINT_VERSION, REPAIR_VERSION, SCORER_VERSION, code_versions
+
+
+class _NotCurrent(Exception):
+    """Raised in plan-only mode by a step that is missing or was done under other settings."""
 
 
 def _strip(rec: dict) -> dict:
@@ -62,6 +73,65 @@ class Distiller:
         self.run = RunDir(run_dir, log=log)
         self.log = self.run.log
         self.root = self.run.root
+        self._plan_only = False
+        self._current: dict[str, dict] = {}  # steps found done under the current config
+        self._missing: list[str] = []        # steps the current config needs but lacks
+        self._walked = False
+
+    # ---------------------------------------------------------------- steps
+    def _step(self, name: str, inputs: dict, fn, title: str) -> dict:
+        """Run a step (or, plan-only, check it is done under these inputs) and note it current."""
+        if self._plan_only:
+            r = self._check(name, inputs)
+            if r is None:
+                self._missing.append(name)
+                raise _NotCurrent(name)
+        else:
+            r = self.run.run(name, inputs, fn, title)
+        self._current[name] = r
+        return r
+
+    def _check(self, name: str, inputs: dict) -> dict | None:
+        """The result of a step done with exactly these inputs, else None (nothing is run)."""
+        done = self.run.step_dir(name) / "done.json"
+        if not done.exists():
+            return None
+        info = read_json(done)
+        return info["result"] if info.get("fingerprint") == fingerprint(inputs) else None
+
+    def _hash_cache(self) -> Path:
+        return self.root / "cache" / "file_hashes.json"
+
+    def teacher_model(self) -> tuple[str, str]:
+        """(resolved path, sha256) of the teacher GGUF; a short name resolves to its file first."""
+        from .filehash import file_sha256
+        from .teacher.models import resolve_model
+
+        path = resolve_model(self.cfg.teacher.model)
+        if not path.is_file():
+            raise MckdError(f"teacher model {path}: file not found")
+        return str(path), file_sha256(path, self._hash_cache())
+
+    def _teacher_sha(self) -> str:
+        if self._plan_only:  # `mckd report` where the GGUF is gone: trust the manifest's record
+            try:
+                return self.teacher_model()[1]
+            except (MckdError, OSError):
+                m = self.root / "manifest.json"
+                rec = read_json(m).get("teacher") if m.exists() else None
+                return (rec or {}).get("sha256") or "unknown"
+        return self.teacher_model()[1]
+
+    def _init_sha(self) -> str | None:
+        """Content hash of the `student.init` checkpoint (every file), None when from scratch."""
+        from .filehash import tree_sha256
+
+        init = self.cfg.student.init
+        if not init:
+            return None
+        if not Path(init).exists():
+            raise MckdError(f"student.init {init}: not found")
+        return tree_sha256(init, self._hash_cache())
 
     # ---------------------------------------------------------------- data
     def data_checksums(self) -> dict:
@@ -103,7 +173,7 @@ class Distiller:
                     "pool_sha": sha256_file(d / "pool.jsonl"),
                     "test_sha": sha256_file(d / "test.jsonl")}
 
-        return self.run.run("select", {"data": self.data_checksums(), "seed": c.seed,
+        return self._step("select", {"data": self.data_checksums(), "seed": c.seed,
                                        "data_cfg": asdict(c.data), "format": self.fmt},
                             fn, "select demonstrations, unlabeled pool and test inputs")
 
@@ -117,7 +187,7 @@ class Distiller:
         return {r["id"]: r for r in load_split(self.data_dir, split)}
 
     # ---------------------------------------------------------------- teacher
-    def teacher(self, which: str, sel: dict) -> dict:
+    def teacher(self, which: str, sel: dict, model_sha: str) -> dict:
         c = self.cfg.teacher
 
         def fn(d: Path) -> dict:
@@ -135,12 +205,14 @@ class Distiller:
                                     d / "labels.jsonl", tcfg)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
-        # parallel and threads change speed, not outputs (the cache key leaves them out too)
+        # parallel and threads change speed, not outputs (the cache key leaves them out too);
+        # the model enters by content, so a GGUF replaced at the same path re-runs the teacher
         settings = {k: v for k, v in asdict(c).items() if k not in ("parallel", "threads")}
-        return self.run.run(f"teacher_{which}", {"teacher": settings, "seed": self.cfg.seed,
-                                                 "format": self.fmt, "demos": sel["demos_sha"],
-                                                 "inputs": sel[f"{which}_sha"]},
-                            fn, f"teacher labels the {which} ({sel[which]} sentences)")
+        return self._step(f"teacher_{which}", {
+            "teacher": settings, "model_sha256": model_sha, "seed": self.cfg.seed,
+            "format": self.fmt, "demos": sel["demos_sha"], "inputs": sel[f"{which}_sha"],
+            "versions": {"constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION}},
+            fn, f"teacher labels the {which} ({sel[which]} sentences)")
 
     # ---------------------------------------------------------------- split
     def split(self, sel: dict) -> dict:
@@ -151,7 +223,7 @@ class Distiller:
             write_json_atomic(d / "split.json", {"A": sorted(ids[:half]), "B": sorted(ids[half:])})
             return {"A": half, "B": len(ids) - half, "sha": sha256_file(d / "split.json")}
 
-        return self.run.run("split", {"pool": sel["pool_sha"], "seed": self.cfg.seed}, fn,
+        return self._step("split", {"pool": sel["pool_sha"], "seed": self.cfg.seed}, fn,
                             "split the pool once into halves A and B")
 
     # ---------------------------------------------------------------- students
@@ -182,18 +254,23 @@ class Distiller:
             from .export import export_student
             from .train import train_student
 
+            labels = read_jsonl(train_file)
+            # students train on repaired targets; how many were repaired is part of the result
             recs = [{"id": r["id"], "source": r["source"], "words": r.get("words"),
-                     "target": r["target"]} for r in read_jsonl(train_file)]
+                     "target": r["target"]} for r in labels]
             if not recs:
                 raise MckdError(f"{train_file}: no training records")
             info = train_student(recs, d / "student", self._train_cfg(seed))
             export_student(d / "student", d / "ct2", quantization=self.cfg.quantization)
             return {"model_dir": str((d / "ct2").relative_to(self.root)), "train": len(recs),
+                    "train_repaired": sum(bool(r.get("repaired")) for r in labels),
                     "train_info": _jsonable(info)}
 
-        return self.run.run(name, {"student": asdict(s), "format": self.fmt, "seed": seed,
-                                   "labels": train_sha, "quantization": self.cfg.quantization},
-                            fn, title)
+        return self._step(name, {"student": asdict(s), "init_sha256": self._init_sha(),
+                                 "format": self.fmt, "seed": seed, "labels": train_sha,
+                                 "quantization": self.cfg.quantization,
+                                 "versions": {"repair": REPAIR_VERSION}},
+                          fn, title)
 
     def relabel(self, name: str, model: dict, inputs_file: Path, inputs_sha: str, title: str) -> dict:
         def fn(d: Path) -> dict:
@@ -203,7 +280,8 @@ class Distiller:
                               d / "labels.jsonl", device=self.cfg.student.device)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
-        return self.run.run(name, {"model": model, "inputs": inputs_sha}, fn, title)
+        return self._step(name, {"model": model, "inputs": inputs_sha,
+                                 "versions": {"repair": REPAIR_VERSION}}, fn, title)
 
     # ---------------------------------------------------------------- helpers
     def _write_labels(self, name: str, records: list[dict], deps: dict) -> tuple[Path, str]:
@@ -212,19 +290,27 @@ class Distiller:
             write_jsonl_atomic(d / "labels.jsonl", records)
             return {"sha": sha256_file(d / "labels.jsonl"), "n": len(records)}
 
-        r = self.run.run(name, deps, fn, f"collect labels {name}")
+        r = self._step(name, deps, fn, f"collect labels {name}")
         return self.run.step_dir(name) / "labels.jsonl", r["sha"]
 
     def _labels(self, step: str) -> list[dict]:
         return read_jsonl(self.run.step_dir(step) / "labels.jsonl")
 
-    def evaluate(self, key: str, label_step: str, split: str = "test") -> dict:
-        """Metrics of a finished label step against gold (cached in the step folder)."""
+    def evaluate(self, label_step: str, split: str = "test") -> dict:
+        """Metrics of a finished label step against gold (cached in the step folder).
+
+        The cache holds the scorer version and the labels' checksum: a score made by older
+        scoring code, or of other labels, is recomputed.
+        """
         cache = self.run.step_dir(label_step) / "eval.json"
+        key = {"scorer_version": SCORER_VERSION,
+               "labels_sha": sha256_file(self.run.step_dir(label_step) / "labels.jsonl")}
         if cache.exists():
-            return read_json(cache)
+            old = read_json(cache)
+            if isinstance(old, dict) and old.get("cache_key") == key:
+                return old["result"]
         res = self._evaluate(label_step, split)
-        write_json_atomic(cache, res)
+        write_json_atomic(cache, {"cache_key": key, "result": res})
         return res
 
     def _evaluate(self, label_step: str, split: str) -> dict:
@@ -239,40 +325,85 @@ class Distiller:
 
     # ---------------------------------------------------------------- the algorithm
     def run_all(self) -> dict:
-        c = self.cfg
         t0 = time.time()
-        self._write_manifest(status="running")
-        sel = self.select()
-        self.log(f"  demonstrations {sel['demos']}, pool {sel['pool']}, test {sel['test']}")
-        tp = self.teacher("pool", sel)
-        tt = self.teacher("test", sel)
+        teacher_path, teacher_sha = self.teacher_model()
+        self._write_manifest(status="running", teacher=(teacher_path, teacher_sha))
+        self._walk()
+        self._write_manifest(status="finished", teacher=(teacher_path, teacher_sha))
+        results = self.collect()
+        results["seconds_this_invocation"] = round(time.time() - t0, 1)
+        return results
+
+    def plan(self) -> list[str]:
+        """Walk the pipeline without running anything; returns the steps not current.
+
+        A step is current when its done.json holds the fingerprint the present config gives it
+        (which needs the steps it reads to be current too).
+        """
+        self._plan_only, self._current, self._missing = True, {}, []
+        try:
+            self._walk()
+        finally:
+            self._plan_only = False
+        return list(self._missing)
+
+    def _walk(self) -> None:
+        """Every step the config needs, in order. Plan-only, a step that is not current ends
+        its branch (the steps after it in that branch cannot be current either)."""
+        c = self.cfg
+        try:
+            sel = self.select()
+        except _NotCurrent:
+            self._walked = True
+            return
+        if not self._plan_only:
+            self.log(f"  demonstrations {sel['demos']}, pool {sel['pool']}, test {sel['test']}")
+        model_sha = self._teacher_sha()
+        test_file = self.run.step_dir("select") / "test.jsonl"
+        self._branch(self.teacher, "test", sel, model_sha)
+        self._branch(self._mckd, sel, model_sha, test_file)
+        if c.baselines.sft_gold:
+            self._branch(self._sft_gold, test_file, sel)
+        if c.baselines.sd_filter:
+            self._branch(self._sd_filter, test_file, sel)
+        self._walked = True
+
+    def _branch(self, fn, *args) -> None:
+        """Run an independent branch; plan-only, a missing step there ends only that branch."""
+        try:
+            fn(*args)
+        except _NotCurrent:
+            pass
+
+    def _mckd(self, sel: dict, model_sha: str, test_file: Path) -> None:
+        """Teacher labels of the pool, the split, and the stages."""
+        tp = self.teacher("pool", sel, model_sha)
         sp = self.split(sel)
         halves = read_json(self.run.step_dir("split") / "split.json")
         a_ids, b_ids = set(halves["A"]), set(halves["B"])
+        teacher_labels = self._labels("teacher_pool")
+        deps = {"teacher": tp["sha"], "split": sp["sha"]}
+        la_file, la_sha = self._write_labels(
+            "labels_0_A", [r for r in teacher_labels if r["id"] in a_ids], deps)
+        lb_file, lb_sha = self._write_labels(
+            "labels_0_B", [r for r in teacher_labels if r["id"] in b_ids], deps)
+        pool = self._sel("pool")
+        b_inputs = self._inputs_file("inputs_B", [r for r in pool if r["id"] in b_ids], sp["sha"])
+        a_inputs = self._inputs_file("inputs_A", [r for r in pool if r["id"] in a_ids], sp["sha"])
+        self._stages(la_file, la_sha, lb_file, lb_sha, a_inputs, b_inputs, test_file, sel)
 
-        def pool_labels(step):  # split one label file into halves
-            recs = self._labels(step)
-            return [r for r in recs if r["id"] in a_ids], [r for r in recs if r["id"] in b_ids]
-
-        # labels_k for halves A and B, as (file, sha) pairs
-        la_file, la_sha = self._write_labels("labels_0_A", pool_labels("teacher_pool")[0],
-                                             {"teacher": tp["sha"], "split": sp["sha"]})
-        lb_file, lb_sha = self._write_labels("labels_0_B", pool_labels("teacher_pool")[1],
-                                             {"teacher": tp["sha"], "split": sp["sha"]})
-        test_file = self.run.step_dir("select") / "test.jsonl"
-        b_inputs = self._inputs_file("inputs_B", [r for r in self._sel("pool") if r["id"] in b_ids],
-                                     sp["sha"])
-        a_inputs = self._inputs_file("inputs_A", [r for r in self._sel("pool") if r["id"] in a_ids],
-                                     sp["sha"])
-
+    def _stages(self, la_file, la_sha, lb_file, lb_sha, a_inputs, b_inputs, test_file, sel):
+        c = self.cfg
         for k in range(0, c.stages):
-            # final_k: one student on A ∪ B with labels k  (k=0: vanilla KD)
+            # final_k: one student on A ∪ B with labels k  (k=0: vanilla KD, also the
+            # starting point of the KD+SD baseline)
             is_last = k == c.stages - 1
-            if k > 0 or is_last or c.baselines.vanilla_kd:
-                self._final(k, la_file, la_sha, lb_file, lb_sha, test_file, sel)
+            if k > 0 or is_last or c.baselines.vanilla_kd or c.baselines.sd_filter:
+                self._branch(self._final, k, la_file, la_sha, lb_file, lb_sha, test_file, sel)
             if is_last:
                 break
-            self.log(f"stage {k + 1}/{c.stages}: collaborative students")
+            if not self._plan_only:
+                self.log(f"stage {k + 1}/{c.stages}: collaborative students")
             seed_a, seed_b = c.seed + 100 * (k + 1), c.seed + 100 * (k + 1) + 1
             sa = self.student(f"s{k + 1}_A", la_file, la_sha, seed_a,
                               f"stage {k + 1}/{c.stages}: student A trains on half A")
@@ -283,58 +414,90 @@ class Distiller:
             ra = self.relabel(f"labels_{k + 1}_A", sb, a_inputs[0], a_inputs[1],
                               f"stage {k + 1}/{c.stages}: student B relabels half A")
             for side, model in (("A", sa), ("B", sb)):
-                self.relabel(f"s{k + 1}_{side}_test", model, test_file, sel["test_sha"],
+                self._branch(self.relabel, f"s{k + 1}_{side}_test", model, test_file,
+                             sel["test_sha"],
                              f"stage {k + 1}/{c.stages}: student {side} labels the test split")
             la_file, la_sha = self.run.step_dir(f"labels_{k + 1}_A") / "labels.jsonl", ra["sha"]
             lb_file, lb_sha = self.run.step_dir(f"labels_{k + 1}_B") / "labels.jsonl", rb["sha"]
 
-        if c.baselines.sft_gold:
-            self._sft_gold(test_file, sel)
-        if c.baselines.sd_filter:
-            self._sd_filter(test_file, sel)
+    def _model_rows(self) -> list[tuple[str, str, str | None]]:
+        """(results key, test label step, student step) of every row the config reports."""
+        c, b = self.cfg, self.cfg.baselines
+        rows = [("teacher", "teacher_test", None)]
+        if b.sft_gold:
+            rows.append(("sft_gold", "sft_gold_test", "sft_gold"))
+        if b.vanilla_kd or c.stages == 1:
+            rows.append(("vanilla_kd", "final_0_test", "final_0"))
+        if b.sd_filter:
+            rows.append(("kd_sd_filter", "sd_filter_test", "sd_filter"))
+        rows += [(f"{k + 1}-stage", f"final_{k}_test", f"final_{k}") for k in range(1, c.stages)]
+        return rows
 
-        self._write_manifest(status="finished")
-        results = self.collect()
-        results["seconds_this_invocation"] = round(time.time() - t0, 1)
-        return results
+    def _row(self, step: str, student: str | None) -> dict:
+        """Scores of one current label step, naming the label file and the training repairs."""
+        row = dict(self.evaluate(step))
+        row["labels"] = str((self.run.step_dir(step) / "labels.jsonl").relative_to(self.root))
+        if student and student in self._current:
+            row["train"] = self._current[student].get("train")
+            row["train_repaired"] = self._current[student].get("train_repaired")
+        return row
 
     def collect(self) -> dict:
-        """Evaluate every finished label step; works on partial runs (`mckd report`)."""
+        """Evaluate every current label step; works on partial runs (`mckd report`).
+
+        Only steps done under the present config's fingerprints are reported; `complete`
+        means every step the config needs is done so.
+        """
         c = self.cfg
+        if not self._walked:
+            self.plan()
+        cur = self._current
         res: dict = {"format": self.fmt, "stages": c.stages, "models": {},
-                     "stage_students": {}, "pool_quality": {}, "final_model": None}
-        done = lambda s: self.run.result(s) is not None  # noqa: E731
-        rows = [("teacher", "teacher_test"), ("sft_gold", "sft_gold_test"),
-                ("vanilla_kd", "final_0_test"), ("kd_sd_filter", "sd_filter_test")]
-        rows += [(f"{k + 1}-stage", f"final_{k}_test") for k in range(1, c.stages)]
-        for key, step in rows:
-            if done(step):
-                res["models"][key] = self.evaluate(key, step)
+                     "stage_students": {}, "pool_quality": {}, "students": {},
+                     "final_model": None, "versions": code_versions()}
+        for key, step, student in self._model_rows():
+            if step in cur:
+                res["models"][key] = self._row(step, student)
         for k in range(1, c.stages):
             for side in "AB":
-                if done(f"s{k}_{side}_test"):
-                    res["stage_students"][f"stage{k}_{side}"] = self.evaluate("", f"s{k}_{side}_test")
+                if f"s{k}_{side}_test" in cur:
+                    res["stage_students"][f"stage{k}_{side}"] = self._row(
+                        f"s{k}_{side}_test", f"s{k}_{side}")
         for k in range(0, c.stages):
             steps = [f"labels_{k}_A", f"labels_{k}_B"]
-            if all(done(s) for s in steps):
-                res["pool_quality"]["teacher" if k == 0 else f"stage{k}"] = self._pool_quality(steps)
-        if self.fmt != "text" and done("select"):
-            # what a parser must beat on these very sentences (no model involved); cached beside
-            # the selection like evaluate()'s eval.json, so `mckd report` need not reload gold
-            cache = self.run.step_dir("select") / "references.json"
-            if cache.exists():
-                res["references"] = read_json(cache)
-            else:
-                from .evaluate import reference_scores
-
-                gold = self._gold("test")
-                res["references"] = reference_scores([gold[r["id"]] for r in self._sel("test")])
-                write_json_atomic(cache, res["references"])
-        final = self.run.result(f"final_{c.stages - 1}")
+            if all(s in cur for s in steps):
+                res["pool_quality"]["teacher" if k == 0 else f"stage{k}"] = dict(
+                    self._pool_quality(steps),
+                    labels=[str((self.run.step_dir(s) / "labels.jsonl").relative_to(self.root))
+                            for s in steps])
+        for name, r in cur.items():  # every current student: how many targets were repaired
+            if "model_dir" in r:
+                res["students"][name] = {"train": r.get("train"),
+                                         "train_repaired": r.get("train_repaired")}
+        if self.fmt != "text" and "select" in cur:
+            res["references"] = self._references()
+        final = cur.get(f"final_{c.stages - 1}")
         if final:
             res["final_model"] = str(self.root / final["model_dir"])
-        res["complete"] = done(f"final_{c.stages - 1}_test")
+        res["missing"] = list(self._missing)
+        res["complete"] = not self._missing and f"final_{c.stages - 1}_test" in cur
         return res
+
+    def _references(self) -> dict:
+        """What a parser must beat on these very sentences (no model involved); cached beside
+        the selection like eval.json, so `mckd report` need not reload gold."""
+        from .evaluate import reference_scores
+
+        cache = self.run.step_dir("select") / "references.json"
+        key = {"scorer_version": SCORER_VERSION, "test_sha": self._current["select"]["test_sha"]}
+        if cache.exists():
+            old = read_json(cache)
+            if isinstance(old, dict) and old.get("cache_key") == key:
+                return old["result"]
+        gold = self._gold("test")
+        ref = reference_scores([gold[r["id"]] for r in self._sel("test")])
+        write_json_atomic(cache, {"cache_key": key, "result": ref})
+        return ref
 
     def _final(self, k, la_file, la_sha, lb_file, lb_sha, test_file, sel):
         c = self.cfg
@@ -357,14 +520,16 @@ class Distiller:
                      "baseline: SFT-on-gold student labels the test split")
 
     def _sd_filter(self, test_file, sel):
-        vk = self.run.result("final_0")
+        vk = self._current.get("final_0")
+        if vk is None:  # vanilla KD is where this baseline starts
+            if self._plan_only:
+                raise _NotCurrent("final_0")
+            raise MckdError("baselines.sd_filter needs the vanilla KD student (final_0)")
         pool_file = self.run.step_dir("select") / "pool.jsonl"
-        self.relabel("sd_relabel", vk, pool_file, sel["pool_sha"],
-                     "baseline KD+SD: vanilla KD student relabels the pool")
-        recs = self._labels("sd_relabel")
-        recs.sort(key=lambda r: (-(r.get("logprob_mean") or -1e9), r["id"]))
-        keep = sorted(recs[: max(1, len(recs) // 2)], key=lambda r: r["id"])
-        f, sha = self._write_labels("labels_sd", keep, {"relabel": self.run.result("sd_relabel")["sha"]})
+        rl = self.relabel("sd_relabel", vk, pool_file, sel["pool_sha"],
+                          "baseline KD+SD: vanilla KD student relabels the pool")
+        keep = sd_keep(self._labels("sd_relabel"))
+        f, sha = self._write_labels("labels_sd", keep, {"relabel": rl["sha"]})
         st = self.student("sd_filter", f, sha, self.cfg.seed + 8,
                           "baseline KD+SD: retrain on the 50% most confident labels")
         self.relabel("sd_filter_test", st, test_file, sel["test_sha"],
@@ -375,18 +540,30 @@ class Distiller:
             write_jsonl_atomic(d / "inputs.jsonl", records)
             return {"sha": sha256_file(d / "inputs.jsonl")}
 
-        r = self.run.run(name, {"split": split_sha}, fn, f"inputs of half {name[-1]}")
+        r = self._step(name, {"split": split_sha}, fn, f"inputs of half {name[-1]}")
         return self.run.step_dir(name) / "inputs.jsonl", r["sha"]
 
     def _pool_quality(self, steps: list[str]) -> dict:
-        """Analysis only: pseudolabels of the pool against the held-back gold."""
+        """Analysis only: pseudolabels of the pool (their raw outputs) against the held-back gold.
+
+        Cached like eval.json, keyed by the scorer version and the label files' checksums."""
         from .evaluate import score
 
+        cache = self.root / "cache" / f"pool_quality_{steps[0].rsplit('_', 1)[0]}.json"
+        key = {"scorer_version": SCORER_VERSION,
+               "labels": [self._current[s]["sha"] for s in steps]}
+        if cache.exists():
+            old = read_json(cache)
+            if isinstance(old, dict) and old.get("cache_key") == key:
+                return old["result"]
         gold = self._gold("train")
         preds = [r for s in steps for r in self._labels(s)]
-        return score([gold[p["id"]] for p in preds], preds, self.fmt)
+        res = score([gold[p["id"]] for p in preds], preds, self.fmt)
+        cache.parent.mkdir(exist_ok=True)
+        write_json_atomic(cache, {"cache_key": key, "result": res})
+        return res
 
-    def _write_manifest(self, status: str) -> None:
+    def _write_manifest(self, status: str, teacher: tuple[str, str]) -> None:
         import platform
 
         versions = {"mckd": __version__, "python": platform.python_version()}
@@ -400,6 +577,9 @@ class Distiller:
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "command": sys.argv,
             "config": asdict(self.cfg),
+            "teacher": {"model": self.cfg.teacher.model, "path": teacher[0],
+                        "sha256": teacher[1]},
+            "code_versions": code_versions(),
             "seeds": {"run": self.cfg.seed, "demo_sample": self.cfg.seed,
                       "pool_sample": self.cfg.seed + 1, "test_sample": self.cfg.seed + 2,
                       "split": self.cfg.seed + 3,
@@ -409,6 +589,18 @@ class Distiller:
             "data_checksums": self.data_checksums(),
             "versions": versions,
         })
+
+
+def _confidence(rec: dict) -> float:
+    """Mean token log-prob of a label; only a missing one (None) ranks last (0.0 is the best)."""
+    lp = rec.get("logprob_mean")
+    return float("-inf") if lp is None else float(lp)
+
+
+def sd_keep(recs: list[dict]) -> list[dict]:
+    """KD+SD filter: the 50% (at least one) most confident labels, in id order."""
+    ranked = sorted(recs, key=lambda r: (-_confidence(r), r["id"]))
+    return sorted(ranked[: max(1, len(recs) // 2)], key=lambda r: r["id"])
 
 
 def _jsonable(obj):

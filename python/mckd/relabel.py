@@ -20,6 +20,7 @@ from typing import Iterable
 
 from .errors import MckdError
 from .tokenizer import TREE_FORMATS, StudentTokenizer, max_decoding_length
+from .versions import REPAIR_VERSION
 
 MODEL_META = "mckd_model.json"
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "mckd_tokenizer.json", MODEL_META,
@@ -153,8 +154,11 @@ class Labeler:
                 raise MckdError(f"record {where}: {e}") from None
             if cut:
                 problems = [f"output reached the {limit}-token limit without EOS"] + problems
-            # with length_penalty=0 CT2's score is the sum of the token log-probs (and EOS)
-            out.append({"target": tree, "valid": ok, "repaired": repaired or cut,
+            # `output` is what the student wrote (what every metric scores); `target` is the
+            # repaired tree a next-stage student may train on. With length_penalty=0 CT2's
+            # score is the sum of the token log-probs (and EOS).
+            fixed = repaired or cut or not ok  # anything but the model's own well-formed tree
+            out.append({"target": tree, "output": text, "valid": not fixed, "repaired": fixed,
                         "logprob": round(score, 6),
                         "logprob_mean": round(score / max(1, len(toks) + (0 if cut else 1)), 6),
                         "tokens": len(toks), "cut": cut, "problems": problems})
@@ -194,8 +198,9 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
             max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True) -> dict:
     """Label `records` (with `id` and `words` or `source`) into `out_path`; resumable.
 
-    Output records, in input order: id, source, words, target, valid, repaired, logprob (sum
-    of token log-probs), logprob_mean, tokens (generated), cut, problems. Returns a summary dict.
+    Output records, in input order: id, source, words, target (repaired tree), output (the raw
+    decoded text), valid, repaired, logprob (sum of token log-probs), logprob_mean, tokens
+    (generated), cut, problems. Returns a summary dict.
     """
     from .jsonio import JsonlAppender, iter_jsonl, sha256_text, write_json_atomic, write_jsonl_atomic
 
@@ -208,7 +213,7 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     partial = out.with_name(out.name + ".partial")
     pmeta = out.with_name(out.name + ".partial.json")
     # A partial file is only reused for the same model and the same inputs.
-    key = {"model": lab.md.manifest.get("source_checkpoint_sha256"),
+    key = {"model": lab.md.manifest.get("source_checkpoint_sha256"), "repair": REPAIR_VERSION,
            "model_dir": str(Path(model_dir).resolve()), "compute_type": compute_type,
            "inputs": sha256_text(json.dumps([ids, words], ensure_ascii=False))}
     done: dict[str, dict] = {}

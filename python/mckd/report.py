@@ -29,8 +29,35 @@ def _columns(fmt: str) -> list[tuple[str, str]]:
         return [("exact_match", "exact match"), ("token_f1", "token F1"), ("chunk_f1", "chunk F1")]
     evalb = "EVALB F1" if fmt != "unlabeled" else "EVALB F1 (unlabeled)"
     return [("paper_f1", "paper F1"), ("evalb_f1", evalb),
-            ("evalb_f1_errors_as_zero", "EVALB F1, errors = 0"), ("repaired", "repaired"),
+            ("evalb_f1_errors_as_zero", "EVALB F1, errors = 0"),
+            ("paper_f1_strict", "paper F1, strict"), ("repaired", "repaired"),
             ("invalid", "invalid")]
+
+
+def how_scored(fmt: str) -> list[str]:
+    """The footnote that says what each column measures (printed under the table)."""
+    if fmt == "text":
+        return ["_Scores are computed from each model's raw output (`output` in its label "
+                "file), not from a cleaned-up version._"]
+    lines = [
+        "_How the columns are computed: every score reads the model's raw output (`output` in "
+        "the label file named by `labels` in results.json), never the repaired tree students "
+        "train on. **paper F1**: the authors' evaluation (`parserlib.py`: their light fix-ups, "
+        "punctuation removed by gold POS tags, unlabeled spans of >= 2 words, per-sentence F1 "
+        "averaged, an output that still fails scores 0). **paper F1, strict**: the same without "
+        "the fix-ups. **EVALB**: an output that is not a well-formed tree over exactly the "
+        "sentence's words is an EVALB error, left out of EVALB F1 (as EVALB does) and counted "
+        "with 0 matched brackets in *errors = 0*. **invalid**: outputs that are not such a "
+        "tree; **repaired**: outputs the tree repair changed._",
+    ]
+    if fmt == "unlabeled":
+        lines.append(
+            "_EVALB F1 (unlabeled) compares the gold tree and the prediction in the same space: "
+            "both are written in the unlabeled linearization (one-word and unary brackets "
+            "dropped, which that format cannot express), the gold POS tags are put back on the "
+            "words, and EVALB scores unlabeled brackets (COLLINS.prm). The gold's own "
+            "linearization scores 100._")
+    return lines
 
 
 def _fmt(v) -> str:
@@ -65,8 +92,15 @@ def table(results: dict) -> str:
                     "|---|" + "---:|" * 2]
             for k, m in results[key].items():
                 out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
+    out += [""] + how_scored(results.get("format", "unlabeled"))
+    students = {k: v for k, v in (results.get("students") or {}).items()
+                if v.get("train_repaired")}
+    if students:
+        out += ["", "_Training targets the tree repair had changed: " + ", ".join(
+            f"{k} {v['train_repaired']}/{v['train']}" for k, v in sorted(students.items())) + "._"]
     if not results.get("complete", True):
-        out += ["", "_The run is not finished: rows appear as their steps complete._"]
+        out += ["", "_The run is not finished for the current settings: only steps done under "
+                "them are shown; rows appear as their steps complete._"]
     if results.get("final_model"):
         out += ["", f"Final student (CTranslate2): `{results['final_model']}`"]
     return "\n".join(out) + "\n"

@@ -136,6 +136,9 @@ class Result:
     logprob_sum: float
     stop: str  # done | newline | eog | budget | stuck
     scored: int = 0  # tokens the model chose (forced ones carry no log-probability)
+    # what the model itself wrote, before a constrained tree was closed without it (stuck /
+    # budget); None = same as `text`
+    raw: str | None = None
 
 
 class _Slot:
@@ -244,8 +247,9 @@ class BatchDecoder:
             t0 = time.perf_counter()
             allowed = c.allowed()
             if not allowed:  # the vocabulary cannot spell what must come next
+                raw = c.output()
                 c.complete()
-                return Result(c.output(), c.tokens, slot.lp, "stuck", slot.n_scored)
+                return Result(c.output(), c.tokens, slot.lp, "stuck", slot.n_scored, raw)
             ids = np.fromiter(allowed.keys(), dtype=np.int64, count=len(allowed))
             sub = logits[ids]
             t = int(ids[self._pick(sub, slot)])
@@ -268,8 +272,9 @@ class BatchDecoder:
             if c.done:
                 return Result(c.output(), c.tokens, slot.lp, "done", slot.n_scored)
             if c.tokens >= job.max_new:
+                raw = c.output()
                 c.complete()
-                return Result(c.output(), c.tokens, slot.lp, "budget", slot.n_scored)
+                return Result(c.output(), c.tokens, slot.lp, "budget", slot.n_scored, raw)
             slot.feed = feed
             return None
         else:

@@ -84,8 +84,9 @@ def _fallback(words: list[str], fmt: str, grammar, index, reason: str) -> dict:
         target = c.output()
     else:
         target = ""
-    return {"target": target, "valid": False, "repaired": True, "logprob_mean": None,
-            "tokens": 0, "n_demos": 0, "stop": "overflow", "error": reason}
+    # `output` is empty: the model wrote nothing, so every metric scores this input as a failure
+    return {"target": target, "output": "", "valid": False, "repaired": True,
+            "logprob_mean": None, "tokens": 0, "n_demos": 0, "stop": "overflow", "error": reason}
 
 
 def _repair(raw: str, words: list[str], fmt: str) -> dict:
@@ -94,7 +95,8 @@ def _repair(raw: str, words: list[str], fmt: str) -> dict:
     except ImportError as e:
         raise MckdError(f"unconstrained tree output needs mckd.trees for repair ({e})") from None
     r = delinearize(raw, words, fmt)
-    out = {"target": r.tree, "valid": bool(r.ok and not r.repaired), "repaired": bool(r.repaired)}
+    out = {"target": r.tree, "output": raw, "valid": bool(r.ok and not r.repaired),
+           "repaired": bool(r.repaired)}
     if r.repaired:
         out["raw"] = raw
         out["problems"] = list(r.problems)
@@ -205,13 +207,15 @@ def _job_seed(seed: int, rec_id: str) -> int:
 def _output(job: Job, res: Result, fmt: str, tree: bool, constrained: bool) -> dict:
     words = job.meta["words"]
     if constrained:
-        out = {"target": res.text, "valid": res.stop == "done", "repaired": res.stop != "done"}
+        # a tree closed without the model (stuck, budget) keeps the model's own part in `output`
+        out = {"target": res.text, "output": res.text if res.raw is None else res.raw,
+               "valid": res.stop == "done", "repaired": res.stop != "done"}
         if res.stop != "done":
             out["problems"] = [f"generation stopped ({res.stop}); tree closed without the model"]
     elif tree:
         out = _repair(res.text, words, fmt)
     else:
-        out = {"target": res.text, "valid": bool(res.text), "repaired": False}
+        out = {"target": res.text, "output": res.text, "valid": bool(res.text), "repaired": False}
     # mean over the tokens the model chose; tokens forced by the constraint carry no choice
     out["logprob_mean"] = round(res.logprob_sum / res.scored, 6) if res.scored else None
     out["tokens"] = res.tokens

@@ -18,13 +18,15 @@ from pathlib import Path
 
 from ..errors import MckdError
 from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_jsonl_atomic
+from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from .constraint import TREE_FORMATS, TreeGrammar
 from .gguf import check_gguf, check_memory
 from .models import resolve_model
 from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
 
 FORMATS = TREE_FORMATS + ("text",)
-KEY_VERSION = 1
+# 2: outputs keep the model's raw text in `output`; the code versions enter the key as well
+KEY_VERSION = 2
 
 
 @dataclass
@@ -172,8 +174,12 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     identity = {"model": path.name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
-                "n_ctx": cfg.n_ctx, "template": TEMPLATE}
-    common = {"v": KEY_VERSION, "model": sha, "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
+                "n_ctx": cfg.n_ctx, "template": TEMPLATE,
+                "constraint_version": CONSTRAINT_VERSION, "repair_version": REPAIR_VERSION}
+    # the code that decides an output (constraint, repair) is part of its key: an output made
+    # by older code is never served as if the current code had made it
+    common = {"v": KEY_VERSION, "constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION,
+              "model": sha, "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
               "format": cfg.format, "constrained": cfg.constrained,
               "temperature": cfg.temperature,
               "sample_seed": cfg.seed if cfg.temperature > 0 else None,
@@ -208,7 +214,9 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
         o = items[key]
         # `logprob` / `n_tokens` are the public names; `logprob_mean` / `tokens` stay for
         # readers of earlier outputs (and the pipeline's filter baseline)
+        # `output` is the model's raw text, `target` the tree students train on
         records.append({"id": x["id"], "source": x["source"], "words": x["words"], **o,
+                        "output": o.get("output", o.get("target")),
                         "logprob": o.get("logprob_mean"), "n_tokens": o.get("tokens", 0),
                         "teacher": identity})
     write_jsonl_atomic(out_path, records)

@@ -1,0 +1,331 @@
+"""Honest results (issue 8): scores read the raw outputs, and a run directory only reports steps
+done under the current config (model files by content, code versions, switched-off baselines).
+
+The pipeline tests swap the teacher and the students for fakes that write label files in the
+real format, so the whole bookkeeping runs in seconds.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mckd.cli import main
+from mckd.config import load_config
+from mckd.evaluate import score
+from mckd.jsonio import read_jsonl, write_jsonl_atomic
+from mckd.pipeline import Distiller, distill, sd_keep
+
+# ----------------------------------------------------------------------------- scoring
+
+DOGS = {"id": "1", "words": ["Dogs", "bark"], "gold": "(S (NP (NNS Dogs)) (VP (VBP bark)))",
+        "targets": {"unlabeled": "( ( Dogs ) ( bark ) )"}}
+
+
+def test_exact_unlabeled_prediction_scores_100_on_evalb_and_paper():
+    m = score([DOGS], [{"id": "1", "output": "( ( Dogs ) ( bark ) )"}], "unlabeled")
+    assert m["evalb_f1"] == 100.0 and m["evalb_f1_errors_as_zero"] == 100.0
+    assert m["paper_f1"] == 100.0 and m["paper_f1_strict"] == 100.0
+    assert m["invalid"] == 0 and m["repaired"] == 0
+
+
+def test_scores_read_the_raw_output_not_the_repaired_target():
+    # the repaired target is perfect, the raw output lost its last bracket: it is an EVALB error
+    pred = {"id": "1", "output": "( ( Dogs ) ( bark )", "target": "( ( Dogs ) ( bark ) )"}
+    m = score([DOGS], [pred], "unlabeled")
+    assert m["invalid"] == 1 and m["repaired"] == 1 and m["evalb_errors"] == 1
+    assert m["evalb_f1_errors_as_zero"] == 0.0
+    # garbage fails the paper metric too (the repaired target would have earned 100)
+    m = score([DOGS], [{"id": "1", "output": "bark bark", "target": DOGS["targets"]["unlabeled"]}],
+              "unlabeled")
+    assert m["paper_f1"] == 0.0 and m["invalid"] == 1
+    # without `output` (external predictions, reference structures) the target is scored
+    m = score([DOGS], [{"id": "1", "target": "( ( Dogs ) ( bark ) )"}], "unlabeled")
+    assert m["invalid"] == 0 and m["evalb_f1"] == 100.0
+
+
+def test_words_other_than_the_gold_are_an_evalb_error_and_zero_in_errors_as_zero():
+    two = [DOGS, dict(DOGS, id="2")]
+    preds = [{"id": "1", "output": "( ( Dogs ) ( bark ) )"},
+             {"id": "2", "output": "( ( Cats ) ( bark ) )"}]
+    m = score(two, preds, "unlabeled")
+    assert m["invalid"] == 1 and m["evalb_errors"] == 1
+    assert m["evalb_f1"] == 100.0  # EVALB leaves the error sentence out
+    assert m["evalb_f1_errors_as_zero"] < 100.0
+
+
+def test_oracle_gold_linearization_scores_100_on_craft(craft_dir):
+    """The gold's own unlabeled target is a perfect prediction on both metrics."""
+    from mckd.data import read_treebank
+    from mckd.scoring import PAPER_WORD_TAGS
+    from mckd.trees import parse_tree
+
+    paths = sorted(craft_dir.glob("*.tree"))[:6]
+    recs, _ = read_treebank(paths, craft_dir)
+    keep = set(PAPER_WORD_TAGS)
+    # the paper metric scores a sentence without any span (< 2 kept words) 0, by design
+    recs = [r for r in recs if sum(t in keep for t in parse_tree(r["gold"]).tags) >= 2][:2000]
+    assert len(recs) >= 500
+    preds = [{"id": r["id"], "output": r["targets"]["unlabeled"]} for r in recs]
+    m = score(recs, preds, "unlabeled")
+    assert m["invalid"] == 0 and m["evalb_errors"] == 0
+    assert m["evalb_f1"] == pytest.approx(100.0) and m["paper_f1"] == pytest.approx(100.0)
+    assert m["evalb_f1_errors_as_zero"] == pytest.approx(100.0)
+
+
+def test_sd_filter_ranks_a_mean_logprob_of_zero_first_and_only_none_last():
+    recs = [{"id": "a", "logprob_mean": -0.5}, {"id": "b", "logprob_mean": 0.0},
+            {"id": "c", "logprob_mean": None}, {"id": "d", "logprob_mean": -2.0}]
+    assert [r["id"] for r in sd_keep(recs)] == ["a", "b"]
+    recs[1]["logprob_mean"] = None
+    assert [r["id"] for r in sd_keep(recs)] == ["a", "d"]
+
+
+# ----------------------------------------------------------------------------- fake pipeline
+
+TREES = [
+    "(S (NP (DT The) (NN w{i})) (VP (VBZ runs) (ADVP (RB fast))) (. .))",
+    "(S (NP (NNS Dogs{i})) (VP (VBP bark) (PP (IN at) (NP (DT the) (NN cat)))))",
+    "(S (NP (PRP It)) (VP (VBD saw) (NP (DT a) (JJ big) (NN x{i}))))",
+]
+
+
+def _rb(words):
+    t = f"( {words[-1]} )"
+    for w in reversed(words[:-1]):
+        t = f"( ( {w} ) {t} )"
+    return t
+
+
+CALLS: dict[str, int] = {}
+
+
+def _fake_run_teacher(model_path, demos, inputs, out_path, cfg):
+    """Right-branching trees; every third raw output lost its last bracket (repaired)."""
+    CALLS["teacher"] = CALLS.get("teacher", 0) + 1
+    recs = []
+    for i, x in enumerate(inputs):
+        good = _rb(x["words"])
+        bad = i % 3 == 0
+        recs.append({"id": x["id"], "source": x["source"], "words": x["words"], "target": good,
+                     "output": good[:-2] if bad else good, "valid": not bad, "repaired": bad,
+                     "logprob_mean": -0.1 * (i % 4)})
+    write_jsonl_atomic(out_path, recs)
+    return {"count": len(recs)}
+
+
+def _fake_train(recs, out_dir, cfg):
+    CALLS["train"] = CALLS.get("train", 0) + 1
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    (Path(out_dir) / "n.json").write_text(json.dumps(len(recs)))
+    return {"n": len(recs)}
+
+
+def _fake_export(src, dst, quantization="int8"):
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    (Path(dst) / "model.bin").write_text("fake")
+
+
+def _fake_relabel(model_dir, records, out_path, device="auto", **kw):
+    """Raw outputs: valid right-branching trees, except every fourth cut short."""
+    recs = []
+    for i, x in enumerate(records):
+        good = _rb(x["words"])
+        bad = i % 4 == 0
+        recs.append({"id": x["id"], "source": x["source"], "words": x["words"], "target": good,
+                     "output": good[:-4] if bad else good, "valid": not bad, "repaired": bad,
+                     "logprob_mean": 0.0 if i % 2 else -1.0})
+    write_jsonl_atomic(out_path, recs)
+    return {"n": len(recs)}
+
+
+@pytest.fixture()
+def fakes(monkeypatch, tmp_path):
+    import mckd.export
+    import mckd.relabel
+    import mckd.teacher
+    import mckd.train
+
+    CALLS.clear()
+    monkeypatch.setattr(mckd.teacher, "run_teacher", _fake_run_teacher)
+    monkeypatch.setattr(mckd.train, "train_student", _fake_train)
+    monkeypatch.setattr(mckd.export, "export_student", _fake_export)
+    monkeypatch.setattr(mckd.relabel, "relabel", _fake_relabel)
+    monkeypatch.setenv("MCKD_CACHE_DIR", str(tmp_path / "mckd-cache"))
+    return CALLS
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from mckd.data import import_treebank
+
+    d = tmp_path_factory.mktemp("toy")
+    tb = d / "toy.tree"
+    tb.write_text("\n".join(TREES[i % 3].format(i=i) for i in range(60)) + "\n")
+    import_treebank(str(tb), d / "data", seed=0, splits="train=0.7,test=0.3")
+    return d / "data"
+
+
+def _cfg(gguf: Path, *extra: str):
+    return load_config(overrides=["stages=2", "data.labeled=4", "data.max_pool=12",
+                                  "data.max_test=6", "teacher.shots=2",
+                                  f"teacher.model={gguf}", *extra])
+
+
+def _gguf(tmp_path, content=b"GGUF fake teacher v1") -> Path:
+    p = tmp_path / "teacher.gguf"
+    p.write_bytes(content)
+    return p
+
+
+def _run(data_dir, run, cfg, log=None):
+    lines: list[str] = []
+    res = distill(cfg, data_dir, run, log=lines.append)
+    return res, "\n".join(lines)
+
+
+def test_rows_score_raw_outputs_name_their_labels_and_count_repaired_targets(
+        fakes, data_dir, tmp_path):
+    run = tmp_path / "run"
+    res, _ = _run(data_dir, run, _cfg(_gguf(tmp_path)))
+    assert res["complete"] and set(res["models"]) == {"teacher", "sft_gold", "vanilla_kd",
+                                                      "2-stage"}
+    for key, m in res["models"].items():
+        f = run / m["labels"]
+        assert f.is_file(), key
+        recs = read_jsonl(f)
+        assert all("output" in r for r in recs)
+        assert m["invalid"] == sum(not r["valid"] for r in recs), key
+        assert m["invalid"] > 0 and m["evalb_errors"] == m["invalid"]
+    for m in res["stage_students"].values():
+        assert (run / m["labels"]).is_file()
+    # students train on repaired targets and say how many there were
+    train = read_jsonl(run / "steps/labels_0_all/labels.jsonl")
+    assert res["models"]["vanilla_kd"]["train_repaired"] == sum(r["repaired"] for r in train) > 0
+    assert res["students"]["final_0"]["train_repaired"] > 0
+    assert res["models"]["sft_gold"]["train_repaired"] == 0
+    man = json.loads((run / "manifest.json").read_text())
+    import hashlib
+    assert man["teacher"]["sha256"] == hashlib.sha256((tmp_path / "teacher.gguf").read_bytes()
+                                                      ).hexdigest()
+    md = (run / "results.md").read_text()
+    assert "How the columns are computed" in md and "paper F1, strict" in md
+
+
+def test_switched_off_baselines_disappear_everywhere(fakes, data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    gguf = _gguf(tmp_path)
+    _run(data_dir, run, _cfg(gguf))
+    res, _ = _run(data_dir, run, _cfg(gguf, "baselines.sft_gold=false",
+                                      "baselines.vanilla_kd=false"))
+    assert set(res["models"]) == {"teacher", "2-stage"} and res["complete"]
+    md = (run / "results.md").read_text()
+    assert "gold examples only" not in md and "vanilla KD" not in md
+    assert set(json.loads((run / "results.json").read_text())["models"]) == {"teacher", "2-stage"}
+    capsys.readouterr()
+    assert main(["report", str(run), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert set(rep["models"]) == {"teacher", "2-stage"} and rep["complete"]
+
+
+def test_report_shows_only_current_steps_and_complete_means_complete(fakes, data_dir, tmp_path,
+                                                                     capsys):
+    run = tmp_path / "run"
+    _run(data_dir, run, _cfg(_gguf(tmp_path)))
+    # a student done under other settings: it and everything after it are not current
+    done = run / "steps/s1_A/done.json"
+    info = json.loads(done.read_text())
+    info["fingerprint"] = "0" * 16
+    done.write_text(json.dumps(info))
+    (run / "steps/sft_gold_test/done.json").unlink()  # an unfinished baseline
+    capsys.readouterr()
+    assert main(["report", str(run), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert not rep["complete"]
+    assert set(rep["models"]) == {"teacher", "vanilla_kd"}
+    assert "stage1_A" not in rep["stage_students"] and "stage1" not in rep["pool_quality"]
+    assert {"s1_A", "sft_gold_test"} <= set(rep["missing"])
+    assert "not finished for the current settings" in (run / "results.md").read_text()
+
+
+def test_replacing_the_teacher_file_reruns_the_teacher(fakes, data_dir, tmp_path):
+    run = tmp_path / "run"
+    gguf = _gguf(tmp_path)
+    _run(data_dir, run, _cfg(gguf))
+    n = fakes["teacher"]
+    _, log = _run(data_dir, run, _cfg(gguf))
+    assert fakes["teacher"] == n and "[run]" not in log and "[redo]" not in log
+    gguf.write_bytes(b"GGUF fake teacher v2")  # same path and size, other content
+    os.utime(gguf, ns=(1, 1))
+    _, log = _run(data_dir, run, _cfg(gguf))
+    assert fakes["teacher"] == n + 2 and "[redo] teacher labels the pool" in log
+
+
+def test_changing_the_init_checkpoint_reruns_the_students(fakes, data_dir, tmp_path):
+    run = tmp_path / "run"
+    init = tmp_path / "ckpt"
+    init.mkdir()
+    (init / "model.safetensors").write_bytes(b"weights v1")
+    cfg = _cfg(_gguf(tmp_path), f"student.init={init}")
+    _run(data_dir, run, cfg)
+    n = fakes["train"]
+    (init / "model.safetensors").write_bytes(b"weights v2")
+    os.utime(init / "model.safetensors", ns=(2, 2))
+    _, log = _run(data_dir, run, cfg)
+    assert fakes["train"] > n and "[redo] stage 1/2: student A" in log
+    assert "[done] teacher labels the pool" in log
+
+
+def test_code_versions_enter_fingerprints_and_eval_caches(fakes, data_dir, tmp_path, monkeypatch):
+    import mckd.pipeline as P
+
+    run = tmp_path / "run"
+    cfg = _cfg(_gguf(tmp_path))
+    res, _ = _run(data_dir, run, cfg)
+    # an eval.json made by another scorer version is recomputed, never shown
+    cache = run / "steps/final_1_test/eval.json"
+    old = json.loads(cache.read_text())
+    old["cache_key"]["scorer_version"] = 1
+    old["result"]["paper_f1"] = 12345.0
+    cache.write_text(json.dumps(old))
+    res2, _ = _run(data_dir, run, cfg)
+    assert res2["models"]["2-stage"]["paper_f1"] == res["models"]["2-stage"]["paper_f1"]
+    # a new constraint version re-runs the teacher; a new repair version re-runs the relabels
+    monkeypatch.setattr(P, "CONSTRAINT_VERSION", P.CONSTRAINT_VERSION + 1)
+    _, log = _run(data_dir, run, cfg)
+    assert "[redo] teacher labels the pool" in log
+    monkeypatch.setattr(P, "REPAIR_VERSION", P.REPAIR_VERSION + 1)
+    _, log = _run(data_dir, run, cfg)
+    assert "[redo] stage 1/2: student A relabels half B" in log
+
+
+def test_file_hash_is_cached_per_path_size_and_mtime(tmp_path, monkeypatch):
+    import mckd.filehash as H
+
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"abc")
+    cache = tmp_path / "hashes.json"
+    first = H.file_sha256(f, cache)
+    calls = []
+    monkeypatch.setattr(H, "sha256_file", lambda p: calls.append(p) or "x")
+    assert H.file_sha256(f, cache) == first and not calls  # from the cache
+    f.write_bytes(b"abd")
+    os.utime(f, ns=(5, 5))
+    assert H.file_sha256(f, cache) == "x" and calls
+
+
+def test_teacher_cache_key_holds_the_code_versions():
+    import inspect
+
+    from mckd.teacher import run
+
+    src = inspect.getsource(run.run_teacher)
+    assert '"constraint": CONSTRAINT_VERSION' in src and '"repair": REPAIR_VERSION' in src
+
+
+def test_distiller_plan_runs_nothing(fakes, data_dir, tmp_path):
+    run = tmp_path / "run"
+    d = Distiller(_cfg(_gguf(tmp_path)), data_dir, run, log=lambda s: None)
+    missing = d.plan()
+    assert missing == ["select"] and not fakes and not (run / "steps/select").exists()
