@@ -1,7 +1,9 @@
 """JSON / JSONL reading and atomic writing shared by every step.
 
 Readers name the file and line of a bad record; writers never leave a half-written file
-behind (write to a temporary file in the same folder, fsync, then rename).
+behind (write to a temporary file in the same folder, fsync, then rename). Written files get
+the mode a plain `open()` would give them (0666 less the umask), not mkstemp's private 0600, so
+collaborators can read a shared run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -28,6 +31,13 @@ def iter_jsonl(path: str | os.PathLike, *, required: Iterable[str] = (),
     With `tolerate_torn_tail`, a last line without a newline that does not parse is ignored:
     that is what a killed appender leaves behind, and resuming must not fail on it.
     """
+    for _, rec in iter_jsonl_lines(path, required=required, tolerate_torn_tail=tolerate_torn_tail):
+        yield rec
+
+
+def iter_jsonl_lines(path: str | os.PathLike, *, required: Iterable[str] = (),
+                     tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict]]:
+    """Like `iter_jsonl`, yielding (line number, record) so later checks can name the line."""
     required = tuple(required)
     p = Path(path)
     try:
@@ -36,6 +46,8 @@ def iter_jsonl(path: str | os.PathLike, *, required: Iterable[str] = (),
         raise MckdError(f"{p}: file not found") from None
     except IsADirectoryError:
         raise MckdError(f"{p}: is a directory, expected a JSONL file") from None
+    except OSError as e:
+        raise MckdError(f"{p}: cannot read ({e.strerror})") from None
     lines = raw.split(b"\n")
     torn_ok = tolerate_torn_tail and not raw.endswith(b"\n")
     for i, line in enumerate(lines, 1):
@@ -55,7 +67,27 @@ def iter_jsonl(path: str | os.PathLike, *, required: Iterable[str] = (),
         missing = [k for k in required if k not in rec]
         if missing:
             raise MckdError(f"{p}:{i}: record is missing field(s) {', '.join(missing)}")
-        yield rec
+        yield i, rec
+
+
+_umask_guard = threading.Lock()
+_PROC_STATUS = "/proc/self/status"  # Linux shows the umask here; reading it changes nothing
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux allows."""
+    try:
+        with open(_PROC_STATUS, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere the only way to read it is to set it; the lock keeps our threads from racing.
+    with _umask_guard:
+        old = os.umask(0o022)
+        os.umask(old)
+    return old
 
 
 def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -64,6 +96,7 @@ def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
