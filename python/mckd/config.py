@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import tomllib
+import difflib
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import MckdError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, as the `tomli` package (a declared dependency there)
+    import tomli as tomllib
 
 
 @dataclass
@@ -86,6 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _coerce(value: str, target_type: Any, key: str) -> Any:
+    """A command-line string as the field's type, or a one-line error naming the key."""
     if target_type is bool or isinstance(target_type, bool):
         low = value.lower()
         if low in ("1", "true", "yes", "on"):
@@ -106,6 +113,53 @@ def _coerce(value: str, target_type: Any, key: str) -> Any:
     return value
 
 
+_TYPE_WORDS = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _typed(value: Any, target_type: Any, key: str) -> Any:
+    """`value` checked (and, from a string, converted) against a field type."""
+    if isinstance(value, str) and target_type in (bool, int, float):
+        return _coerce(value, target_type, key)
+    if target_type is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, float),
+          str: lambda v: isinstance(v, str)}.get(target_type)
+    if ok is not None and not ok(value):
+        raise MckdError(f"{key}: expected {_TYPE_WORDS[target_type]}, got {value!r}")
+    return value
+
+
+_SIMPLE_TYPES = {t.__name__: t for t in (bool, int, float, str)}
+
+
+def _field_types(obj: Any) -> dict[str, Any]:
+    """Field name -> bool/int/float/str, or None for other types (not checked here).
+
+    Read from the annotation text (strings under `from __future__ import annotations`), so a
+    module's other annotations never need to be importable.
+    """
+    out = {}
+    for f in fields(obj):
+        name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        out[f.name] = _SIMPLE_TYPES.get(name)
+    return out
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def known_keys(with_trainer: bool = True) -> list[str]:
+    """Every settable `section.key`; student.* also accepts the trainer's TrainConfig fields."""
+    keys = list(_flatten(asdict(DistillConfig())))
+    if with_trainer:
+        keys += [f"student.{k}" for k in _trainer_types() if f"student.{k}" not in keys]
+    return keys
+
+
 def set_key(cfg: DistillConfig, key: str, value: Any) -> None:
     """Set `section.key` (or a top-level key) on cfg; strings are converted to the field's type."""
     parts = key.split(".")
@@ -114,20 +168,24 @@ def set_key(cfg: DistillConfig, key: str, value: Any) -> None:
         if isinstance(obj, dict):  # student.overrides.<k>
             obj[".".join(parts[i:])] = _literal(value) if isinstance(value, str) else value
             return
-        names = {f.name: f for f in fields(obj)}
-        if part not in names:
+        types = _field_types(obj)
+        if part not in types:
             if isinstance(obj, StudentConfig) and i == len(parts) - 1:
-                # unknown student keys go to the trainer; it validates them against TrainConfig
+                # other student keys go to the trainer; validate() checks them against TrainConfig
                 obj.overrides[part] = _literal(value) if isinstance(value, str) else value
                 return
-            raise MckdError(f"unknown setting {key!r} (known here: {', '.join(names)})")
+            raise MckdError(f"unknown setting {key!r}{_suggest(key, known_keys(False))} "
+                            f"(known here: {', '.join(types)})")
         if i == len(parts) - 1:
             current = getattr(obj, part)
             if dataclasses.is_dataclass(current):
                 raise MckdError(f"{key!r} is a section; set one of its keys ({key}.NAME=VALUE)")
-            if isinstance(value, str) and not isinstance(current, str):
-                value = _coerce(value, type(current), key)
-            setattr(obj, part, value)
+            if isinstance(current, dict):
+                if not isinstance(value, dict):
+                    raise MckdError(f"{key}: expected a table of trainer settings, got {value!r}")
+                setattr(obj, part, dict(value))
+                return
+            setattr(obj, part, _typed(value, types[part], key))
             return
         obj = getattr(obj, part)
 
@@ -166,6 +224,10 @@ def load_config(preset: str | None = None, toml_path: str | None = None,
             doc = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise MckdError(f"{p}: config file not found") from None
+        except IsADirectoryError:
+            raise MckdError(f"{p}: is a directory, expected a TOML config file") from None
+        except UnicodeDecodeError as e:
+            raise MckdError(f"{p}: invalid UTF-8 at byte {e.start}") from None
         except tomllib.TOMLDecodeError as e:
             raise MckdError(f"{p}: invalid TOML ({e})") from None
         for k, v in _flatten(doc).items():
@@ -185,17 +247,126 @@ def load_config(preset: str | None = None, toml_path: str | None = None,
     return cfg
 
 
+# ----------------------------------------------------------------------------- validation
+FORMATS = ("unlabeled", "labeled", "skeleton", "text")
+DEMO_SELECTIONS = ("random", "fixed", "similar")
+DEVICES = ("auto", "cpu", "cuda")
+# CTranslate2 weight types an exported student may use (the one list; `mckd export` reads it).
+QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16",
+                 "float32")
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "format": FORMATS, "quantization": QUANTIZATIONS,
+    "teacher.demo_selection": DEMO_SELECTIONS, "student.device": DEVICES,
+}
+# key -> (smallest allowed value, what the boundary means)
+MINIMUM: dict[str, tuple[int, str]] = {
+    "stages": (1, "1 = vanilla KD"),
+    "data.labeled": (1, "gold demonstrations"),
+    "data.max_pool": (0, "0 = all of the rest of train"),
+    "data.max_test": (0, "0 = the whole test split"),
+    "data.max_words": (0, "0 = no limit"),
+    "data.min_words": (1, "words per sentence"),
+    "teacher.shots": (1, "demonstrations per prompt"),
+    "teacher.parallel": (1, "sequences per batch"),
+    "teacher.threads": (0, "0 = all cores"),
+    "teacher.n_ctx": (1, "tokens of context"),
+    "student.epochs": (0, "0 = the trainer's default"),
+}
+# Trainer fields the pipeline sets itself for every student: overriding them would be ignored
+# or would contradict the run's own setting.
+_PIPELINE_SET = {"format": "format", "seed": "seed", "init": "student.init",
+                 "arch": "student.arch", "epochs": "student.epochs", "device": "student.device"}
+
+
+def _trainer_types() -> dict[str, Any]:
+    """TrainConfig field -> type (imported late: the config must load without the trainer)."""
+    from .train import TrainConfig
+
+    return _field_types(TrainConfig)
+
+
+def _leaves(obj: Any, prefix: str = ""):
+    """(key, value, type) of every non-section field."""
+    for name, typ in _field_types(obj).items():
+        value = getattr(obj, name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaves(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value, typ
+
+
 def validate(cfg: DistillConfig) -> None:
-    if cfg.stages < 1:
-        raise MckdError(f"stages must be >= 1, got {cfg.stages}")
-    if cfg.format not in ("unlabeled", "labeled", "skeleton", "text"):
-        raise MckdError(f"unknown format {cfg.format!r}")
-    if cfg.data.labeled < 1:
-        raise MckdError("data.labeled must be >= 1")
-    if cfg.teacher.demo_selection not in ("random", "fixed", "similar"):
-        raise MckdError(f"unknown teacher.demo_selection {cfg.teacher.demo_selection!r}")
-    if cfg.quantization not in ("int8", "int8_float16", "float16", "float32", "bfloat16", "int8_bfloat16"):
-        raise MckdError(f"unknown quantization {cfg.quantization!r}")
+    """Check every setting before the first step; each error is one line naming key and value.
+
+    Also converts `student.overrides` to the trainer's field types in place.
+    """
+    for key, value, typ in _leaves(cfg):
+        _typed(value, typ, key)
+        if key in CHOICES and value not in CHOICES[key]:
+            raise MckdError(f"{key}={value!r} is not one of {', '.join(CHOICES[key])}"
+                            f"{_suggest(str(value), list(CHOICES[key]))}")
+        if key in MINIMUM and value < MINIMUM[key][0]:
+            low, meaning = MINIMUM[key]
+            raise MckdError(f"{key} must be >= {low} ({meaning}), got {value}")
+    d = cfg.data
+    if d.max_words and d.min_words > d.max_words:
+        raise MckdError(f"data.min_words={d.min_words} is above data.max_words={d.max_words}: "
+                        "no sentence would fit")
+    _check_student(cfg)
+    _check_teacher_model(cfg.teacher.model)
+
+
+def _check_student(cfg: DistillConfig) -> None:
+    from .student import ARCHS
+
+    s = cfg.student
+    if s.arch not in ARCHS:
+        raise MckdError(f"student.arch={s.arch!r} is not one of {', '.join(ARCHS)}"
+                        f"{_suggest(s.arch, list(ARCHS))}")
+    if s.init and not Path(s.init).is_dir():
+        raise MckdError(f"student.init={s.init!r}: no such folder (expected a local HF "
+                        "seq2seq checkpoint)")
+    types = _trainer_types()
+    student_keys = [f"student.{k}" for k in _field_types(StudentConfig) if k != "overrides"]
+    for k in list(s.overrides):
+        key = f"student.{k}"
+        if k in _PIPELINE_SET:
+            raise MckdError(f"{key}: set {_PIPELINE_SET[k]} instead (the pipeline sets the "
+                            "trainer's copy for every student)")
+        if k not in types:
+            raise MckdError(f"unknown setting {key}={s.overrides[k]!r}"
+                            f"{_suggest(key, student_keys + [f'student.{t}' for t in types])}; "
+                            f"student keys are {', '.join(student_keys)} or a trainer setting "
+                            f"({', '.join(t for t in types if t not in _PIPELINE_SET)})")
+        s.overrides[k] = _typed(s.overrides[k], types[k], key)
+    _check_trainer(cfg)
+
+
+def _check_trainer(cfg: DistillConfig) -> None:
+    """Let the trainer's own checks (stop rule, batch sizes, ...) run now, not after the teacher."""
+    from .train import TrainConfig
+
+    s = cfg.student
+    kw = {"format": cfg.format, "device": s.device, **s.overrides}
+    kw.update({"init": s.init} if s.init else {"arch": s.arch})
+    if s.epochs:
+        kw["epochs"] = s.epochs
+    tc = TrainConfig(**kw)
+    if hasattr(tc, "resolved"):
+        try:
+            tc.resolved()
+        except MckdError as e:
+            raise MckdError(f"student settings: {e}") from None
+
+
+def _check_teacher_model(spec: str) -> None:
+    # A short name is resolved (and its package checked) by the teacher; a path must exist now.
+    if spec.endswith(".gguf") or "/" in spec or spec.startswith((".", "~")):
+        p = Path(spec).expanduser()
+        if not p.is_file():
+            raise MckdError(f"teacher.model={spec!r}: no such file (expected a .gguf model or "
+                            "a packaged short name such as smollm2)")
 
 
 def to_dict(cfg: DistillConfig) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MckdError
-from .jsonio import read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
+from .jsonio import iter_jsonl_lines, read_jsonl, sha256_file, write_json_atomic, \
+    write_jsonl_atomic
 
 DEFAULT_SPLITS = {"train": 50.0, "dev": 10.0, "test": 40.0}  # the paper's CRAFT split
 SPLIT_NAMES = ("train", "dev", "test")
@@ -78,46 +79,48 @@ def split_tree_texts(data: bytes):
 
 def read_treebank(paths: list[Path], root: Path | None = None):
     """Read and clean every tree; returns (records, ImportReport)."""
-    from .trees import FORMATS, clean, linearize, parse_tree
-
     report = ImportReport()
     records: list[dict] = []
     for path in paths:
         rel = str(path.relative_to(root)) if root else path.name
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise MckdError(f"{path}: cannot read ({e.strerror})") from None
         n_file = 0
         for line, num, chunk in split_tree_texts(data):
             report.n_trees += 1
             where = f"{path}:{line}: tree {num}"
             try:
-                text = chunk.decode("utf-8")
-            except UnicodeDecodeError as e:
-                report.problems.append(f"{where}: invalid UTF-8 at byte {e.start}")
-                report.n_skipped += 1
-                continue
-            try:
-                tree = clean(parse_tree(text))
-            except (MckdError, ValueError) as e:
+                rec = _record(chunk, f"{rel}#{num}")
+            except (MckdError, ValueError) as e:  # one bad tree is reported, never fatal
                 report.problems.append(f"{where}: {e}")
                 report.n_skipped += 1
                 continue
-            words = list(tree.words)
-            if not words:
-                report.problems.append(f"{where}: no words left after deleting -NONE-")
-                report.n_skipped += 1
-                continue
             n_file += 1
-            records.append({
-                "id": f"{rel}#{num}",
-                "words": words,
-                "source": " ".join(words),
-                "gold": tree.to_string(),
-                "targets": {fmt: linearize(tree, fmt) for fmt in FORMATS},
-            })
+            records.append(rec)
         if not data.strip():  # a glob that also matched an empty file: say so, never silently
             report.problems.append(f"{path}: empty file, no trees")
         report.files.append({"path": rel, "sha256": sha256_file(path), "trees": n_file})
     return records, report
+
+
+def _record(chunk: bytes, rec_id: str) -> dict:
+    """One dataset record from the bytes of one tree; raises MckdError / ValueError if bad."""
+    from .trees import FORMATS, clean, linearize, parse_tree
+
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MckdError(f"invalid UTF-8 at byte {e.start}") from None
+    tree = clean(parse_tree(text))
+    words = list(tree.words)
+    if not words:
+        raise MckdError("no words left after deleting -NONE-")
+    # Every format is built here, so a tree one format cannot express (e.g. the skeleton of a
+    # tree without POS tags) is reported and skipped instead of aborting the whole import.
+    return {"id": rec_id, "words": words, "source": " ".join(words), "gold": tree.to_string(),
+            "targets": {fmt: linearize(tree, fmt) for fmt in FORMATS}}
 
 
 def parse_splits(spec: str | None) -> dict[str, float]:
@@ -174,6 +177,8 @@ def expand_inputs(pattern: str) -> list[Path]:
 def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
                     splits: str | dict | None = None, limit: int | None = None) -> dict:
     """Import a treebank into OUT_DIR/{train,dev,test}.jsonl + manifest.json; returns the manifest."""
+    out = Path(out_dir)
+    _check_import_out(out)
     paths = expand_inputs(pattern)
     root = Path(os.path.commonpath([str(x.parent) for x in paths]))
     split_props = splits if isinstance(splits, dict) else parse_splits(splits)
@@ -183,8 +188,10 @@ def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
     if not records:
         raise MckdError(f"{pattern}: no readable trees ({report.n_skipped} malformed)")
     parts = assign_splits(len(records), split_props, seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # e.g. a parent of --out is a file
+        raise MckdError(f"--out {out}: cannot create the folder ({e.strerror})") from None
     outputs = {}
     for name, idx in parts.items():
         f = out / f"{name}.jsonl"
@@ -205,6 +212,16 @@ def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
     return manifest
 
 
+def _check_import_out(out: Path) -> None:
+    """Refuse an --out that is a file or a distill run directory (its manifest would be lost)."""
+    from .runstate import is_run_dir
+
+    if out.exists() and not out.is_dir():
+        raise MckdError(f"--out {out}: exists and is not a directory; choose a folder path")
+    if out.is_dir() and is_run_dir(out):
+        raise MckdError(f"--out {out}: is an mckd run directory; import into another folder")
+
+
 def load_split(data_dir: str | os.PathLike, name: str) -> list[dict]:
     """Read one split of an imported data dir (or any JSONL with id and source)."""
     d = Path(data_dir)
@@ -212,3 +229,72 @@ def load_split(data_dir: str | os.PathLike, name: str) -> list[dict]:
     if not f.exists():
         raise MckdError(f"{d}: no {name}.jsonl (run `mckd data import` to create it)")
     return read_jsonl(f, required=RECORD_FIELDS)
+
+
+TREE_FORMATS = ("unlabeled", "labeled", "skeleton")
+
+
+def check_data_dir(data_dir: str | os.PathLike, fmt: str, labeled: int = 1) -> dict[str, int]:
+    """Check, before a run's first step, that DATA_DIR holds what the run and its evaluation need.
+
+    train.jsonl: readable records with a `fmt` target each (any may become a demonstration),
+    at least `labeled` + 2 of them (demonstrations plus a pool of two). test.jsonl: readable
+    records with gold: a parsable `gold` tree and `words` for tree formats, a target for text.
+    Errors name file and line. Returns the record count of each split.
+    """
+    d = Path(data_dir)
+    if not d.is_dir():
+        raise MckdError(f"--data {d}: no such folder (create it with `mckd data import`)")
+    counts = {}
+    for name, check in (("train", _check_train_record), ("test", _check_test_record)):
+        f = d / f"{name}.jsonl"
+        if not f.is_file():
+            raise MckdError(f"{d}: no {name}.jsonl (run `mckd data import` to create it)")
+        seen: dict[str, int] = {}
+        for line, rec in iter_jsonl_lines(f, required=RECORD_FIELDS):
+            where = f"{f}:{line}: record {rec['id']!r}"
+            if rec["id"] in seen:
+                raise MckdError(f"{where}: duplicate id (first at line {seen[rec['id']]})")
+            seen[rec["id"]] = line
+            check(rec, fmt, where)
+        counts[name] = len(seen)
+    if counts["train"] < labeled + 2:
+        raise MckdError(f"{d / 'train.jsonl'}: {counts['train']} records; data.labeled={labeled} "
+                        f"needs at least {labeled + 2} ({labeled} demonstrations and a pool of 2)")
+    if counts["test"] == 0:
+        raise MckdError(f"{d / 'test.jsonl'}: no records to evaluate on")
+    return counts
+
+
+def _target(rec: dict, fmt: str):
+    targets = rec.get("targets")
+    if isinstance(targets, dict) and isinstance(targets.get(fmt), str):
+        return targets[fmt]
+    return rec.get("target") if isinstance(rec.get("target"), str) else None
+
+
+def _check_train_record(rec: dict, fmt: str, where: str) -> None:
+    if _target(rec, fmt) is None:
+        raise MckdError(f"{where}: no {fmt!r} target (targets.{fmt} or target), which a gold "
+                        "demonstration needs; re-import the data or choose another --format")
+
+
+def _check_test_record(rec: dict, fmt: str, where: str) -> None:
+    if fmt not in TREE_FORMATS:
+        if _target(rec, fmt) is None:
+            raise MckdError(f"{where}: no gold text (target or targets.{fmt}), which evaluation "
+                            "needs")
+        return
+    from .trees import parse_tree
+
+    gold = rec.get("gold")
+    if not isinstance(gold, str) or not gold.strip():
+        raise MckdError(f"{where}: no gold tree (field `gold`), which evaluation needs")
+    if not isinstance(rec.get("words"), list) or not rec["words"]:
+        raise MckdError(f"{where}: no `words` list, which evaluation needs")
+    try:
+        tree = parse_tree(gold)
+    except (MckdError, ValueError) as e:
+        raise MckdError(f"{where}: gold tree does not parse ({e})") from None
+    if list(tree.words) != rec["words"]:
+        raise MckdError(f"{where}: gold tree words differ from `words`")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..config import DEVICES, FORMATS, PRESETS
+
 
 def add_arguments(parser):
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
@@ -12,29 +14,38 @@ def add_arguments(parser):
     parser.add_argument("--stages", type=int, default=None, help="N-stage MCKD (1 = vanilla KD)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory")
     parser.add_argument("--config", metavar="FILE.toml", default=None, help="TOML config file")
-    parser.add_argument("--preset", choices=["demo", "paper"], default=None,
+    parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="demo: CPU-sized; paper: the paper's settings")
-    parser.add_argument("--format", default=None,
-                        choices=["unlabeled", "labeled", "skeleton", "text"])
+    parser.add_argument("--format", default=None, choices=FORMATS)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--init", default=None, metavar="HF_DIR",
                         help="fine-tune this local HF seq2seq checkpoint for every student")
-    parser.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
+    parser.add_argument("--device", default=None, choices=DEVICES,
                         help="where students train and relabel")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="any config key, e.g. teacher.shots=10 student.epochs=30")
 
 
 def run(args) -> int:
+    from .. import locks
     from ..config import load_config
+    from ..data import check_data_dir
     from ..pipeline import distill
     from ..report import table
+    from ..runstate import check_run_dir
 
+    # Everything that can be checked is checked before the first step (and before the teacher
+    # spends minutes): settings, the data evaluation will need, and where the run may write.
     cfg = load_config(args.preset, args.config, args.overrides, flags={
         "teacher.model": args.local_teacher, "data.labeled": args.labeled,
         "stages": args.stages, "format": args.format, "seed": args.seed,
         "student.init": args.init, "student.device": args.device,
     })
-    results = distill(cfg, args.data, args.out)
+    check_data_dir(args.data, cfg.format, cfg.data.labeled)
+    check_run_dir(args.out, data_dir=args.data)
+    # Held for the whole run (the run directory takes the same, re-entrant lock): a second
+    # `mckd distill` into this --out fails here, before it writes anything.
+    with locks.exclusive(locks.run_dir_lock(args.out), "run directory", args.out):
+        results = distill(cfg, args.data, args.out)
     print(table(results), end="")
     return 0

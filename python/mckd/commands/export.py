@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-QUANT = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16", "float32")
+from ..config import QUANTIZATIONS as QUANT
 
 
 def add_arguments(parser):
