@@ -1,4 +1,9 @@
-"""`mckd report RUN_DIR`: reprint the results table of a finished or partial run."""
+"""`mckd report RUN_DIR`: reprint the results table of a finished or partial run.
+
+Only steps done under the fingerprints of the run's current config (manifest.json) are shown:
+the pipeline is walked plan-only (nothing runs), so rows of switched-off baselines or of
+earlier settings never appear, and `complete` means every step the config needs is done.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,11 @@ def run(args) -> int:
     results = d.collect()
     results["config"] = m["config"]
     md = write_reports(root, results)
+    if results.get("missing"):
+        import sys
+
+        print(f"mckd report: {len(results['missing'])} step(s) of the current settings not done "
+              f"(first: {results['missing'][0]}); their rows are left out", file=sys.stderr)
     print(json.dumps(results, indent=2) if args.json else md, end="" if not args.json else "\n")
     return 0
 
