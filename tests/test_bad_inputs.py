@@ -120,3 +120,32 @@ def test_distill_into_a_busy_run_dir_names_the_holder(data_dir, tmp_path, capsys
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["train", "--train", "{t}", "--out", "{f}"], "--out {f}: exists and is not a directory"),
+    (["train", "--train", "{t}", "--out", "{f}/sub"], "--out {f}/sub: {f} is not a directory"),
+    (["teach", "--demos", "{t}", "--input", "{t}", "--out", "{d}"], "--out {d}: is a directory"),
+    (["relabel", "{d}", "--input", "{t}", "--out", "{d}"], "--out {d}: is a directory"),
+    (["export", "{d}", "--out", "{f}"], "--out {f}: exists and is not a directory"),
+])
+def test_every_command_refuses_an_impossible_out_before_working(tmp_path, capsys, argv, msg):
+    t, f, d = tmp_path / "t.jsonl", tmp_path / "afile", tmp_path / "adir"
+    t.write_text('{"id": "a", "source": "Dogs bark", "target": "( ( Dogs ) ( bark ) )"}\n')
+    f.write_text("keep me")
+    d.mkdir()
+    fill = {"t": t, "f": f, "d": d}
+    assert main([a.format(**fill) for a in argv]) == 2
+    assert msg.format(**fill) in _one_error(capsys)
+    assert f.read_text() == "keep me" and list(d.iterdir()) == []
+
+
+def test_an_unforeseen_path_error_is_one_line(monkeypatch, capsys):
+    import mckd.commands.report as report
+
+    def boom(args):
+        raise PermissionError(13, "Permission denied", "/srv/run/results.json")
+
+    monkeypatch.setattr(report, "run", boom)
+    assert main(["report", "/srv/run"]) == 2
+    assert "mckd report: error: /srv/run/results.json: Permission denied" in _one_error(capsys)

@@ -145,3 +145,17 @@ def test_run_dir_lock_is_freed_when_the_run_dir_is_dropped(tmp_path):
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(SECOND_WRITER), str(root)],
                          capture_output=True, text=True, timeout=60).stdout
     assert out.strip() == "ran"
+
+
+def test_teacher_cache_lock_sits_beside_the_cache(tmp_path):
+    cache = tmp_path / "teacher.jsonl.cache.jsonl"
+    assert locks.cache_lock(cache) == tmp_path / "teacher.jsonl.cache.jsonl.lock"
+    holder = _python(HOLD, str(locks.cache_lock(cache)), "teacher cache", "30")
+    try:
+        _wait_ready(holder)
+        with pytest.raises(locks.LockedError, match=f"teacher cache {cache} is in use by pid "):
+            with locks.exclusive(locks.cache_lock(cache), "teacher cache", cache):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()

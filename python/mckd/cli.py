@@ -62,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:
+        if e.filename is None:  # not about a path the user gave: a bug, keep the traceback
+            raise
+        # a path problem no command foresaw (permissions, a full disk): still one line
+        where = f"{e.filename} -> {e.filename2}" if e.filename2 else e.filename
+        print(f"mckd {args.command}: error: {where}: {e.strerror}", file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

@@ -70,6 +70,20 @@ def iter_jsonl_lines(path: str | os.PathLike, *, required: Iterable[str] = (),
         yield i, rec
 
 
+def check_out_path(path: str | os.PathLike, kind: str = "file", flag: str = "--out") -> None:
+    """Refuse, before any work, an output path that cannot be written as a `kind` (file/dir)."""
+    p = Path(path)
+    if kind == "dir" and p.exists() and not p.is_dir():
+        raise MckdError(f"{flag} {p}: exists and is not a directory; choose a folder path")
+    if kind == "file" and p.is_dir():
+        raise MckdError(f"{flag} {p}: is a directory; give a file path")
+    for parent in p.parents:  # the nearest existing ancestor must be a folder
+        if parent.exists():
+            if not parent.is_dir():
+                raise MckdError(f"{flag} {p}: {parent} is not a directory")
+            break
+
+
 _umask_guard = threading.Lock()
 _PROC_STATUS = "/proc/self/status"  # Linux shows the umask here; reading it changes nothing
 

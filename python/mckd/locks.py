@@ -132,3 +132,9 @@ def exclusive(lock_file: str | os.PathLike, what: str = "run directory",
 def run_dir_lock(root: str | os.PathLike) -> Path:
     """The lock file of a run directory."""
     return Path(root) / RUN_LOCK
+
+
+def cache_lock(cache_path: str | os.PathLike) -> Path:
+    """The lock file of a cache file (e.g. the teacher's): CACHE.lock beside it."""
+    p = Path(cache_path)
+    return p.with_name(p.name + ".lock")

@@ -17,7 +17,9 @@ def run(args) -> int:
     import sys
 
     from ..export import export_student
+    from ..jsonio import check_out_path
 
+    check_out_path(args.out, "dir")
     m = export_student(args.student, args.out, quantization=args.quantization)
     p = m["parity_check"]
     print(f"exported {args.student} -> {args.out} ({args.quantization}); parity: "

@@ -22,9 +22,10 @@ def run(args) -> int:
     import sys
 
     from ..errors import MckdError
-    from ..jsonio import read_jsonl
+    from ..jsonio import check_out_path, read_jsonl
     from ..relabel import relabel
 
+    check_out_path(args.out, "file")
     recs = read_jsonl(args.input)
     if args.limit is not None:
         recs = recs[:max(0, args.limit)]

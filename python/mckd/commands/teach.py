@@ -42,10 +42,11 @@ def run(args) -> int:
     import sys
 
     from ..errors import MckdError
-    from ..jsonio import read_jsonl
+    from ..jsonio import check_out_path, read_jsonl
     from ..teacher import TeacherConfig, run_teacher
     from ..teacher.run import summary_line
 
+    check_out_path(args.out, "file")  # before the teacher spends minutes, not after
     demos = read_jsonl(args.demos)
     inputs = read_jsonl(args.input)
     if args.limit is not None:

@@ -43,9 +43,10 @@ def build_config(args):
 
 def run(args) -> int:
     from ..errors import MckdError
-    from ..jsonio import read_jsonl
+    from ..jsonio import check_out_path, read_jsonl
     from ..train import train_student
 
+    check_out_path(args.out, "dir")
     cfg = build_config(args)
     recs = read_jsonl(args.train)
     if args.limit is not None:
