@@ -152,12 +152,9 @@ def _suggest(key: str, known: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def known_keys(with_trainer: bool = True) -> list[str]:
-    """Every settable `section.key`; student.* also accepts the trainer's TrainConfig fields."""
-    keys = list(_flatten(asdict(DistillConfig())))
-    if with_trainer:
-        keys += [f"student.{k}" for k in _trainer_types() if f"student.{k}" not in keys]
-    return keys
+def known_keys() -> list[str]:
+    """Every `section.key` of the distill config (student.* also takes trainer settings)."""
+    return list(_flatten(asdict(DistillConfig())))
 
 
 def set_key(cfg: DistillConfig, key: str, value: Any) -> None:
@@ -174,7 +171,7 @@ def set_key(cfg: DistillConfig, key: str, value: Any) -> None:
                 # other student keys go to the trainer; validate() checks them against TrainConfig
                 obj.overrides[part] = _literal(value) if isinstance(value, str) else value
                 return
-            raise MckdError(f"unknown setting {key!r}{_suggest(key, known_keys(False))} "
+            raise MckdError(f"unknown setting {key!r}{_suggest(key, known_keys())} "
                             f"(known here: {', '.join(types)})")
         if i == len(parts) - 1:
             current = getattr(obj, part)
