@@ -213,14 +213,6 @@ def well_formed(raw: str, words: list[str], fmt: str) -> bool | None:
     return bool(r.ok and not r.repaired)
 
 
-def repaired_tree(raw: str, words: list[str], fmt: str) -> str:
-    try:
-        from mckd.trees import delinearize
-    except ImportError:
-        return raw
-    return delinearize(raw, words, fmt).tree
-
-
 def score(preds: list[str], tests: list[dict], fmt: str) -> dict:
     """Paper F1 and EVALB F1 (0-100) of predictions against the gold trees.
 
@@ -356,11 +348,12 @@ def main(argv=None) -> int:
             wf = [ok for _, ok in r["raw"]]
         elif "raw" in r:
             raws = r["raw"]
-            preds = [repaired_tree(x, t["words"], args.format) for x, t in zip(raws, tests)]
+            preds = list(raws)  # scored as written; the repair only feeds students
             wf = [well_formed(x, t["words"], args.format) for x, t in zip(raws, tests)]
         else:
             recs_by_id = {x["id"]: x for x in r["records"]}
-            preds = [recs_by_id[t["id"]]["target"] for t in tests]
+            preds = [recs_by_id[t["id"]].get("output", recs_by_id[t["id"]]["target"])
+                     for t in tests]
             wf = [recs_by_id[t["id"]]["valid"] for t in tests]
         row = {"sentences": n, "wall_s": round(r["wall_s"], 2), "walls_s": walls[name],
                "tokens": r["tokens"],

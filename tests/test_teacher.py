@@ -459,3 +459,51 @@ def test_text_format_generates_one_line_per_input_and_caches(smollm2, tmp_path, 
     again = run_teacher(smollm2, demos, [{"id": x["id"], "source": x["source"]} for x in inputs],
                         out, cfg)
     assert again["cached"] == 3 and again["generated"] == 0
+
+
+def test_cache_key_holds_code_versions_and_batch_settings_not_threads(smollm2, tmp_path,
+                                                                       monkeypatch):
+    from mckd.teacher import engine
+    from mckd.teacher import run as R
+
+    out = tmp_path / "teacher.jsonl"
+    run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg())
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(engine.LlamaModel, "__init__", no_model)
+    # the thread count changes speed only: served from the cache
+    assert run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg(threads=2))["cached"] == 2
+    # parallel changes llama.cpp's batches (a near-tied token can flip): a different job
+    with pytest.raises(AssertionError, match="model was loaded"):
+        run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg(parallel=1))
+    # so does newer constraint code
+    monkeypatch.setattr(R, "CONSTRAINT_VERSION", R.CONSTRAINT_VERSION + 1)
+    with pytest.raises(AssertionError, match="model was loaded"):
+        run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg())
+
+
+def test_a_second_writer_on_one_cache_fails_at_once(smollm2, tmp_path):
+    import multiprocessing as mp
+
+    from mckd.locks import LockedError, cache_lock, exclusive
+
+    out = tmp_path / "teacher.jsonl"
+    cache = out.with_name(out.name + ".cache.jsonl")
+    ready, done = mp.Event(), mp.Event()
+
+    def hold():
+        with exclusive(cache_lock(cache), "teacher cache", cache):
+            ready.set()
+            done.wait(30)
+
+    p = mp.get_context("fork").Process(target=hold)
+    p.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(LockedError, match="teacher cache"):
+            run_teacher(smollm2, DEMOS, INPUTS[:1], out, _cfg())
+    finally:
+        done.set()
+        p.join(30)

@@ -16,6 +16,8 @@ tasks get exact match, token F1 and conlleval chunk F1.
 
 from __future__ import annotations
 
+import re
+
 from .errors import MckdError
 from .versions import SCORER_VERSION
 
@@ -97,8 +99,7 @@ def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
         tree = _valid_tree(raw, words, fmt, rep)
         n_invalid += tree is None
         scored.append(tree)
-    # the paper metric gets the raw text (a skeleton's leaves are tags: its words put back)
-    paper_in = [t if fmt == "skeleton" and t is not None else raw for t, raw in zip(scored, raws)]
+    paper_in = [_paper_text(raw, t, fmt) for t, raw in zip(scored, raws)]
     sources = [" ".join(g["words"]) for g in gold_recs]
     paper = paper_f1(gold_trees, paper_in, sources=sources)
     strict = paper_f1(gold_trees, paper_in, sources=sources, strict=True)
@@ -116,6 +117,22 @@ def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
         "invalid": n_invalid,
         "scorer_version": SCORER_VERSION,
     }
+
+
+_LABEL = re.compile(r"\(([^\s()]+)")
+
+
+def _paper_text(raw: str, valid_tree: str | None, fmt: str) -> str:
+    """What the paper metric reads: the raw text in the paper's unlabeled notation.
+
+    The authors read every "(" as unlabeled, so a label would count as a word. For the labeled
+    formats the labels are dropped (a change of notation, not a repair); a skeleton's leaves are
+    tags, so its valid tree (words put back in place of the tags) is used.
+    """
+    if fmt == "unlabeled":
+        return raw
+    text = valid_tree if fmt == "skeleton" and valid_tree is not None else raw
+    return _LABEL.sub("( ", text)
 
 
 def _valid_tree(raw: str, words: list[str], fmt: str, rep) -> str | None:

@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 from .errors import MckdError
 from .jsonio import read_json, sha256_file, write_json_atomic
 
-QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16",
-                 "float32")
+from .config import QUANTIZATIONS  # noqa: E402  (one list, defined with the config)
+
 _STUDENT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "mckd_tokenizer.json",
                   "mckd_student.json")
 
@@ -158,9 +159,8 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
     if out.exists() and any(out.iterdir()) and not (out / "mckd_model.json").exists():
         raise MckdError(f"{out}: exists and is not an mckd model folder; choose another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.export-tmp"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    # private to this process: two exports beside each other never share or delete a work folder
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     t0 = time.time()
     try:
         # 1. a private copy of the checkpoint, patched where the converter needs it
@@ -211,8 +211,7 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
         }
         write_json_atomic(final / "manifest.json", manifest)
         # 4. swap into place: the old folder (if any) is replaced only once the new one is whole
-        old = out.parent / f".{out.name}.export-old"
-        shutil.rmtree(old, ignore_errors=True)
+        old = work / "replaced"
         if out.exists():
             out.rename(old)
         final.rename(out)

@@ -198,16 +198,17 @@ class Distiller:
                 seed=self.cfg.seed, parallel=c.parallel, threads=c.threads or None,
                 constrained=c.constrained, n_ctx=c.n_ctx,
                 # outside the step folder: a step re-run after a settings change (say
-                # teacher.parallel) still finds every output whose key is unchanged
+                # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
             (self.root / "cache").mkdir(exist_ok=True)
             summary = T.run_teacher(c.model, self._sel("demos"), self._sel(which),
                                     d / "labels.jsonl", tcfg)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
-        # parallel and threads change speed, not outputs (the cache key leaves them out too);
-        # the model enters by content, so a GGUF replaced at the same path re-runs the teacher
-        settings = {k: v for k, v in asdict(c).items() if k not in ("parallel", "threads")}
+        # threads change speed, not outputs (the cache key leaves them out too); parallel
+        # changes how llama.cpp batches, which can flip a near-tied token (teacher/run.py), so
+        # it stays in. The model enters by content: a GGUF replaced at one path re-runs.
+        settings = {k: v for k, v in asdict(c).items() if k != "threads"}
         return self._step(f"teacher_{which}", {
             "teacher": settings, "model_sha256": model_sha, "seed": self.cfg.seed,
             "format": self.fmt, "demos": sel["demos_sha"], "inputs": sel[f"{which}_sha"],
@@ -620,7 +621,11 @@ def distill(cfg: DistillConfig, data_dir, run_dir, log=None) -> dict:
     from .report import write_reports
 
     d = Distiller(cfg, data_dir, run_dir, log=log)
-    results = d.run_all()
-    results["config"] = asdict(cfg)
-    write_reports(d.root, results)
+    d.run.acquire()  # one writer per run directory, before anything is written
+    try:
+        results = d.run_all()
+        results["config"] = asdict(cfg)
+        write_reports(d.root, results)
+    finally:
+        d.run.release()
     return results

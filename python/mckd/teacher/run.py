@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import MckdError
+from ..locks import cache_lock, exclusive
 from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_jsonl_atomic
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from .constraint import TREE_FORMATS, TreeGrammar
@@ -26,7 +27,8 @@ from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
 
 FORMATS = TREE_FORMATS + ("text",)
 # 2: outputs keep the model's raw text in `output`; the code versions enter the key as well
-KEY_VERSION = 2
+# 3: the batch settings (parallel, KV layout, flash attention) enter the key
+KEY_VERSION = 3
 
 
 @dataclass
@@ -168,13 +170,25 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     grammar = TreeGrammar.from_targets(cfg.format, [d["target"] for d in D]) \
         if cfg.format in TREE_FORMATS else None
 
+    # one writer per cache: a second run on the same cache fails at once, naming the holder
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(cache_lock(cache_path), "teacher cache", cache_path):
+        return _label(path, info, out_path, cache_path, D, X, grammar, cfg,
+                      (t_start, loads0, calls0))
+
+
+def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dict:
+    """run_teacher's work once the cache is held: cached outputs, generation, the out file."""
+    from . import engine
+
+    t_start, loads0, calls0 = started
     items, shas = _read_cache(cache_path)
     mid = _model_id(path)
     sha = shas.get(mid) or sha256_file(path)
     identity = {"model": path.name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
-                "n_ctx": cfg.n_ctx, "template": TEMPLATE,
+                "n_ctx": cfg.n_ctx, "parallel": cfg.parallel, "template": TEMPLATE,
                 "constraint_version": CONSTRAINT_VERSION, "repair_version": REPAIR_VERSION}
     # the code that decides an output (constraint, repair) is part of its key: an output made
     # by older code is never served as if the current code had made it
@@ -184,7 +198,13 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
               "temperature": cfg.temperature,
               "sample_seed": cfg.seed if cfg.temperature > 0 else None,
               "n_ctx": cfg.n_ctx, "max_new": cfg.max_new_tokens,
-              "labels": asdict(grammar) if grammar else None}
+              "labels": asdict(grammar) if grammar else None,
+              # llama.cpp's batched kernels round differently with the batch's make-up, which
+              # flips near-tied greedy choices: measured, 1 of 16 SmolLM2 outputs changed between
+              # parallel 1 and 8. So the settings that shape batches and the KV layout are part
+              # of an output's identity; the thread count is not (outputs measured identical).
+              "parallel": cfg.parallel, "kv_unified": cfg.kv_unified,
+              "flash_attn": cfg.flash_attn}
     selector = DemoSelector(D, cfg.shots, cfg.demo_selection, cfg.seed)
     plan = []  # (input, demo indices, key)
     for x in X:
