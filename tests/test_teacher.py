@@ -362,8 +362,10 @@ def test_resume_after_kill_reuses_finished_items(smollm2, tmp_path):
 
     s = run_teacher(smollm2, DEMOS, [dict(x) for x in many], out,
                     _cfg(shots=2, demo_selection="random", parallel=2))
-    assert s["cached"] >= len(kept_items)
-    assert s["cached"] + s["generated"] == len(many)
+    # the wave (of `parallel` inputs) that was cut is generated whole again, so that its
+    # batches are those of an uninterrupted run
+    assert s["cached"] >= len(kept_items) - 1
+    assert s["cached"] + s["generated"] >= len(many) - 6  # the inputs repeat: 6 distinct
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in recs] == [x["id"] for x in many]
     for r in recs:
@@ -372,6 +374,11 @@ def test_resume_after_kill_reuses_finished_items(smollm2, tmp_path):
     final = [sig(r) for r in recs]
     for o in kept_items.values():  # every item finished before the kill is in the output as is
         assert sig(o) in final
+    # and the resumed run gave the very tokens an uninterrupted run gives
+    fresh = tmp_path / "fresh.jsonl"
+    run_teacher(smollm2, DEMOS, [dict(x) for x in many], fresh,
+                _cfg(shots=2, demo_selection="random", parallel=2))
+    assert [sig(json.loads(line)) for line in fresh.read_text().splitlines()] == final
 
 
 def test_garbage_and_truncated_model_files_fail_cleanly(smollm2, tmp_path, capsys):

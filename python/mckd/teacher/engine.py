@@ -193,6 +193,7 @@ class BatchDecoder:
         self.batch = L.llama_batch_init(self.n_batch, 0, 1)
         self.n_vocab = model.n_vocab
         self._first_sid = 1 if self.has_prefix else 0
+        self._prefix_loaded = False
 
     def close(self) -> None:
         if getattr(self, "ctx", None):
@@ -314,10 +315,16 @@ class BatchDecoder:
 
     # ---------------------------------------------------------------- the loop
     def generate(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Result]]:
-        """Run every job, `n_parallel` at a time; yields (job, result) as each finishes."""
+        """Run every job, `n_parallel` at a time; yields (job, result) as each finishes.
+
+        The shared prefix is decoded on the first call only; later calls (the next wave) find
+        it in place, with every other sequence removed as its job finished.
+        """
         L = self.L
         if self.has_prefix:
-            self._load_prefix()
+            if not self._prefix_loaded:
+                self._load_prefix()
+                self._prefix_loaded = True
         else:
             L.llama_memory_clear(self.mem, True)
         slots = [_Slot(self._first_sid + k) for k in range(self.n_parallel)]

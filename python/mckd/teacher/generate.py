@@ -103,22 +103,26 @@ def _repair(raw: str, words: list[str], fmt: str) -> dict:
     return out
 
 
-def generate_all(path, info, cfg, D, grammar, todo: dict, items: dict, app) -> dict:
-    """Generate every `todo` item; each output goes to `items` and the cache as it finishes."""
+def generate_all(path, info, cfg, D, grammar, waves: list[list[str]], plan: dict, items: dict,
+                 app) -> dict:
+    """Generate every key of `waves`, one wave (a fixed group of keys) at a time; `plan` maps
+    every key of the whole job to (input, demo indices). Each output goes to `items` and the
+    cache as it finishes."""
     from .run import _warn, teacher_cpu_threads
 
     t0 = time.time()
     model = LlamaModel(path)
     try:
         threads = cfg.threads or teacher_cpu_threads()
-        stats = _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, _warn)
+        stats = _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads,
+                          _warn)
         stats["threads"] = threads
         return stats
     finally:
         model.close()
 
 
-def _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, warn) -> dict:
+def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads, warn) -> dict:
     fmt = cfg.format
     tree = fmt in TREE_FORMATS
     constrain = cfg.constrained and grammar is not None
@@ -127,19 +131,21 @@ def _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, warn)
         warn(f"n_ctx {cfg.n_ctx} exceeds the model's training context {model.n_ctx_train}")
     P = _Prompts(model, D, cfg)
 
+    # sizes come from the whole plan, not from what is left to do, so a resumed run gets the
+    # same context layout (and so the same numbers) as an uninterrupted one
     prefix: list[int] = []
     n_ctx_seq = cfg.n_ctx
-    if cfg.demo_selection == "fixed" and len(todo) >= 2:
-        x, idx = next(iter(todo.values()))
+    if cfg.demo_selection == "fixed" and len(plan) >= 2:
+        x, idx = next(iter(plan.values()))
         prefix = model.tokenize("".join(demo_block(D[i]["source"], D[i]["target"]) for i in idx))
         if len(prefix) < MIN_SHARED_PREFIX:
             prefix = []
         else:  # every prompt is this prefix + a query: size the per-sequence cache to that
             tok = lambda t: model.tokenize(t, add_bos=False)
             longest = max(len(tok(query_text(x["source"]))) + P.max_new(x["source"])
-                          for x, _ in todo.values())
+                          for x, _ in plan.values())
             n_ctx_seq = min(cfg.n_ctx, len(prefix) + longest + 16)
-    K = max(1, min(cfg.parallel, len(todo)))
+    K = max(1, min(cfg.parallel, len(plan)))
     kv_tokens = (K + (1 if prefix else 0)) * n_ctx_seq  # an upper bound in either layout
     if cfg.check_memory:
         check_memory(info, kv_tokens, f" for {K} parallel sequences of {n_ctx_seq}")
@@ -151,7 +157,7 @@ def _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, warn)
     if cfg.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), file=sys.stderr, unit="sent", desc="teacher",
+        bar = tqdm(total=sum(len(w) for w in waves), file=sys.stderr, unit="sent", desc="teacher",
                    mininterval=0.5, dynamic_ncols=True)
 
     def record(key: str, out: dict) -> None:
@@ -164,8 +170,9 @@ def _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, warn)
             bar.set_postfix_str(f"{stats['gen_tokens'] / el:.0f} tok/s", refresh=False)
             bar.update(1)
 
-    def jobs():
-        for key, (x, idx) in todo.items():
+    def jobs(wave):
+        for key in wave:
+            x, idx = plan[key]
             max_new = P.max_new(x["source"])
             toks, kept = P.fit(idx, x["source"], max_new)
             if toks is None:
@@ -188,8 +195,9 @@ def _generate(model, info, cfg, D, grammar, todo, items, app, t0, threads, warn)
                       meta={"words": x["words"], "n_demos": len(kept)})
 
     try:
-        for job, res in dec.generate(jobs()):
-            record(job.key, _output(job, res, fmt, tree, constrain))
+        for wave in waves:
+            for job, res in dec.generate(jobs(wave)):
+                record(job.key, _output(job, res, fmt, tree, constrain))
     finally:
         if bar is not None:
             bar.close()

@@ -28,7 +28,8 @@ from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
 FORMATS = TREE_FORMATS + ("text",)
 # 2: outputs keep the model's raw text in `output`; the code versions enter the key as well
 # 3: the batch settings (parallel, KV layout, flash attention) enter the key
-KEY_VERSION = 3
+# 4: fixed waves of `parallel` inputs (outputs depend on the batch's make-up)
+KEY_VERSION = 4
 
 
 @dataclass
@@ -213,11 +214,16 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
             {**common, "demos": [[D[i]["source"], D[i]["target"]] for i in idx],
              "input": x["source"], "words": x["words"]}, sort_keys=True, ensure_ascii=False))
         plan.append((x, idx, key))
-    todo: dict[str, tuple] = {}
+    unique: dict[str, tuple] = {}
     for x, idx, key in plan:
-        if key not in items and key not in todo:
-            todo[key] = (x, idx)
-    n_cached = sum(1 for _, _, k in plan if k in items)
+        unique.setdefault(key, (x, idx))
+    # Outputs depend on which sequences share llama.cpp's batches, so the batches are a fixed
+    # function of the whole plan (waves), never of what happens to be cached: a wave is
+    # generated whole, cached members included, so a resumed run decodes exactly the batches
+    # an uninterrupted one does and gives the same tokens.
+    waves = [w for w in plan_waves(unique, cfg.parallel) if any(k not in items for k in w)]
+    todo = {k: unique[k] for w in waves for k in w}
+    n_cached = sum(1 for _, _, k in plan if k in items and k not in todo)
 
     gen = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0}
     with JsonlAppender(cache_path) as app:
@@ -227,7 +233,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
         if todo:
             from .generate import generate_all
 
-            gen = generate_all(path, info, cfg, D, grammar, todo, items, app)
+            gen = generate_all(path, info, cfg, D, grammar, waves, unique, items, app)
 
     records = []
     for x, idx, key in plan:
@@ -259,6 +265,14 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
     if cfg.progress:
         print(summary_line(summary), file=sys.stderr, flush=True)
     return summary
+
+
+def plan_waves(unique: dict[str, tuple], parallel: int) -> list[list[str]]:
+    """The plan's distinct keys in groups of `parallel` decoded together, similar lengths
+    together (fewer idle slots while the longest sentence of a group finishes)."""
+    order = sorted(unique, key=lambda k: (len(unique[k][0]["words"]), k))
+    k = max(1, parallel)
+    return [order[i:i + k] for i in range(0, len(order), k)]
 
 
 def summary_line(s: dict) -> str:
