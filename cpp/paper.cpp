@@ -164,9 +164,11 @@ std::string paper_fixup(std::string_view source, std::string_view pred) {
     std::string s(pred);
     for (; opens > closes; ++closes) s += " )";
     for (; closes > opens && ends_with(s, " )"); --closes) s.resize(s.size() - 2);
-    s = split_merged(s, source, '/');
-    s = split_merged(s, source, '-');
-    s = split_contractions(s, source);
+    // Each pass only changes tokens holding its trigger; without one it would only normalise
+    // whitespace, which the last step does anyway, so it is skipped (most predictions).
+    if (contains(s, "/")) s = split_merged(s, source, '/');
+    if (contains(s, "-")) s = split_merged(s, source, '-');
+    if (contains(s, "'s") || contains(s, "n't")) s = split_contractions(s, source);
     std::string spaced;
     spaced.reserve(s.size() + s.size() / 4);
     for (const char c : s) {

@@ -44,10 +44,12 @@ def how_scored(fmt: str) -> list[str]:
         "the label file named by `labels` in results.json), never the repaired tree students "
         "train on. **paper F1**: the authors' evaluation (`parserlib.py`: their light fix-ups, "
         "punctuation removed by gold POS tags, unlabeled spans of >= 2 words, per-sentence F1 "
-        "averaged, an output that still fails scores 0). **paper F1, strict**: the same without "
-        "the fix-ups. **EVALB**: an output that is not a well-formed tree over exactly the "
+        "averaged, an output that still fails scores 0; only word counts are checked). **paper "
+        "F1, strict**: no fix-ups, and an output scores only if it is a tree over exactly the "
+        "gold words. **EVALB**: an output that is not a well-formed tree over exactly the "
         "sentence's words is an EVALB error, left out of EVALB F1 (as EVALB does) and counted "
-        "with 0 matched brackets in *errors = 0*. **invalid**: outputs that are not such a "
+        "with 0 matched brackets in *errors = 0*, where the brackets it wrote still count as "
+        "predicted (a runaway output lowers precision). **invalid**: outputs that are not such a "
         "tree; **repaired**: outputs the tree repair changed._",
     ]
     if fmt == "unlabeled":
