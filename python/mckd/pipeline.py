@@ -105,12 +105,13 @@ class Distiller:
     def teacher_model(self) -> tuple[str, str]:
         """(resolved path, sha256) of the teacher GGUF; a short name resolves to its file first."""
         from .filehash import file_sha256
-        from .teacher.models import resolve_model
+        from .teacher.models import resolve_model, verified_sha256
 
         path = resolve_model(self.cfg.teacher.model)
         if not path.is_file():
             raise MckdError(f"teacher model {path}: file not found")
-        return str(path), file_sha256(path, self._hash_cache())
+        # a packaged model checked when it was assembled need not be hashed again (1 GB: ~4 s)
+        return str(path), verified_sha256(path) or file_sha256(path, self._hash_cache())
 
     def _teacher_sha(self) -> str:
         if self._plan_only:  # `mckd report` where the GGUF is gone: trust the manifest's record

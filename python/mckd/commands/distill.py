@@ -7,7 +7,8 @@ from ..config import DEVICES, FORMATS, PRESETS
 
 def add_arguments(parser):
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
-                        help="GGUF teacher model, or a packaged short name (default: smollm2)")
+                        help="GGUF teacher model, or a packaged short name: smollm2 (default), "
+                             "gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b")
     parser.add_argument("--data", required=True, metavar="DATA_DIR",
                         help="directory written by `mckd data import` (train.jsonl, test.jsonl)")
     parser.add_argument("--labeled", type=int, default=None, help="number of gold examples")

@@ -6,7 +6,7 @@ from __future__ import annotations
 def add_arguments(parser):
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
                         help="GGUF model path, or a packaged short name: smollm2 (default), "
-                             "gemma3-270m")
+                             "gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b")
     parser.add_argument("--demos", required=True, metavar="LABELED.jsonl",
                         help="gold demonstrations (dataset records: source + targets[format])")
     parser.add_argument("--input", required=True, metavar="UNLABELED.jsonl",

@@ -22,7 +22,7 @@ from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from .constraint import TREE_FORMATS, TreeGrammar
 from .gguf import check_gguf, check_memory
-from .models import resolve_model
+from .models import resolve_model, verified_sha256
 from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
 
 FORMATS = TREE_FORMATS + ("text",)
@@ -185,7 +185,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
     t_start, loads0, calls0 = started
     items, shas = _read_cache(cache_path)
     mid = _model_id(path)
-    sha = shas.get(mid) or sha256_file(path)
+    sha = shas.get(mid) or verified_sha256(path) or sha256_file(path)
     identity = {"model": path.name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
