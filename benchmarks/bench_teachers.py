@@ -1,0 +1,153 @@
+"""Every packaged teacher on the same CRAFT dev sentences, side by side, scored honestly.
+
+Each teacher labels the same test sentences through `mckd.teacher.run_teacher` (the product
+path: constrained decoding, fixed shared-prefix demonstrations, a fresh cache so nothing is
+served from an earlier run), one teacher at a time. Reported per teacher: seconds per sentence
+(wall, model load and prefix included), generated tokens/s, and paper F1 / strict / unlabeled
+EVALB of the raw outputs (`mckd.evaluate.score`), beside the trivial structures on the same
+sentences.
+
+    python benchmarks/bench_teachers.py --data data/craft --update-md
+    python benchmarks/bench_teachers.py --teachers smollm2 --n 20   # a quick look
+
+Writes benchmarks/results/teachers.json (one entry per teacher short name) and, with
+--update-md, the `## Packaged teachers` section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from results_md import update_section
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SHARED = Path(os.environ.get("MCKD_SHARED_DATA", REPO.parent / "shared" / "data"))
+SECTION = "## Packaged teachers (issues 9, 12)"
+TEACHERS = ("smollm2", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b")
+
+
+def load(args) -> tuple[list[dict], list[dict]]:
+    """(gold demonstrations from train, test sentences from dev), seeded and disjoint."""
+    from mckd.data import import_treebank, load_split
+
+    data = Path(args.data) if args.data else None
+    if data is None or not (data / "dev.jsonl").exists():
+        data = Path(tempfile.mkdtemp(prefix="bench_teachers_"))
+        import_treebank(str(SHARED / "craft" / "*.tree"), data, seed=0)
+    train, dev = load_split(data, "train"), load_split(data, "dev")
+    rng = random.Random(args.seed)
+    demos = rng.sample(sorted(train, key=lambda r: r["id"]), args.labeled)
+    band = [r for r in dev if args.min_words <= len(r["words"]) <= args.max_words]
+    tests = sorted(rng.sample(band, min(args.n, len(band))), key=lambda r: r["id"])
+    return demos, tests
+
+
+def run_one(name: str, demos, tests, args) -> dict:
+    from mckd.errors import MckdError
+    from mckd.evaluate import score
+    from mckd.jsonio import read_jsonl
+    from mckd.teacher import TeacherConfig, resolve_model, run_teacher
+
+    try:
+        path = resolve_model(name)
+    except MckdError as e:
+        return {"skipped": str(e)}
+    work = Path(tempfile.mkdtemp(prefix=f"bench_teachers_{name}_"))
+    cfg = TeacherConfig(format="unlabeled", shots=args.shots, demo_selection="fixed",
+                        parallel=args.parallel, threads=args.threads, n_ctx=args.n_ctx,
+                        cache_path=str(work / "cache.jsonl"), progress=False)
+    inputs = [{"id": r["id"], "words": r["words"], "source": r["source"]} for r in tests]
+    t0 = time.perf_counter()
+    s = run_teacher(path, demos, inputs, work / "labels.jsonl", cfg)
+    wall = time.perf_counter() - t0
+    preds = read_jsonl(work / "labels.jsonl")
+    m = score(tests, preds, "unlabeled")
+    return {
+        "model_file": path.name, "sha256": s["sha256"], "sentences": len(tests),
+        "band_words": [args.min_words, args.max_words],
+        "s_per_sentence": round(wall / len(tests), 3), "wall_s": round(wall, 1),
+        "tokens_per_s": s.get("tokens_per_s"), "generated_tokens": s.get("gen_tokens"),
+        "paper_f1": round(m["paper_f1"], 2), "paper_f1_strict": round(m["paper_f1_strict"], 2),
+        "evalb_f1": round(m["evalb_f1"], 2), "invalid": m["invalid"], "repaired": m["repaired"],
+    }
+
+
+def render(res: dict) -> str:
+    a = res["settings"]
+    lines = [SECTION, "",
+             f"`{res['command']}` on {res['machine']} (load average {res['load_before']} before), "
+             f"{res['date']}. {a['n']} CRAFT dev sentences of {a['min_words']}-{a['max_words']} "
+             f"words (mean {res['mean_words']}), {a['shots']} fixed demonstrations from "
+             f"{a['labeled']} gold train sentences, constrained, unlabeled format, parallel "
+             f"{a['parallel']}, {a['threads']} thread(s), greedy; a fresh cache per teacher. "
+             "Scores read the raw outputs (scorer version 2). Raw figures: "
+             "`benchmarks/results/teachers.json`.", "",
+             "| teacher | s/sentence | generated tok/s | paper F1 | paper F1, strict | "
+             "EVALB F1 (unlabeled) | invalid |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in res["teachers"].items():
+        if "skipped" in r:
+            lines.append(f"| {name} | skipped: {r['skipped']} | | | | | |")
+            continue
+        lines.append(f"| {name} | {r['s_per_sentence']} | {r['tokens_per_s']} | "
+                     f"{r['paper_f1']} | {r['paper_f1_strict']} | {r['evalb_f1']} | "
+                     f"{r['invalid']}/{r['sentences']} |")
+    for kind, m in res["references"].items():
+        lines.append(f"| _{kind} (no model)_ | | | {m['paper_f1']:.2f} | "
+                     f"{m['paper_f1_strict']:.2f} | {m['evalb_f1']:.2f} | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=None, help="imported CRAFT dir (default: import to a temp dir)")
+    ap.add_argument("--teachers", default=",".join(TEACHERS))
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--min-words", type=int, default=20)
+    ap.add_argument("--max-words", type=int, default=30)
+    ap.add_argument("--shots", type=int, default=10)
+    ap.add_argument("--labeled", type=int, default=50)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(HERE / "results" / "teachers.json"))
+    ap.add_argument("--update-md", action="store_true")
+    args = ap.parse_args(argv)
+
+    from mckd.evaluate import reference_scores
+    from mckd.jsonio import write_json_atomic
+
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    demos, tests = load(args)
+    res = {"command": "python benchmarks/bench_teachers.py " + " ".join(argv or sys.argv[1:]),
+           "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+           "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "load_before": load_before, "settings": vars(args),
+           "mean_words": round(sum(len(t["words"]) for t in tests) / len(tests), 1),
+           "teachers": {}}
+    for name in args.teachers.split(","):
+        print(f"teacher {name} on {len(tests)} sentences ...", file=sys.stderr, flush=True)
+        res["teachers"][name] = r = run_one(name, demos, tests, args)
+        print(f"  {json.dumps(r)}", file=sys.stderr, flush=True)
+    refs = reference_scores(tests)
+    res["references"] = {k: {m: round(v[m], 2) for m in ("paper_f1", "paper_f1_strict", "evalb_f1")}
+                         for k, v in refs.items()}
+    write_json_atomic(Path(args.out), res)
+    md = render(res)
+    print(md)
+    if args.update_md:
+        update_section(SECTION, md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
