@@ -4,6 +4,10 @@
     → TransformersConverter float32 → parity check against PyTorch greedy on probe inputs
     → [convert again with the requested quantization] → MODEL_DIR (atomic rename)
 
+Decoder-only students ("student_kind": "causal" in mckd_student.json, mckd.student_causal)
+convert the same way to a CTranslate2 Generator model; their parity check decodes with
+ctranslate2.Generator.
+
 MODEL_DIR holds everything inference needs: model.bin + vocabulary, tokenizer.json,
 mckd_tokenizer.json, mckd_model.json (format, leaves, output-length bound) and manifest.json
 (versions, checksums of the source checkpoint, parity results).
@@ -181,7 +185,12 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             inputs = (check_inputs or []) + list(meta.get("probes") or [])
             if not inputs:
                 raise MckdError(f"{src}/mckd_student.json: no probe inputs for the parity check")
-            parity = parity_check(hf, f32, meta, inputs)
+            if meta.get("student_kind") == "causal":
+                from .student_causal import parity_check as causal_parity_check
+
+                parity = causal_parity_check(hf, f32, meta, inputs)
+            else:
+                parity = parity_check(hf, f32, meta, inputs)
         # 3. the requested quantization
         final = f32
         if quantization != "float32":
@@ -195,6 +204,8 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             "length_bound": meta["length_bound"], "min_new_tokens": meta.get("min_new_tokens", 0),
             "quantization": quantization,
         }
+        if meta.get("student_kind") == "causal":  # relabel decodes it with a Generator
+            model_meta["student_kind"] = "causal"
         write_json_atomic(final / "mckd_model.json", model_meta)
         ck = {n: sha256_file(src / n) for n in ("config.json", "model.safetensors", "tokenizer.json")}
         manifest = {

@@ -3,6 +3,10 @@
     records → words → source tokens → sorted by length → chunks → translate_batch (batched by
     tokens, max_decoding_length from the word count) → detokenize → tree repair → JSONL
 
+Decoder-only students ("student_kind": "causal" in mckd_model.json) decode with
+ctranslate2.Generator instead: the prompt is fed at once and left out of the result, the
+generated ids are turned into text by the `tokenizers` library; the rest is the same.
+
 Finished records are appended to `<out>.partial` as they come, so a killed run resumes where it
 stopped; the final file is written atomically, in input order. This module must not import
 torch or transformers: `mckd parse` runs with only mckd, ctranslate2 and tokenizers installed.
@@ -116,8 +120,10 @@ class Labeler:
         n = max(0, int(threads)) or (os.cpu_count() or 1)
         cpu = self.device == "cpu"
         self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
+        self.causal = self.md.meta.get("student_kind") == "causal"
+        engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
         try:
-            self.translator = ctranslate2.Translator(
+            self.translator = engine(
                 str(self.md.path), device=self.device, compute_type=compute_type,
                 inter_threads=self.workers, intra_threads=max(1, n // self.workers) if cpu else 0)
         except (RuntimeError, ValueError) as e:
@@ -135,18 +141,33 @@ class Labeler:
         total = sum(len(x) for x in srcs)
         per_batch = max(max(len(x) for x in srcs), min(self.max_batch_tokens,
                                                       -(-total // self.workers)))
-        results = self.translator.translate_batch(
-            srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
-            max_decoding_length=limit, return_scores=True, length_penalty=0.0,
-            min_decoding_length=int(self.md.meta.get("min_new_tokens", 0)))
+        min_new = int(self.md.meta.get("min_new_tokens", 0))
+        if self.causal:
+            # Greedy continuation of the prompt; the score sums the generated tokens' log-probs
+            # (EOS included), like the Translator's with length_penalty=0 (see student_causal).
+            results = self.translator.generate_batch(
+                srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
+                sampling_topk=1, max_length=limit, min_length=min_new,
+                include_prompt_in_result=False, return_scores=True, length_penalty=0.0,
+                end_token=self.tok.ids_to_tokens([self.tok.eos_id])[0])
+        else:
+            results = self.translator.translate_batch(
+                srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
+                max_decoding_length=limit, return_scores=True, length_penalty=0.0,
+                min_decoding_length=min_new)
         out = []
         for k, (w, res) in enumerate(zip(words_list, results)):
-            toks = list(res.hypotheses[0])
+            if self.causal:
+                gen_ids = list(res.sequences_ids[0])
+                n_gen = len(gen_ids)
+            else:
+                toks = list(res.hypotheses[0])
+                n_gen = len(toks)
             score = float(res.scores[0]) if res.scores else float("nan")
             # Reaching the call's limit means no EOS was produced: the output was cut. The limit
             # is an upper bound on any well-formed tree, so this only happens to runaway output.
-            cut = len(toks) >= limit
-            text = self.tok.decode(toks, w)
+            cut = n_gen >= limit
+            text = self.tok.decode_ids(gen_ids, w) if self.causal else self.tok.decode(toks, w)
             try:
                 tree, ok, repaired, problems = repair_output(text, w, self.fmt)
             except MckdError as e:
@@ -160,8 +181,8 @@ class Labeler:
             fixed = repaired or cut or not ok  # anything but the model's own well-formed tree
             out.append({"target": tree, "output": text, "valid": not fixed, "repaired": fixed,
                         "logprob": round(score, 6),
-                        "logprob_mean": round(score / max(1, len(toks) + (0 if cut else 1)), 6),
-                        "tokens": len(toks), "cut": cut, "problems": problems})
+                        "logprob_mean": round(score / max(1, n_gen + (0 if cut else 1)), 6),
+                        "tokens": n_gen, "cut": cut, "problems": problems})
         return out
 
 

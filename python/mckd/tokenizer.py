@@ -24,6 +24,11 @@ Two kinds, both stored as a standard `tokenizer.json` (the `tokenizers` library)
 
 * ``hf`` — the tokenizer that came with a pretrained checkpoint (``--init``): sources and
   targets are encoded as plain strings, outputs decoded with ``skip_special_tokens``.
+
+  Decoder-only (causal LM) students (`mckd.student_causal`) use an ``hf`` tokenizer with a
+  ``causal`` record in mckd_tokenizer.json: the source is a prompt (the words, then a fixed
+  suffix, with whatever specials the model's own template adds), the target follows it after a
+  space and ends with the model's EOS token (named there, as are the pad and unk tokens).
 """
 
 from __future__ import annotations
@@ -153,6 +158,8 @@ class StudentTokenizer:
     kind: str  # "mckd" | "hf"
     format: str
     leaves: str  # "slots" | "words" | "indexed"
+    # Causal-LM students only: {"prompt_suffix", "eos", "pad", "unk", "bos"} (token strings)
+    causal: dict | None = None
 
     # ------------------------------------------------------------------ special ids
     @property
@@ -165,6 +172,8 @@ class StudentTokenizer:
 
     def _special(self, which: str) -> int:
         names = {"eos": [EOS], "pad": [PAD, "<|pad|>"]}[which]
+        if self.causal and self.causal.get(which):
+            names = [self.causal[which]]
         for n in names:
             i = self.tok.token_to_id(n)
             if i is not None:
@@ -188,14 +197,31 @@ class StudentTokenizer:
         return " ".join(units) if self.kind == "mckd" else _join(units)
 
     def encode_source(self, words: list[str]) -> list[int]:
-        """Token ids of a source sentence, ending with EOS."""
+        """Token ids of a source sentence, ending with EOS (causal students: the prompt)."""
+        if self.causal:
+            return self._encode_prompt(words)
         if self.leaves == "indexed" and self.kind == "mckd":
             return self._encode(" ".join(f"{index_token(k)} {w}" for k, w in enumerate(words)))
         return self._encode(" ".join(words))
 
     def encode_target(self, target: str) -> list[int]:
         """Token ids of a target, ending with EOS."""
+        if self.causal:  # continues the prompt: a space, the target, the model's EOS
+            return self.tok.encode(" " + self.target_text(target),
+                                   add_special_tokens=False).ids + [self.eos_id]
         return self._encode(self.target_text(target))
+
+    def _encode_prompt(self, words: list[str]) -> list[int]:
+        """Causal students: the model's own specials (e.g. BOS), the words, the fixed suffix."""
+        ids = self.tok.encode(" ".join(words) + self.causal["prompt_suffix"]).ids
+        while ids and ids[-1] == self.eos_id:  # a template that closes single sequences
+            ids.pop()
+        bos = self.causal.get("bos")
+        if bos:
+            b = self.tok.token_to_id(bos)
+            if b is not None and (not ids or ids[0] != b):
+                ids.insert(0, b)
+        return ids
 
     def _encode(self, text: str) -> list[int]:
         if self.kind == "mckd":
@@ -217,6 +243,18 @@ class StudentTokenizer:
         return out
 
     # ------------------------------------------------------------------ decoding
+    def decode_ids(self, ids: Iterable[int], words: list[str]) -> str:
+        """Generated ids (no EOS) of an ``hf``-kind student → text (before tree repair); ids
+        the tokenizer does not know (padding rows of a larger embedding) are dropped."""
+        n = self.tok.get_vocab_size(with_added_tokens=True)
+        known = [int(i) for i in ids if 0 <= int(i) < n]
+        if self.kind != "hf":
+            return self.decode(self.ids_to_tokens(known), words)
+        text = self.tok.decode(known, skip_special_tokens=True)
+        if self.format == "text" or self.leaves == "words":
+            return " ".join(text.split())
+        return fill_slots(tree_units(text), words, self.format)
+
     def decode(self, tokens: list[str], words: list[str]) -> str:
         """Generated tokens (no EOS) → a string in the format's notation (before tree repair)."""
         if self.kind == "hf":
@@ -250,8 +288,18 @@ class StudentTokenizer:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
         write_text_atomic(d / "tokenizer.json", self.tok.to_str())
-        write_json_atomic(d / "mckd_tokenizer.json",
-                          {"kind": self.kind, "format": self.format, "leaves": self.leaves})
+        meta = {"kind": self.kind, "format": self.format, "leaves": self.leaves}
+        if self.causal:
+            meta["causal"] = self.causal
+        write_json_atomic(d / "mckd_tokenizer.json", meta)
+        if self.causal:
+            # What `transformers.AutoTokenizer` (and the CTranslate2 converter) need to load it.
+            c = self.causal
+            write_json_atomic(d / "tokenizer_config.json", {
+                "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 1_000_000,
+                "eos_token": c["eos"], "pad_token": c.get("pad") or c["eos"],
+                "unk_token": c.get("unk") or c["eos"], "bos_token": c.get("bos") or c["eos"],
+                "clean_up_tokenization_spaces": False})
         if self.kind == "mckd":
             # Lets `transformers.AutoTokenizer` (and the CTranslate2 converter) load the folder.
             write_json_atomic(d / "tokenizer_config.json", {
@@ -285,19 +333,23 @@ class StudentTokenizer:
 
             meta = read_json(meta_f)
             kind = meta.get("kind")
+            causal = meta.get("causal")
             fmt = format or meta.get("format")
             lv = leaves or meta.get("leaves", "words")
             if kind not in ("mckd", "hf"):
                 raise MckdError(f"{meta_f}: unknown tokenizer kind {kind!r}")
         else:
-            kind, fmt, lv = "hf", format, leaves or "words"
+            kind, fmt, lv, causal = "hf", format, leaves or "words", None
         if fmt not in FORMATS:
             raise MckdError(f"{d}: unknown output format {fmt!r} (expected one of {', '.join(FORMATS)})")
         if lv not in LEAVES:
             raise MckdError(f"{d}: unknown leaves mode {lv!r} (expected {', '.join(LEAVES)})")
         if kind == "mckd" and meta.get("format") != fmt and lv in ("slots", "indexed"):
             raise MckdError(f"{d}: tokenizer was built for format {meta.get('format')!r}, not {fmt!r}")
-        return cls(tok=tok, kind=kind, format=fmt, leaves=lv)
+        if causal is not None and (kind != "hf" or not isinstance(causal, dict)
+                                   or not causal.get("eos") or "prompt_suffix" not in causal):
+            raise MckdError(f"{meta_f}: bad causal-student record {causal!r}")
+        return cls(tok=tok, kind=kind, format=fmt, leaves=lv, causal=causal)
 
 
 def format_symbols(fmt: str, leaves: str) -> list[str]:

@@ -35,7 +35,9 @@ META = "mckd_student.json"
 @dataclass
 class TrainConfig:
     format: str = "unlabeled"     # unlabeled | labeled | skeleton | text
-    init: str = ""                # local HF seq2seq checkpoint to fine-tune ("" = from scratch)
+    init: str = ""                # local HF seq2seq checkpoint to fine-tune ("" = from scratch),
+                                  # or a decoder-only one: a GGUF short name (smollm2), a .gguf
+                                  # file or an HF causal-LM folder (mckd.student_causal)
     arch: str = "t5-micro"        # named from-scratch config (mckd.student.ARCHS)
     leaves: str = "auto"          # indexed | slots | words | auto (indexed for from-scratch trees)
     vocab_size: int = 2000        # from-scratch tokenizer size (the tied output layer's cost)
@@ -236,6 +238,10 @@ def greedy_decode(model, tok: StudentTokenizer, words_list: list[list[str]], bou
     """PyTorch greedy decoding with the same per-batch length limit as `mckd relabel`."""
     import torch
 
+    if tok.causal:
+        from .student_causal import greedy_decode as causal_greedy
+
+        return causal_greedy(model, tok, words_list, bound, device, min_new_tokens)
     srcs = [tok.encode_source(w) for w in words_list]
     order = sorted(range(len(srcs)), key=lambda i: len(srcs[i]))
     out: list[list[int]] = [None] * len(srcs)
@@ -350,6 +356,10 @@ def _init_tokenizer(cfg: TrainConfig, recs: list[dict], out_dir: Path) -> Studen
     if (out_dir / "mckd_tokenizer.json").exists():  # resuming: the tokenizer is part of the run
         return StudentTokenizer.load(out_dir)
     if cfg.init:
+        from .student_causal import is_causal_init, load_tokenizer
+
+        if is_causal_init(cfg.init):  # a decoder-only student: the model's own tokenizer
+            return load_tokenizer(cfg.init, cfg.format)
         init = Path(cfg.init)
         if (init / "mckd_tokenizer.json").exists():
             return StudentTokenizer.load(init, format=cfg.format,
@@ -469,7 +479,12 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     if cfg.init:
-        model = S.load_pretrained(cfg.init)
+        if tok.causal:  # a decoder-only student (GGUF or HF causal-LM folder)
+            from .student_causal import load_model
+
+            model = load_model(cfg.init)
+        else:
+            model = S.load_pretrained(cfg.init)
         if model.config.vocab_size < tok.vocab_size:
             model.resize_token_embeddings(tok.vocab_size)
     else:
@@ -542,13 +557,20 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         batches = batches[:n_batches * world][rank::world]
         tot_loss, tot_tok = 0.0, 0
         for bi, b in enumerate(batches):
-            x = _pad([src[i] for i in b], tok.pad_id, torch).to(device)
-            y = _pad([tgt[i] for i in b], -100, torch).to(device)
+            if tok.causal:  # one sequence: prompt + target; the loss on the target only
+                from .student_causal import make_batch
+
+                x, y, am = (t.to(device) for t in make_batch([src[i] for i in b],
+                                                             [tgt[i] for i in b], tok.pad_id, torch))
+            else:
+                x = _pad([src[i] for i in b], tok.pad_id, torch).to(device)
+                y = _pad([tgt[i] for i in b], -100, torch).to(device)
+                am = (x != tok.pad_id).long()
             last_micro = (bi + 1) % cfg.grad_accum == 0 or bi + 1 == len(batches)
             sync_ctx = model.no_sync() if (distributed and not last_micro) else _nullctx()
             with sync_ctx:
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    loss = model(input_ids=x, attention_mask=(x != tok.pad_id).long(), labels=y).loss
+                    loss = model(input_ids=x, attention_mask=am, labels=y).loss
                 (loss / cfg.grad_accum).backward()
             n_tok = int((y != -100).sum())
             tot_loss += float(loss.detach()) * n_tok
@@ -634,12 +656,15 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             "seeds": {"model_init_and_dropout": cfg.seed, "batch_order": f"{cfg.seed}+epoch",
                       "fidelity_sample": cfg.seed + 5, "probes": cfg.seed + 17},
             "length_bound": bound,
-            "min_new_tokens": 1 if raw_model.config.decoder_start_token_id == tok.eos_id else 0,
+            "min_new_tokens": 1 if getattr(raw_model.config, "decoder_start_token_id", None)
+            == tok.eos_id else 0,
             "probes": _probes(recs, cfg.seed),
             "ddp": ddp_check,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "python": platform.python_version()},
         }
+        if tok.causal:  # T5/BART students keep the meta they always had (no key = seq2seq)
+            meta["student_kind"] = "causal"
         from .jsonio import write_json_atomic
 
         write_json_atomic(meta_path, meta)  # written last: its presence means "finished"

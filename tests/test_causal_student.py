@@ -1,0 +1,286 @@
+"""Decoder-only (causal LM) students end to end on a TINY random Llama (hidden 64, 2 layers, a
+byte-level BPE vocabulary trained on the toy data): train with the loss on the target only,
+export to a CTranslate2 Generator with the parity check, relabel, and `mckd parse` with torch
+and transformers made unimportable. One slow test does the same from the packaged SmolLM2 GGUF.
+"""
+
+import json
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("ctranslate2")
+
+from mckd.errors import MckdError  # noqa: E402
+from mckd.trees import parse_tree  # noqa: E402
+
+VOCAB = "the a gene protein binds to of in mouse cells was were observed these".split()
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # unk/pad, bos, eos (SmolLM2's)
+
+
+def right_branching(words):
+    t = f"( {words[-1]} )"
+    for w in reversed(words[:-1]):
+        t = f"( ( {w} ) {t} )"
+    return t
+
+
+def synthetic(n, seed=0, lo=2, hi=4):
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        w = [rng.choice(VOCAB) for _ in range(rng.randint(lo, hi))]
+        out.append({"id": f"c{i}", "words": w, "target": right_branching(w)})
+    return out
+
+
+def tiny_causal_folder(d: Path, records) -> Path:
+    """An HF causal-LM folder: a random 2-layer Llama and a BPE tokenizer.json of the data."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    texts = [" ".join(r["words"]) + " => " + r["target"] for r in records]
+    tk.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=320, special_tokens=SPECIALS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    d.mkdir(parents=True)
+    tk.save(str(d / "tokenizer.json"))
+    (d / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": SPECIALS[1],
+        "eos_token": SPECIALS[2], "unk_token": SPECIALS[0], "pad_token": SPECIALS[0]}))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=tk.get_vocab_size(), hidden_size=64, intermediate_size=128,
+                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=256, tie_word_embeddings=True,
+                      pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    LlamaForCausalLM(cfg).save_pretrained(d)
+    return d
+
+
+def causal_cfg(init, **kw):
+    from mckd.train import TrainConfig
+
+    base = dict(init=str(init), epochs=40, batch_size=16, lr=3e-3, warmup=0.0, threads=1,
+                quiet=True, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return synthetic(200)
+
+
+@pytest.fixture(scope="module")
+def init_dir(tmp_path_factory, records):
+    return tiny_causal_folder(tmp_path_factory.mktemp("causal") / "init", records)
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory, records, init_dir):
+    from mckd.train import train_student
+
+    d = tmp_path_factory.mktemp("causal_student") / "s"
+    assert train_student(records, d, causal_cfg(init_dir)) == d
+    return d
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, student):
+    from mckd.export import export_student
+
+    out = tmp_path_factory.mktemp("causal_ct2") / "m"
+    export_student(student, out, quantization="int8")
+    return out
+
+
+def test_init_kinds_are_recognised(tmp_path, init_dir):
+    from mckd.student_causal import check_init_spec, init_kind
+
+    assert init_kind(str(init_dir)) == "causal"
+    assert init_kind("smollm2") == "gguf"  # by name, without reading any package
+    assert init_kind(str(tmp_path)) == "seq2seq"  # not causal: the seq2seq loader explains
+    g = tmp_path / "m.gguf"
+    g.write_bytes(b"GGUF")
+    assert init_kind(str(g)) == "gguf"
+    with pytest.raises(MckdError, match="no such .gguf file"):
+        init_kind(str(tmp_path / "missing.gguf"))
+    check_init_spec("smollm2")
+    check_init_spec(str(g))
+    with pytest.raises(MckdError, match="no such folder"):
+        check_init_spec("/no/such/checkpoint")
+    with pytest.raises(MckdError, match="no such folder"):
+        check_init_spec("not-a-packaged-model")
+
+
+def test_prompt_tokens_carry_no_loss(init_dir, records):
+    import torch
+
+    from mckd.student_causal import load_tokenizer, make_batch
+
+    tok = load_tokenizer(str(init_dir), "unlabeled")
+    srcs = [tok.encode_source(r["words"]) for r in records[:3]]
+    tgts = [tok.encode_target(r["target"]) for r in records[:3]]
+    assert all(t[-1] == tok.eos_id == tok.tok.token_to_id("<|im_end|>") for t in tgts)
+    assert tok.tok.decode(srcs[0]) == " ".join(records[0]["words"]) + " =>"
+    x, y, am = make_batch(srcs, tgts, tok.pad_id, torch)
+    for i, (s, t) in enumerate(zip(srcs, tgts)):
+        n = len(s) + len(t)
+        assert x[i, :n].tolist() == s + t
+        assert (y[i, :len(s)] == -100).all()  # the prompt: no loss
+        assert y[i, len(s):n].tolist() == t  # the target and its EOS: the loss
+        assert (y[i, n:] == -100).all() and am[i, :n].all() and not am[i, n:].any()
+
+
+def test_training_lowers_the_loss_and_saves_a_causal_student(student, init_dir):
+    meta = json.loads((student / "mckd_student.json").read_text())
+    assert meta["student_kind"] == "causal" and meta["model_type"] == "llama"
+    assert meta["init"] == str(init_dir) and meta["leaves"] == "words"
+    hist = meta["history"]
+    assert hist[-1]["loss"] < 0.5 * hist[0]["loss"]
+    tmeta = json.loads((student / "mckd_tokenizer.json").read_text())
+    assert tmeta["kind"] == "hf" and tmeta["causal"]["eos"] == "<|im_end|>"
+    for f in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        assert (student / f).is_file(), f
+
+
+def test_export_uses_a_generator_and_parity_holds(model_dir):
+    import ctranslate2
+
+    mm = json.loads((model_dir / "mckd_model.json").read_text())
+    assert mm["student_kind"] == "causal" and mm["model_type"] == "llama"
+    parity = json.loads((model_dir / "manifest.json").read_text())["parity_check"]
+    assert parity["inputs"] >= 8 and parity["identical"] + parity["ties"] == parity["inputs"]
+    assert parity["max_score_abs_err"] < 1e-2
+    ctranslate2.Generator(str(model_dir), device="cpu")  # loads as a decoder-only model
+
+
+def test_export_parity_catches_a_wrong_conversion(tmp_path, student, monkeypatch):
+    """A converter that reads a wrong RMSNorm epsilon: the parity check must refuse the export."""
+    import mckd.export as E
+
+    good = E._converter_class()
+
+    class Broken(good):
+        def load_model(self, *a, **kw):
+            model = super().load_model(*a, **kw)
+            model.config.rms_norm_eps = 10.0  # every hidden state is scaled down in CT2
+            return model
+
+    monkeypatch.setattr(E, "_converter_class", lambda: Broken)
+    with pytest.raises(MckdError, match="parity check failed"):
+        E.export_student(student, tmp_path / "m", quantization="float32")
+    assert not (tmp_path / "m").exists()
+
+
+def test_relabel_gives_repaired_trees_with_the_t5_fields(tmp_path, model_dir, records):
+    from mckd.relabel import relabel
+
+    inp = synthetic(10, seed=3)
+    out = tmp_path / "labels.jsonl"
+    summary = relabel(model_dir, inp, out, threads=1, progress=False)
+    assert summary["n"] == 10
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    keys = {"id", "source", "words", "target", "output", "valid", "repaired", "logprob",
+            "logprob_mean", "tokens", "cut", "problems"}
+    for r, x in zip(rows, inp):
+        assert keys <= set(r) and r["id"] == x["id"]
+        assert parse_tree(r["target"]).words == x["words"]  # repaired over the input words
+        assert isinstance(r["output"], str) and r["valid"] != r["repaired"]
+        n = r["tokens"] + (0 if r["cut"] else 1)
+        assert r["logprob"] <= 0 and math.isclose(r["logprob_mean"], r["logprob"] / n,
+                                                  abs_tol=1e-5)
+    # the student learned the task: most outputs are its own well-formed trees
+    assert sum(r["valid"] for r in rows) >= 5, [r["output"] for r in rows]
+
+
+def test_parse_runs_without_torch_or_transformers(tmp_path_factory, model_dir):
+    """`mckd parse` of a causal student in a venv without torch and transformers (the
+    deployment of tests/test_offline_parse.py: only mckd, ctranslate2, tokenizers, numpy,
+    PyYAML), with a guard that neither got imported."""
+    import shutil
+    import venv
+
+    import mckd
+    import mckd._core
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_offline_parse import _install_deploy_deps
+
+    work = tmp_path_factory.mktemp("causal_offline")
+    env_dir = work / "venv"
+    venv.EnvBuilder(system_site_packages=False, with_pip=True, clear=True).create(env_dir)
+    how = _install_deploy_deps(env_dir, work)
+    pkgs = work / "pkgs"  # mckd as an installed wheel lays it out: sources + the compiled _core
+    shutil.copytree(Path(mckd.__file__).parent, pkgs / "mckd",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    core = Path(mckd._core.__file__)
+    if not (pkgs / "mckd" / core.name).exists():
+        shutil.copy2(core, pkgs / "mckd" / core.name)
+    env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "PYTHONPATH": str(pkgs),
+           "PYTHONNOUSERSITE": "1", "HOME": str(work), "LC_ALL": "C.UTF-8"}
+    py = str(env_dir / "bin" / "python")
+    r = subprocess.run([py, "-c", "import torch"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr, how
+
+    sentences = ["the gene binds a protein", "these cells were observed in mouse", "gene"]
+    f = work / "in.txt"
+    f.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    guard = ("import sys; import mckd.cli; rc = mckd.cli.main(sys.argv[1:]); "
+             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
+             "assert not bad, bad; sys.exit(rc)")
+    r = subprocess.run([py, "-c", guard, "parse", str(model_dir), str(f), "--threads", "1"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    trees = r.stdout.splitlines()
+    assert [parse_tree(t).words for t in trees] == [s.split() for s in sentences]
+
+
+def test_resume_and_retrain_guard(tmp_path, records, init_dir, student):
+    """The same records and settings are not retrained (the causal tokenizer reloads)."""
+    from mckd.train import train_student
+
+    assert train_student(records, student, causal_cfg(init_dir)) == student
+    with pytest.raises(MckdError, match="other records"):
+        train_student(records[:20], student, causal_cfg(init_dir))
+
+
+@pytest.mark.slow
+def test_smollm2_gguf_student_trains_and_exports(tmp_path):
+    """init="smollm2": the packaged GGUF, dequantized, fine-tuned 1 step, exported (int8)."""
+    pytest.importorskip("gguf")
+    pytest.importorskip("accelerate")
+    from mckd.teacher.models import resolve_model
+
+    try:
+        resolve_model("smollm2")
+    except MckdError as e:
+        pytest.skip(str(e))
+    from mckd.export import export_student
+    from mckd.relabel import relabel
+    from mckd.train import train_student
+
+    recs = synthetic(4, seed=1, lo=2, hi=3)
+    s = train_student(recs, tmp_path / "s", causal_cfg("smollm2", epochs=1, max_steps=1,
+                                                       batch_size=4, lr=1e-5, threads=0))
+    meta = json.loads((s / "mckd_student.json").read_text())
+    assert meta["student_kind"] == "causal" and meta["steps"] == 1
+    assert meta["params"] > 100e6
+    tmeta = json.loads((s / "mckd_tokenizer.json").read_text())
+    assert tmeta["causal"]["eos"] == "<|im_end|>"
+    export_student(s, tmp_path / "m", quantization="int8", check_inputs=[["the", "gene"]])
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["parity_check"]["identical"] + manifest["parity_check"]["ties"] == \
+        manifest["parity_check"]["inputs"]
+    summary = relabel(tmp_path / "m", recs[:2], tmp_path / "l.jsonl", threads=0, progress=False)
+    assert summary["n"] == 2
