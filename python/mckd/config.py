@@ -44,7 +44,7 @@ class TeacherConfig:
 
 @dataclass
 class StudentConfig:
-    init: str = ""               # local HF seq2seq checkpoint to fine-tune ("" = from scratch)
+    init: str = ""               # HF seq2seq/causal-LM folder, .gguf or short name ("" = scratch)
     arch: str = "t5-micro"       # named from-scratch config; t5-small or larger on a GPU
     epochs: int = 0              # 0 = the trainer's default for the student kind
     device: str = "auto"
@@ -321,9 +321,10 @@ def _check_student(cfg: DistillConfig) -> None:
     if s.arch not in ARCHS:
         raise MckdError(f"student.arch={s.arch!r} is not one of {', '.join(ARCHS)}"
                         f"{_suggest(s.arch, list(ARCHS))}")
-    if s.init and not Path(s.init).is_dir():
-        raise MckdError(f"student.init={s.init!r}: no such folder (expected a local HF "
-                        "seq2seq checkpoint)")
+    if s.init and not Path(s.init).is_dir():  # else a .gguf file or a packaged short name
+        from .student_causal import check_init_spec
+
+        check_init_spec(s.init, "student.init")
     types = _trainer_types()
     student_keys = [f"student.{k}" for k in _field_types(StudentConfig) if k != "overrides"]
     for k in list(s.overrides):
