@@ -255,6 +255,16 @@ def test_resume_and_retrain_guard(tmp_path, records, init_dir, student):
         train_student(records[:20], student, causal_cfg(init_dir))
 
 
+def test_fidelity_stop_decodes_a_causal_student(tmp_path, records, init_dir):
+    """stop=fidelity re-decodes training records with PyTorch greedy (the causal path)."""
+    from mckd.train import train_student
+
+    s = train_student(records[:40], tmp_path / "s",
+                      causal_cfg(init_dir, epochs=2, stop="fidelity", fidelity_sample=6))
+    meta = json.loads((s / "mckd_student.json").read_text())
+    assert len(meta["fidelity"]) == 2 and all(0 <= f <= 100 for f in meta["fidelity"])
+
+
 @pytest.mark.slow
 def test_smollm2_gguf_student_trains_and_exports(tmp_path):
     """init="smollm2": the packaged GGUF, dequantized, fine-tuned 1 step, exported (int8)."""
