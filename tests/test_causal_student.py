@@ -265,6 +265,27 @@ def test_fidelity_stop_decodes_a_causal_student(tmp_path, records, init_dir):
     assert len(meta["fidelity"]) == 2 and all(0 <= f <= 100 for f in meta["fidelity"])
 
 
+def test_train_export_relabel_command_lines(tmp_path, records, init_dir, capsys):
+    """`mckd train --init CAUSAL_DIR`, `mckd export`, `mckd relabel` on a causal student."""
+    from mckd.cli import main
+    from mckd.jsonio import write_jsonl_atomic
+
+    f = tmp_path / "t.jsonl"
+    write_jsonl_atomic(f, records[:16])
+    s, m = tmp_path / "s", tmp_path / "m"
+    assert main(["train", "--train", str(f), "--out", str(s), "--init", str(init_dir),
+                 "--epochs", "1", "batch_size=8", "quiet=true", "threads=1"]) == 0
+    assert json.loads((s / "mckd_student.json").read_text())["student_kind"] == "causal"
+    assert main(["export", str(s), "--out", str(m), "--quantization", "float32"]) == 0
+    assert json.loads(capsys.readouterr().out)["parity"]["inputs"] >= 4
+    inp = tmp_path / "in.jsonl"
+    write_jsonl_atomic(inp, [{"id": r["id"], "words": r["words"]} for r in records[:5]])
+    out = tmp_path / "out.jsonl"
+    assert main(["relabel", str(m), "--input", str(inp), "--out", str(out), "--no-progress",
+                 "--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 5
+
+
 @pytest.mark.slow
 def test_smollm2_gguf_student_trains_and_exports(tmp_path):
     """init="smollm2": the packaged GGUF, dequantized, fine-tuned 1 step, exported (int8)."""
