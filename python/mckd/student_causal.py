@@ -4,7 +4,7 @@
     → transformers model (a GGUF is dequantized to float32 and rebuilt as a plain model, so it
       saves like any checkpoint) + the model's own tokenizer (tokenizer.json in the student)
     → example = prompt ("w1 w2 ... wn =>") + " " + target + EOS; labels -100 on the prompt
-    → export: TransformersConverter → ctranslate2.Generator, parity-checked against PyTorch greedy
+    → export: TransformersConverter → ctranslate2.Generator, parity-checked against PyTorch
 
 Seq2seq (T5/BART) students are untouched (mckd.student); this module is chosen only when `init`
 names a GGUF or a causal-LM folder. The student's kind is recorded as "student_kind": "causal"

@@ -560,8 +560,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             if tok.causal:  # one sequence: prompt + target; the loss on the target only
                 from .student_causal import make_batch
 
-                x, y, am = (t.to(device) for t in make_batch([src[i] for i in b],
-                                                             [tgt[i] for i in b], tok.pad_id, torch))
+                batch = make_batch([src[i] for i in b], [tgt[i] for i in b], tok.pad_id, torch)
+                x, y, am = (t.to(device) for t in batch)
             else:
                 x = _pad([src[i] for i in b], tok.pad_id, torch).to(device)
                 y = _pad([tgt[i] for i in b], -100, torch).to(device)
