@@ -334,3 +334,17 @@ def test_exact_output_scores_100_in_every_tree_format(fmt):
 
     m = score_fn([g], [{"id": "a", "output": g["targets"][fmt]}], fmt)
     assert (m["paper_f1"], m["paper_f1_strict"], m["evalb_f1"], m["invalid"]) == (100.0, 100.0, 100.0, 0)
+
+
+def test_student_init_short_name_enters_the_fingerprint_by_content(data_dir, tmp_path):
+    from mckd.errors import MckdError
+    from mckd.jsonio import sha256_file
+    from mckd.teacher.models import resolve_model
+
+    try:
+        gguf = resolve_model("smollm2")
+    except MckdError as e:
+        pytest.skip(str(e))
+    d = Distiller(_cfg(_gguf(tmp_path), "student.init=smollm2"), data_dir, tmp_path / "run",
+                  log=lambda s: None)
+    assert d._init_sha() == sha256_file(gguf)

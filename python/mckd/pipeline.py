@@ -131,7 +131,16 @@ class Distiller:
         if not init:
             return None
         if not Path(init).exists():
-            raise MckdError(f"student.init {init}: not found")
+            from .student_causal import is_short_name
+
+            if not is_short_name(init):
+                raise MckdError(f"student.init {init}: not found")
+            # a packaged GGUF short name: the student starts from that file's content
+            from .filehash import file_sha256
+            from .teacher.models import resolve_model, verified_sha256
+
+            path = resolve_model(init)
+            return verified_sha256(path) or file_sha256(path, self._hash_cache())
         return tree_sha256(init, self._hash_cache())
 
     # ---------------------------------------------------------------- data

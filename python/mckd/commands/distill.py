@@ -19,8 +19,9 @@ def add_arguments(parser):
                         help="demo: CPU-sized; paper: the paper's settings")
     parser.add_argument("--format", default=None, choices=FORMATS)
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--init", default=None, metavar="HF_DIR",
-                        help="fine-tune this local HF seq2seq checkpoint for every student")
+    parser.add_argument("--init", default=None, metavar="MODEL",
+                        help="every student fine-tunes this pretrained model: an HF seq2seq or "
+                             "causal-LM folder, a .gguf file or a packaged GGUF short name")
     parser.add_argument("--device", default=None, choices=DEVICES,
                         help="where students train and relabel")
     parser.add_argument("overrides", nargs="*", metavar="key=value",

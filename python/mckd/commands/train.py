@@ -12,8 +12,10 @@ def add_arguments(parser):
                         help="output folder (HF checkpoint + tokenizer + mckd_student.json); "
                              "re-running resumes from its last epoch checkpoint")
     g = parser.add_mutually_exclusive_group()
-    g.add_argument("--init", metavar="HF_DIR", default=None,
-                   help="fine-tune a local HF seq2seq checkpoint (T5 or BART family)")
+    g.add_argument("--init", metavar="MODEL", default=None,
+                   help="fine-tune a pretrained model: a local HF seq2seq checkpoint (T5/BART), "
+                        "a local HF causal-LM folder, a .gguf file or a packaged GGUF short "
+                        "name (smollm2, qwen2.5-coder-0.5b, ...)")
     g.add_argument("--arch", metavar="NAME", default=None,
                    help="from-scratch config: t5-micro (CPU default), t5-tiny, t5-mini, "
                         "t5-small (GPU), t5-base")
