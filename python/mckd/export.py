@@ -88,6 +88,32 @@ def _hf_logprobs(model, src_ids: list[int], out_ids: list[int], eos: int | None)
     return float(picked.sum()), is_max
 
 
+def compare_probe(where: str, hf: list[int], c2: list[int], ct_score: float, limit: int,
+                  eos_id: int, logprobs, failures: list[str]) -> tuple[dict, bool]:
+    """One parity probe: PyTorch's greedy ids `hf` against CT2's `c2` and its score.
+
+    `logprobs(ids, eos)` gives PyTorch's teacher-forced (log-prob sum, argmax-agreement list)
+    of `ids` (+ `eos`). Problems are appended to `failures`; returns (case record, was a tie).
+    """
+    cut = len(c2) >= limit  # no EOS was generated: the score has no EOS term
+    lp_ct, argmax_ok = logprobs(c2, None if cut else eos_id)
+    same, tie = hf == c2, False
+    if not same:
+        n = min(len(hf), len(c2))
+        lp_hf_n, _ = logprobs(hf[:n], None)
+        lp_ct_n, _ = logprobs(c2[:n], None)
+        tie = all(argmax_ok[:n]) and abs(lp_hf_n - lp_ct_n) <= 1e-3 * (1 + n)
+        if not tie:
+            failures.append(f"{where}: CT2 and PyTorch greedy outputs differ (PyTorch log-prob "
+                            f"of the first {n} tokens: {lp_hf_n:.4f} for its own output vs "
+                            f"{lp_ct_n:.4f} for CT2's)")
+    err = abs(ct_score - lp_ct)
+    if not math.isfinite(ct_score) or err > 1e-2 + 1e-3 * len(c2):
+        failures.append(f"{where}: CT2 score {ct_score:.4f} but PyTorch gives {lp_ct:.4f} for "
+                        "the same tokens (conversion is wrong)")
+    return {"tokens": len(c2), "identical": same, "cut": cut, "score_abs_err": round(err, 6)}, tie
+
+
 def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list[str]]) -> dict:
     """Greedy outputs of CTranslate2 float32 vs PyTorch on `inputs`; MckdError when they differ.
 
@@ -117,27 +143,11 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
                                  length_penalty=0.0)[0]
         hf = greedy_decode(model, tok, [w], bound, "cpu", min_new_tokens=min_new)[0]
         c2 = tok.tokens_to_ids(res.hypotheses[0])
-        ct_score = float(res.scores[0])
-        cut = len(c2) >= limit  # no EOS was generated: the score has no EOS term
-        eos = None if cut else tok.eos_id
-        hf_lp_ct, argmax_ok = _hf_logprobs(model, s, c2, eos)
-        same = hf == c2
-        if not same:
-            n = min(len(hf), len(c2))
-            hf_lp_hf, _ = _hf_logprobs(model, s, hf[:n], None)
-            ct_lp_n, _ = _hf_logprobs(model, s, c2[:n], None)
-            tie = all(argmax_ok[:n]) and abs(hf_lp_hf - ct_lp_n) <= 1e-3 * (1 + n)
-            ties += tie
-            if not tie:
-                failures.append(f"input {k} ({len(w)} words): CT2 and PyTorch greedy outputs "
-                                f"differ (PyTorch log-prob of the first {n} tokens: {hf_lp_hf:.4f} "
-                                f"for its own output vs {ct_lp_n:.4f} for CT2's)")
-        score_err = abs(ct_score - hf_lp_ct)
-        if not math.isfinite(ct_score) or score_err > 1e-2 + 1e-3 * len(c2):
-            failures.append(f"input {k} ({len(w)} words): CT2 score {ct_score:.4f} but PyTorch "
-                            f"gives {hf_lp_ct:.4f} for the same tokens (conversion is wrong)")
-        cases.append({"words": len(w), "tokens": len(c2), "identical": same, "cut": cut,
-                      "score_abs_err": round(score_err, 6)})
+        case, tie = compare_probe(f"input {k} ({len(w)} words)", hf, c2, float(res.scores[0]),
+                                  limit, tok.eos_id,
+                                  lambda ids, eos: _hf_logprobs(model, s, ids, eos), failures)
+        cases.append(dict(case, words=len(w)))
+        ties += tie
     result = {"inputs": len(inputs), "identical": sum(c["identical"] for c in cases),
               "ties": ties, "max_score_abs_err": max(c["score_abs_err"] for c in cases),
               "cases": cases}

@@ -15,7 +15,6 @@ Importing this module imports neither torch nor transformers.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -256,6 +255,7 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
     import torch
     from transformers import AutoModelForCausalLM
 
+    from .export import compare_probe
     from .tokenizer import StudentTokenizer, max_decoding_length
 
     tok = StudentTokenizer.load(student_dir)
@@ -269,28 +269,13 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
         limit = max_decoding_length(bound, len(w), len(p))
         res = gen.generate_batch([tok.ids_to_tokens(p)], **generate_options(tok, limit, min_new))[0]
         c2 = list(res.sequences_ids[0])
-        ct_score = float(res.scores[0])
         with torch.no_grad():
             hf = _greedy_one(model, p, limit, tok.eos_id, min_new)
-        cut = len(c2) >= limit
-        lp_ct, argmax_ok = _logprobs(model, p, c2, None if cut else tok.eos_id)
-        same = hf == c2
-        if not same:
-            n = min(len(hf), len(c2))
-            lp_hf_n, _ = _logprobs(model, p, hf[:n], None)
-            lp_ct_n, _ = _logprobs(model, p, c2[:n], None)
-            tie = all(argmax_ok[:n]) and abs(lp_hf_n - lp_ct_n) <= 1e-3 * (1 + n)
-            ties += tie
-            if not tie:
-                failures.append(f"input {k} ({len(w)} words): CT2 and PyTorch greedy outputs "
-                                f"differ (PyTorch log-prob of the first {n} tokens: {lp_hf_n:.4f} "
-                                f"for its own output vs {lp_ct_n:.4f} for CT2's)")
-        err = abs(ct_score - lp_ct)
-        if not math.isfinite(ct_score) or err > 1e-2 + 1e-3 * len(c2):
-            failures.append(f"input {k} ({len(w)} words): CT2 score {ct_score:.4f} but PyTorch "
-                            f"gives {lp_ct:.4f} for the same tokens (conversion is wrong)")
-        cases.append({"words": len(w), "tokens": len(c2), "identical": same, "cut": cut,
-                      "score_abs_err": round(err, 6)})
+        case, tie = compare_probe(f"input {k} ({len(w)} words)", hf, c2, float(res.scores[0]),
+                                  limit, tok.eos_id,
+                                  lambda ids, eos: _logprobs(model, p, ids, eos), failures)
+        cases.append(dict(case, words=len(w)))
+        ties += tie
     result = {"inputs": len(inputs), "identical": sum(c["identical"] for c in cases),
               "ties": ties, "max_score_abs_err": max(c["score_abs_err"] for c in cases),
               "cases": cases, "generator": True}
