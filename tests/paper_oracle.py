@@ -47,44 +47,36 @@ def fixup(unparsed: str, s: str) -> str:
     return " ".join(" ".join(out).replace("(", "( ").split())
 
 
-def remove_words(tree, is_word: list[bool]):
-    """Remove leaves by gold position; a bracket left with one child becomes that child, with
-    none it disappears (None). A leaf past the mask raises IndexError, like theirs."""
+def _reduce(tree, is_word: list[bool], node):
+    """Their mask walk: leaves whose gold position is not a word are removed, a bracket left
+    without children disappears (None), and `node(bracket, kids)` builds the rest. A leaf past
+    the mask raises IndexError, like theirs."""
 
     def walk(t, pos):
         if not isinstance(t, (list, tuple)):
             return (t if is_word[pos] else None), 1
         kids, size = [], 0
         for sub in t:
-            node, n = walk(sub, pos + size)
-            if node is not None:
-                kids.append(node)
+            kid, n = walk(sub, pos + size)
+            if kid is not None:
+                kids.append(kid)
             size += n
-        if not kids:
-            return None, size
-        return (kids[0] if len(kids) == 1 else tuple(kids)), size
+        return (node(t, kids) if kids else None), size
 
     return walk(tree, 0)[0]
 
 
+def remove_words(tree, is_word: list[bool]):
+    """The unlabeled reduction: a bracket left with one child becomes that child."""
+    return _reduce(tree, is_word, lambda t, kids: kids[0] if len(kids) == 1 else tuple(kids))
+
+
 def labeled_gold(tree, is_word: list[bool]):
     """Their labeled copy of the reduced gold (with_labels=True), read back by nltk."""
+    def node(t, kids):
+        return f"({t.label().strip()} {kids[0] if len(kids) == 1 else ' '.join(kids)})"
 
-    def walk(t, pos):
-        if not isinstance(t, (list, tuple)):
-            return (t if is_word[pos] else None), 1
-        kids, size = [], 0
-        for sub in t:
-            node, n = walk(sub, pos + size)
-            if node is not None:
-                kids.append(node)
-            size += n
-        if not kids:
-            return None, size
-        inner = kids[0] if len(kids) == 1 else " ".join(kids)
-        return f"({t.label().strip()} {inner})", size
-
-    return nltk.Tree.fromstring(walk(tree, 0)[0])
+    return nltk.Tree.fromstring(_reduce(tree, is_word, node))
 
 
 def flatten(node) -> list:

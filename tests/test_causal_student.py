@@ -208,28 +208,12 @@ def test_parse_runs_without_torch_or_transformers(tmp_path_factory, model_dir):
     """`mckd parse` of a causal student in a venv without torch and transformers (the
     deployment of tests/test_offline_parse.py: only mckd, ctranslate2, tokenizers, numpy,
     PyYAML), with a guard that neither got imported."""
-    import shutil
-    import venv
-
-    import mckd
-    import mckd._core
-
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_offline_parse import _install_deploy_deps
+    from test_offline_parse import torch_free_env
 
     work = tmp_path_factory.mktemp("causal_offline")
-    env_dir = work / "venv"
-    venv.EnvBuilder(system_site_packages=False, with_pip=True, clear=True).create(env_dir)
-    how = _install_deploy_deps(env_dir, work)
-    pkgs = work / "pkgs"  # mckd as an installed wheel lays it out: sources + the compiled _core
-    shutil.copytree(Path(mckd.__file__).parent, pkgs / "mckd",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    core = Path(mckd._core.__file__)
-    if not (pkgs / "mckd" / core.name).exists():
-        shutil.copy2(core, pkgs / "mckd" / core.name)
-    env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "PYTHONPATH": str(pkgs),
-           "PYTHONNOUSERSITE": "1", "HOME": str(work), "LC_ALL": "C.UTF-8"}
-    py = str(env_dir / "bin" / "python")
+    py, env, how = torch_free_env(work)
+    py = str(py)
     r = subprocess.run([py, "-c", "import torch"], env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr, how
 

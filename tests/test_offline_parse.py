@@ -87,14 +87,20 @@ def deployment(tmp_path_factory):
     model_dir = work / "model"
     export_student(student, model_dir, quantization="int8")
 
-    env_dir = work / "venv"
-    venv.EnvBuilder(system_site_packages=False, with_pip=True, clear=True).create(env_dir)
-    how = _install_deploy_deps(env_dir, work)
+    py, env, how = torch_free_env(work)
+    return py, env, model_dir, how
 
-    # mckd as an installed wheel lays it out: the Python sources plus the compiled _core
+
+def torch_free_env(work: Path):
+    """(python, env vars, how the deps were installed) of a venv under `work` holding only
+    the deployment's packages, with mckd laid out as an installed wheel lays it out: the
+    Python sources plus the compiled _core. tests/test_causal_student.py uses it too."""
     import mckd
     import mckd._core
 
+    env_dir = work / "venv"
+    venv.EnvBuilder(system_site_packages=False, with_pip=True, clear=True).create(env_dir)
+    how = _install_deploy_deps(env_dir, work)
     pkgs = work / "pkgs"
     shutil.copytree(Path(mckd.__file__).parent, pkgs / "mckd",
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -103,7 +109,7 @@ def deployment(tmp_path_factory):
         shutil.copy2(core, pkgs / "mckd" / core.name)
     env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "PYTHONPATH": str(pkgs),
            "PYTHONNOUSERSITE": "1", "HOME": str(work), "LC_ALL": "C.UTF-8"}
-    return env_dir / "bin" / "python", env, model_dir, how
+    return env_dir / "bin" / "python", env, how
 
 
 def _run(py, env, *args, stdin=None):
