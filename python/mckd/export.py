@@ -114,6 +114,17 @@ def compare_probe(where: str, hf: list[int], c2: list[int], ct_score: float, lim
     return {"tokens": len(c2), "identical": same, "cut": cut, "score_abs_err": round(err, 6)}, tie
 
 
+def parity_summary(student_dir, cases: list[dict], ties: int, failures: list[str],
+                   **extra) -> dict:
+    """The parity result over every probe; MckdError listing the first failures, if any."""
+    if failures:
+        raise MckdError(f"{student_dir}: export parity check failed — CTranslate2 float32 does "
+                        f"not reproduce the PyTorch model:\n  " + "\n  ".join(failures[:5]))
+    return {"inputs": len(cases), "identical": sum(c["identical"] for c in cases), "ties": ties,
+            "max_score_abs_err": max(c["score_abs_err"] for c in cases), "cases": cases,
+            **extra}
+
+
 def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list[str]]) -> dict:
     """Greedy outputs of CTranslate2 float32 vs PyTorch on `inputs`; MckdError when they differ.
 
@@ -148,13 +159,7 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
                                   lambda ids, eos: _hf_logprobs(model, s, ids, eos), failures)
         cases.append(dict(case, words=len(w)))
         ties += tie
-    result = {"inputs": len(inputs), "identical": sum(c["identical"] for c in cases),
-              "ties": ties, "max_score_abs_err": max(c["score_abs_err"] for c in cases),
-              "cases": cases}
-    if failures:
-        raise MckdError(f"{student_dir}: export parity check failed — CTranslate2 float32 does "
-                        f"not reproduce the PyTorch model:\n  " + "\n  ".join(failures[:5]))
-    return result
+    return parity_summary(student_dir, cases, ties, failures)
 
 
 def export_student(student_dir: str | Path, out_dir: str | Path, quantization: str = "int8",

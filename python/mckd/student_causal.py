@@ -255,7 +255,7 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
     import torch
     from transformers import AutoModelForCausalLM
 
-    from .export import compare_probe
+    from .export import compare_probe, parity_summary
     from .tokenizer import StudentTokenizer, max_decoding_length
 
     tok = StudentTokenizer.load(student_dir)
@@ -276,10 +276,4 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
                                   lambda ids, eos: _logprobs(model, p, ids, eos), failures)
         cases.append(dict(case, words=len(w)))
         ties += tie
-    result = {"inputs": len(inputs), "identical": sum(c["identical"] for c in cases),
-              "ties": ties, "max_score_abs_err": max(c["score_abs_err"] for c in cases),
-              "cases": cases, "generator": True}
-    if failures:
-        raise MckdError(f"{student_dir}: export parity check failed — CTranslate2 float32 does "
-                        f"not reproduce the PyTorch model:\n  " + "\n  ".join(failures[:5]))
-    return result
+    return parity_summary(student_dir, cases, ties, failures, generator=True)
