@@ -164,7 +164,7 @@ def run_batched(model_path, demos, tests, args, constrained: bool, parallel: int
         s = run_teacher(model_path, demos, tests, Path(d) / "out.jsonl", cfg)
         wall = time.time() - t0
         recs = read_jsonl(Path(d) / "out.jsonl")
-    delta = {k: STATS[k] - before[k] for k in STATS}
+    delta = {k: STATS[k] - before[k] for k in STATS if not isinstance(STATS[k], dict)}
     return {"wall_s": wall, "tokens": s["gen_tokens"], "records": recs, "summary": s,
             "stats": delta}
 

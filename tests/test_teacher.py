@@ -6,6 +6,7 @@ hand-written sentences, so the whole file stays well under two minutes on 2 CPU 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -321,7 +322,7 @@ def test_rerun_makes_zero_model_calls(smollm2, tmp_path, monkeypatch):
         raise AssertionError("the model was loaded on a finished job")
 
     monkeypatch.setattr(engine.LlamaModel, "__init__", no_model)
-    calls = dict(engine.STATS)
+    calls = copy.deepcopy(engine.STATS)
     again = run_teacher(smollm2, DEMOS, INPUTS[:3], out, _cfg())
     assert engine.STATS == calls
     assert again["cached"] == 3 and again["generated"] == 0 and again["model_loads"] == 0

@@ -205,7 +205,7 @@ class Distiller:
 
             tcfg = T.TeacherConfig(
                 format=self.fmt, shots=c.shots, demo_selection=c.demo_selection,
-                seed=self.cfg.seed, parallel=c.parallel, threads=c.threads or None,
+                seed=self.cfg.seed, parallel=c.parallel, threads=c.threads or T.all_cores(),
                 constrained=c.constrained, n_ctx=c.n_ctx,
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged

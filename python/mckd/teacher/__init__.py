@@ -10,6 +10,6 @@ checks before llama.cpp sees a file), `models` (packaged model names), `run` (ca
 
 from .gguf import check_gguf
 from .models import resolve_model
-from .run import FORMATS, TeacherConfig, run_teacher
+from .run import FORMATS, TeacherConfig, all_cores, run_teacher
 
-__all__ = ["FORMATS", "TeacherConfig", "check_gguf", "resolve_model", "run_teacher"]
+__all__ = ["FORMATS", "TeacherConfig", "all_cores", "check_gguf", "resolve_model", "run_teacher"]

@@ -25,7 +25,8 @@ from ..errors import MckdError
 from .constraint import TreeConstraint
 
 STATS = {"model_loads": 0, "decode_calls": 0, "decode_s": 0.0, "constraint_s": 0.0,
-         "constraint_steps": 0, "forced_tokens": 0}
+         "constraint_steps": 0, "forced_tokens": 0, "tokens_fed": 0,
+         "call_sizes": {}}  # tokens per llama_decode call -> number of calls
 _LOG_CB = None  # keep the ctypes callback alive for the life of the process
 _BACKEND = False
 
@@ -211,6 +212,8 @@ class BatchDecoder:
     def _decode(self, n: int) -> None:
         self.batch.n_tokens = n
         STATS["decode_calls"] += 1
+        STATS["tokens_fed"] += n
+        STATS["call_sizes"][n] = STATS["call_sizes"].get(n, 0) + 1
         t0 = time.perf_counter()
         rc = self.L.llama_decode(self.ctx, self.batch)
         STATS["decode_s"] += time.perf_counter() - t0

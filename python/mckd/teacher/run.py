@@ -286,6 +286,14 @@ def summary_line(s: dict) -> str:
             f"{s['time_s']:.1f}s -> {s['out']}")
 
 
+def all_cores() -> int:
+    """The cores this process may run on (`teacher.threads = 0` in a distill config)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def teacher_cpu_threads() -> int:
     """Default thread count: the cores this process may use, less those other jobs keep busy.
 
@@ -293,10 +301,7 @@ def teacher_cpu_threads() -> int:
     worse than one fewer: on 2 cores shared with other jobs (load ~4.5), 2 threads labelled a
     sentence in 8.3 s, 1 thread in 1.45 s. The outputs do not depend on the thread count.
     """
-    try:
-        n = max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        n = max(1, os.cpu_count() or 1)
+    n = all_cores()
     try:
         busy = os.getloadavg()[0]
     except (AttributeError, OSError):
