@@ -40,6 +40,14 @@ class TeacherConfig:
     threads: int = 0             # 0 = all cores
     constrained: bool = True
     n_ctx: int = 4096
+    # an OpenAI-compatible server instead of the local GGUF (see mckd.teacher.server)
+    url: str = ""
+    server_model: str = ""
+    api_key_env: str = "MCKD_TEACHER_API_KEY"  # the key itself is never written anywhere
+    concurrency: int = 8
+    timeout_s: float = 300.0
+    retries: int = 4
+    grammar: str = "auto"        # auto | gbnf | vllm | none
 
 
 @dataclass
@@ -269,6 +277,7 @@ QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float
 CHOICES: dict[str, tuple[str, ...]] = {
     "format": FORMATS, "quantization": QUANTIZATIONS,
     "teacher.demo_selection": DEMO_SELECTIONS, "student.device": DEVICES,
+    "teacher.grammar": ("auto", "gbnf", "vllm", "none"),
 }
 # key -> (smallest allowed value, what the boundary means)
 MINIMUM: dict[str, tuple[int, str]] = {
@@ -282,6 +291,8 @@ MINIMUM: dict[str, tuple[int, str]] = {
     "teacher.parallel": (1, "sequences per batch"),
     "teacher.threads": (0, "0 = all cores"),
     "teacher.n_ctx": (1, "tokens of context"),
+    "teacher.concurrency": (1, "server requests in flight"),
+    "teacher.retries": (0, "0 = no retry"),
     "student.epochs": (0, "0 = the trainer's default"),
 }
 # Trainer fields the pipeline sets itself for every student: overriding them would be ignored
@@ -325,7 +336,23 @@ def validate(cfg: DistillConfig) -> None:
         raise MckdError(f"data.min_words={d.min_words} is above data.max_words={d.max_words}: "
                         "no sentence would fit")
     _check_student(cfg)
-    _check_teacher_model(cfg.teacher.model)
+    if cfg.teacher.url:
+        from .teacher.server import Client
+
+        if cfg.teacher.timeout_s <= 0:
+            raise MckdError(f"teacher.timeout_s must be > 0, got {cfg.teacher.timeout_s}")
+        Client(server_settings(cfg.teacher))  # the URL's form
+    else:
+        _check_teacher_model(cfg.teacher.model)
+
+
+def server_settings(t: "TeacherConfig"):
+    """The server settings of a URL teacher (mckd.teacher.server.ServerSettings)."""
+    from .teacher.server import ServerSettings
+
+    return ServerSettings(url=t.url, model=t.server_model, api_key_env=t.api_key_env,
+                          concurrency=t.concurrency, timeout_s=t.timeout_s, retries=t.retries,
+                          grammar=t.grammar)
 
 
 def _check_student(cfg: DistillConfig) -> None:

@@ -16,6 +16,7 @@ reads (teacher GGUF, `student.init`) and the versions of the code that decides o
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -25,7 +26,8 @@ from pathlib import Path
 from . import __version__
 from .config import DistillConfig
 from .errors import MckdError
-from .jsonio import read_json, read_jsonl, sha256_file, write_json_atomic, write_jsonl_atomic
+from .jsonio import (read_json, read_jsonl, sha256_file, sha256_text, write_json_atomic,
+                     write_jsonl_atomic)
 from .runstate import RunDir, fingerprint
 from .versions import CONSTRAINT_VERSION, REPAIR_VERSION, SCORER_VERSION, code_versions
 
@@ -103,10 +105,17 @@ class Distiller:
         return self.root / "cache" / "file_hashes.json"
 
     def teacher_model(self) -> tuple[str, str]:
-        """(resolved path, sha256) of the teacher GGUF; a short name resolves to its file first."""
+        """(resolved path, sha256) of the teacher GGUF; a short name resolves to its file first.
+        A server teacher: (URL, sha256 of what the server reports of its model)."""
         from .filehash import file_sha256
         from .teacher.models import resolve_model, verified_sha256
 
+        if self.cfg.teacher.url:
+            from .config import server_settings
+            from .teacher.server import Client
+
+            ident = Client(server_settings(self.cfg.teacher)).identity()
+            return ident["url"], sha256_text(json.dumps(ident, sort_keys=True))
         path = resolve_model(self.cfg.teacher.model)
         if not path.is_file():
             raise MckdError(f"teacher model {path}: file not found")
@@ -206,7 +215,10 @@ class Distiller:
             tcfg = T.TeacherConfig(
                 format=self.fmt, shots=c.shots, demo_selection=c.demo_selection,
                 seed=self.cfg.seed, parallel=c.parallel, threads=c.threads or T.all_cores(),
-                constrained=c.constrained, n_ctx=c.n_ctx,
+                constrained=c.constrained, n_ctx=c.n_ctx, url=c.url,
+                server_model=c.server_model, api_key_env=c.api_key_env,
+                concurrency=c.concurrency, timeout_s=c.timeout_s, retries=c.retries,
+                grammar=c.grammar,
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
@@ -218,7 +230,10 @@ class Distiller:
         # threads change speed, not outputs (the cache key leaves them out too); parallel
         # changes how llama.cpp batches, which can flip a near-tied token (teacher/run.py), so
         # it stays in. The model enters by content: a GGUF replaced at one path re-runs.
-        settings = {k: v for k, v in asdict(c).items() if k != "threads"}
+        # A server teacher: its identity stands in for the model file, and how it is reached
+        # (concurrency, timeouts, the key's variable) does not change what it writes.
+        skip = SERVER_ONLY if not c.url else LOCAL_ONLY + SERVER_TRANSPORT
+        settings = {k: v for k, v in asdict(c).items() if k != "threads" and k not in skip}
         return self._step(f"teacher_{which}", {
             "teacher": settings, "model_sha256": model_sha, "seed": self.cfg.seed,
             "format": self.fmt, "demos": sel["demos_sha"], "inputs": sel[f"{which}_sha"],
@@ -600,6 +615,14 @@ class Distiller:
             "data_checksums": self.data_checksums(),
             "versions": versions,
         })
+
+
+# Teacher settings that mean something only for one kind of teacher; the other kind's are left
+# out of the teacher step's fingerprint (so adding server settings changed no local run's).
+SERVER_ONLY = ("url", "server_model", "api_key_env", "concurrency", "timeout_s", "retries",
+               "grammar")
+SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries")
+LOCAL_ONLY = ("model", "parallel", "n_ctx")
 
 
 def _confidence(rec: dict) -> float:

@@ -9,6 +9,10 @@ def add_arguments(parser):
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
                         help="GGUF teacher model, or a packaged short name: smollm2 (default), "
                              "gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b")
+    parser.add_argument("--teacher-url", metavar="URL", default=None,
+                        help="an OpenAI-compatible completions server as the teacher (llama.cpp "
+                             "server, vLLM); key from $MCKD_TEACHER_API_KEY; more settings: "
+                             "teacher.concurrency, teacher.grammar, teacher.server_model")
     parser.add_argument("--data", required=True, metavar="DATA_DIR",
                         help="directory written by `mckd data import` (train.jsonl, test.jsonl)")
     parser.add_argument("--labeled", type=int, default=None, help="number of gold examples")
@@ -39,7 +43,8 @@ def run(args) -> int:
     # Everything that can be checked is checked before the first step (and before the teacher
     # spends minutes): settings, the data evaluation will need, and where the run may write.
     cfg = load_config(args.preset, args.config, args.overrides, flags={
-        "teacher.model": args.local_teacher, "data.labeled": args.labeled,
+        "teacher.model": args.local_teacher, "teacher.url": args.teacher_url,
+        "data.labeled": args.labeled,
         "stages": args.stages, "format": args.format, "seed": args.seed,
         "student.init": args.init, "student.device": args.device,
     })

@@ -1,4 +1,4 @@
-"""`mckd teach`: pseudolabel inputs with a few-shot prompted local GGUF LLM (resumable)."""
+"""`mckd teach`: pseudolabel inputs with a few-shot prompted LLM, local GGUF or server (resumable)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,24 @@ def add_arguments(parser):
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
                         help="GGUF model path, or a packaged short name: smollm2 (default), "
                              "gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b")
+    parser.add_argument("--teacher-url", metavar="URL", default=None,
+                        help="an OpenAI-compatible completions server instead of a local GGUF "
+                             "(llama.cpp server, vLLM): http://host:port; the API key is read "
+                             "from $MCKD_TEACHER_API_KEY (see --api-key-env)")
+    parser.add_argument("--server-model", default="",
+                        help="model name to request from the server (default: the first listed)")
+    parser.add_argument("--api-key-env", default="MCKD_TEACHER_API_KEY", metavar="VAR",
+                        help="environment variable holding the server's API key")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="server requests in flight (8)")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds per server request before a retry (300)")
+    parser.add_argument("--retries", type=int, default=4,
+                        help="retries after connection errors, timeouts, 5xx and 429 (4)")
+    parser.add_argument("--grammar", choices=["auto", "gbnf", "vllm", "none"], default="auto",
+                        help="how a server is constrained: gbnf (llama.cpp `grammar`), vllm "
+                             "(its grammar field), none (free text, then repair); auto picks "
+                             "by what the server reports")
     parser.add_argument("--demos", required=True, metavar="LABELED.jsonl",
                         help="gold demonstrations (dataset records: source + targets[format])")
     parser.add_argument("--input", required=True, metavar="UNLABELED.jsonl",
@@ -58,7 +76,12 @@ def run(args) -> int:
                         parallel=args.parallel, threads=args.threads,
                         constrained=not args.unconstrained, n_ctx=args.n_ctx,
                         temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, url=args.teacher_url or "",
+                        server_model=args.server_model, api_key_env=args.api_key_env,
+                        concurrency=args.concurrency, timeout_s=args.timeout,
+                        retries=args.retries, grammar=args.grammar)
+    if args.teacher_url and args.local_teacher:
+        raise MckdError("give --local-teacher or --teacher-url, not both")
     s = run_teacher(args.local_teacher, demos, inputs, args.out, cfg)
     if args.no_progress:  # with progress on, run_teacher already printed this line
         print(summary_line(s), file=sys.stderr)

@@ -54,6 +54,22 @@ class TeacherConfig:
     # KV layout with a shared prefix: False = one stream per sequence (prefix copied in),
     # True = one unified cell pool (prefix shared in place); see engine.BatchDecoder.
     kv_unified: bool = False
+    # A teacher behind an OpenAI-compatible server instead of a local GGUF (teacher/server.py).
+    url: str = ""                     # "" = in-process llama.cpp
+    server_model: str = ""            # "" = the first model the server lists
+    api_key_env: str = "MCKD_TEACHER_API_KEY"  # the variable holding the key (never stored)
+    concurrency: int = 8              # requests in flight
+    timeout_s: float = 300.0
+    retries: int = 4
+    grammar: str = "auto"             # auto | gbnf | vllm | none (unconstrained + repair)
+
+    def server(self):
+        """The server settings (teacher.server.ServerSettings) of a URL teacher."""
+        from .server import ServerSettings
+
+        return ServerSettings(url=self.url, model=self.server_model, api_key_env=self.api_key_env,
+                              concurrency=self.concurrency, timeout_s=self.timeout_s,
+                              retries=self.retries, grammar=self.grammar)
 
 
 def _warn(msg: str) -> None:
@@ -73,6 +89,10 @@ def _validate(cfg: TeacherConfig) -> None:
         raise MckdError(f"threads must be >= 1, got {cfg.threads}")
     if cfg.temperature < 0:
         raise MckdError(f"temperature must be >= 0, got {cfg.temperature}")
+    if cfg.url:
+        from .server import Client
+
+        Client(cfg.server())  # checks the URL and the server settings
 
 
 def _words(rec: dict) -> list[str]:
@@ -158,8 +178,13 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     _validate(cfg)
     t_start = time.time()
     loads0, calls0 = engine.STATS["model_loads"], engine.STATS["decode_calls"]
-    path = resolve_model(model_path)
-    info = check_gguf(path)
+    if cfg.url:  # the model lives behind a server: nothing to load or hash here
+        from .server import Client
+
+        path, info = Client(cfg.server()), None
+    else:
+        path = resolve_model(model_path)
+        info = check_gguf(path)
     out_path = Path(out_path)
     cache_path = Path(cfg.cache_path) if cfg.cache_path else out_path.with_name(
         out_path.name + ".cache.jsonl")
@@ -184,28 +209,38 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
 
     t_start, loads0, calls0 = started
     items, shas = _read_cache(cache_path)
-    mid = _model_id(path)
-    sha = shas.get(mid) or verified_sha256(path) or sha256_file(path)
-    identity = {"model": path.name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
-                "demo_selection": cfg.demo_selection, "seed": cfg.seed,
-                "constrained": cfg.constrained, "temperature": cfg.temperature,
-                "n_ctx": cfg.n_ctx, "parallel": cfg.parallel, "template": TEMPLATE,
-                "constraint_version": CONSTRAINT_VERSION, "repair_version": REPAIR_VERSION}
-    # the code that decides an output (constraint, repair) is part of its key: an output made
-    # by older code is never served as if the current code had made it
+    server = path if cfg.url else None
     common = {"v": KEY_VERSION, "constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION,
-              "model": sha, "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
+              "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
               "format": cfg.format, "constrained": cfg.constrained,
               "temperature": cfg.temperature,
               "sample_seed": cfg.seed if cfg.temperature > 0 else None,
-              "n_ctx": cfg.n_ctx, "max_new": cfg.max_new_tokens,
-              "labels": asdict(grammar) if grammar else None,
-              # llama.cpp's batched kernels round differently with the batch's make-up, which
-              # flips near-tied greedy choices: measured, 1 of 16 SmolLM2 outputs changed between
-              # parallel 1 and 8. So the settings that shape batches and the KV layout are part
-              # of an output's identity; the thread count is not (outputs measured identical).
-              "parallel": cfg.parallel, "kv_unified": cfg.kv_unified,
-              "flash_attn": cfg.flash_attn}
+              "max_new": cfg.max_new_tokens,
+              "labels": asdict(grammar) if grammar else None}
+    if server is not None:
+        # the server's identity: its URL, the model name and what it reports of the model
+        ident = server.identity()
+        sha, name, mid = None, ident["model"], None
+        common.update({"server": ident, "grammar": server.grammar_mode(ident)})
+    else:
+        mid = _model_id(path)
+        sha = shas.get(mid) or verified_sha256(path) or sha256_file(path)
+        name = path.name
+        # the code that decides an output (constraint, repair) is part of its key: an output
+        # made by older code is never served as if the current code had made it.
+        # llama.cpp's batched kernels round differently with the batch's make-up, which flips
+        # near-tied greedy choices: measured, 1 of 16 SmolLM2 outputs changed between parallel
+        # 1 and 8. So the settings that shape batches and the KV layout are part of an output's
+        # identity; the thread count is not (outputs measured identical).
+        common.update({"model": sha, "n_ctx": cfg.n_ctx, "parallel": cfg.parallel,
+                       "kv_unified": cfg.kv_unified, "flash_attn": cfg.flash_attn})
+    identity = {"model": name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
+                "demo_selection": cfg.demo_selection, "seed": cfg.seed,
+                "constrained": cfg.constrained, "temperature": cfg.temperature,
+                **({"server": common["server"]} if server is not None else
+                   {"n_ctx": cfg.n_ctx, "parallel": cfg.parallel}),
+                "template": TEMPLATE, "constraint_version": CONSTRAINT_VERSION,
+                "repair_version": REPAIR_VERSION}
     selector = DemoSelector(D, cfg.shots, cfg.demo_selection, cfg.seed)
     plan = []  # (input, demo indices, key)
     for x in X:
@@ -221,16 +256,27 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
     # function of the whole plan (waves), never of what happens to be cached: a wave is
     # generated whole, cached members included, so a resumed run decodes exactly the batches
     # an uninterrupted one does and gives the same tokens.
-    waves = [w for w in plan_waves(unique, cfg.parallel) if any(k not in items for k in w)]
+    # (A server batches as it likes: requests are independent, no waves.)
+    waves = [w for w in plan_waves(unique, 1 if server else cfg.parallel)
+             if any(k not in items for k in w)]
     todo = {k: unique[k] for w in waves for k in w}
     n_cached = sum(1 for _, _, k in plan if k in items and k not in todo)
 
     gen = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0}
     with JsonlAppender(cache_path) as app:
-        if mid not in shas:
+        if mid is not None and mid not in shas:
             app.append({"kind": "model", "path": mid[0], "size": mid[1], "mtime_ns": mid[2],
                         "sha256": sha})
-        if todo:
+        if todo and server is not None:
+            from .server import generate_server
+
+            def record(key: str, out: dict) -> None:
+                items[key] = out
+                app.append({"kind": "item", "key": key, "out": out})
+
+            gen = generate_server(server, common["server"], cfg, D, grammar, todo, record,
+                                  cfg.progress)
+        elif todo:
             from .generate import generate_all
 
             gen = generate_all(path, info, cfg, D, grammar, waves, unique, items, app)
@@ -260,7 +306,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
                          if gen["gen_time_s"] else None),
         "model_loads": engine.STATS["model_loads"] - loads0,
         "decode_calls": engine.STATS["decode_calls"] - calls0,
-        "model": path.name, "sha256": sha, "out": str(out_path), "cache": str(cache_path),
+        "model": name, "sha256": sha, "out": str(out_path), "cache": str(cache_path),
     }
     if cfg.progress:
         print(summary_line(summary), file=sys.stderr, flush=True)

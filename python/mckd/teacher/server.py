@@ -1,0 +1,242 @@
+"""A teacher behind an OpenAI-compatible completions server (llama.cpp server, llama-cpp-python's
+server, vLLM): the same few-shot prompts, many requests in flight, retries, a per-input grammar.
+
+Standard library only (urllib + threads): the requests are plain JSON POSTs, and the work is the
+server's. Every finished output goes to the caller's cache as it arrives (`record`), so a killed
+or failed run loses only the requests in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from ..errors import MckdError
+from .constraint import TREE_FORMATS
+from .gbnf import tree_gbnf
+from .prompt import HEAL, demo_block, query_text
+
+GRAMMAR_MODES = ("auto", "gbnf", "vllm", "none")
+DEFAULT_KEY_ENV = "MCKD_TEACHER_API_KEY"
+
+
+@dataclass
+class ServerSettings:
+    """How to reach and drive the server (teacher.url, teacher.concurrency, ...)."""
+    url: str
+    model: str = ""                 # "" = the first model the server lists
+    api_key_env: str = DEFAULT_KEY_ENV  # the key is read from this variable, never stored
+    concurrency: int = 8            # requests in flight
+    timeout_s: float = 300.0        # per request
+    retries: int = 4                # after the first try, on connection errors / 5xx / 429
+    grammar: str = "auto"           # auto | gbnf (llama.cpp) | vllm | none (repair afterwards)
+
+
+class ServerError(MckdError):
+    """A request that failed for good (after retries, or at once for a client error)."""
+
+
+def _retryable(code: int | None) -> bool:
+    return code is None or code == 429 or code >= 500
+
+
+class Client:
+    """JSON over HTTP to one server, with retries and backoff."""
+
+    def __init__(self, s: ServerSettings):
+        if s.grammar not in GRAMMAR_MODES:
+            raise MckdError(f"teacher.grammar={s.grammar!r}: expected one of "
+                            f"{', '.join(GRAMMAR_MODES)}")
+        if s.concurrency < 1 or s.retries < 0 or s.timeout_s <= 0:
+            raise MckdError("teacher.concurrency must be >= 1, teacher.retries >= 0 and "
+                            "teacher.timeout_s > 0")
+        self.s = s
+        self.base = s.url.rstrip("/")
+        if self.base.endswith("/v1"):
+            self.base = self.base[:-3]
+        if not self.base.startswith(("http://", "https://")):
+            raise MckdError(f"teacher.url {s.url!r}: expected http://host:port or https://...")
+        self.key = os.environ.get(s.api_key_env, "") if s.api_key_env else ""
+
+    def _once(self, method: str, path: str, body: dict | None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if self.key:
+            req.add_header("Authorization", f"Bearer {self.key}")
+        with urllib.request.urlopen(req, timeout=self.s.timeout_s) as r:
+            return json.loads(r.read().decode("utf-8"))
+
+    def call(self, method: str, path: str, body: dict | None = None, what: str = "") -> dict:
+        """One request; retried with exponential backoff on connection errors, timeouts, 5xx
+        and 429; a client error (401, 403, other 4xx) fails at once with the server's words."""
+        where = f"teacher server {self.base}{path}" + (f" ({what})" if what else "")
+        last = ""
+        for attempt in range(self.s.retries + 1):
+            code = None
+            try:
+                return self._once(method, path, body)
+            except urllib.error.HTTPError as e:
+                code = e.code
+                detail = e.read()[:500].decode("utf-8", "replace").strip()
+                last = f"HTTP {e.code}: {detail or e.reason}"
+                if code in (401, 403):
+                    how = (f"${self.s.api_key_env} is set but was refused" if self.key else
+                           f"set the key in ${self.s.api_key_env}")
+                    raise ServerError(f"{where}: the server refused the API key ({last}); "
+                                      f"{how}") from None
+                if not _retryable(code):
+                    raise ServerError(f"{where}: {last}") from None
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as e:
+                reason = getattr(e, "reason", e)
+                last = (f"no reply within {self.s.timeout_s:g}s"
+                        if isinstance(reason, (socket.timeout, TimeoutError)) else
+                        f"cannot connect ({reason})")
+            except json.JSONDecodeError as e:
+                last = f"reply is not JSON ({e})"
+            if attempt < self.s.retries:
+                time.sleep(min(30.0, 0.5 * 2 ** attempt) * (1 + 0.25 * random.random()))
+        raise ServerError(f"{where}: {last} (gave up after {self.s.retries + 1} tries)")
+
+    def identity(self) -> dict:
+        """What the server says it serves: the model entry of GET /v1/models (its `id`, and
+        the size / parameter count / context a llama.cpp server adds), with the URL."""
+        r = self.call("GET", "/v1/models", what="list models")
+        models = r.get("data") or []
+        if not models:
+            raise ServerError(f"teacher server {self.base}: /v1/models lists no model")
+        entry = next((m for m in models if m.get("id") == self.s.model), None) \
+            if self.s.model else models[0]
+        if entry is None:
+            have = ", ".join(str(m.get("id")) for m in models)
+            raise ServerError(f"teacher server {self.base}: no model {self.s.model!r} "
+                              f"(it serves: {have})")
+        entry = {k: v for k, v in entry.items() if k not in ("created", "permission",
+                                                              "permissions")}
+        return {"url": self.base, "model": entry.get("id"), "reported": entry}
+
+    def grammar_mode(self, identity: dict) -> str:
+        """`auto`: vLLM's grammar field for a vLLM server, llama.cpp's GBNF otherwise."""
+        if self.s.grammar != "auto":
+            return self.s.grammar
+        return "vllm" if identity["reported"].get("owned_by") == "vllm" else "gbnf"
+
+
+def complete(client: Client, model: str, prompt: str, max_tokens: int, grammar: str | None,
+             mode: str, temperature: float, seed: int, what: str) -> dict:
+    """One completion: (text, completion tokens, mean log-prob of its tokens or None)."""
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens,
+            "temperature": temperature, "seed": seed, "logprobs": 1}
+    if grammar is not None and mode == "gbnf":
+        body["grammar"] = grammar
+    elif grammar is not None and mode == "vllm":
+        # vLLM >= 0.10 reads structured_outputs; older releases read guided_grammar
+        body["structured_outputs"] = {"grammar": grammar}
+        body["guided_grammar"] = grammar
+    else:
+        body["stop"] = ["\n"]
+    r = client.call("POST", "/v1/completions", body, what)
+    try:
+        choice = r["choices"][0]
+        text = choice["text"]
+    except (KeyError, IndexError, TypeError):
+        raise ServerError(f"teacher server {client.base}: {what}: reply has no "
+                          f"choices[0].text: {json.dumps(r)[:300]}") from None
+    lps = ((choice.get("logprobs") or {}).get("token_logprobs") or [])
+    lps = [x for x in lps if isinstance(x, (int, float))]
+    n = (r.get("usage") or {}).get("completion_tokens") or len(lps)
+    return {"text": text, "tokens": int(n or 0),
+            "logprob_mean": round(sum(lps) / len(lps), 6) if lps else None,
+            "finish": choice.get("finish_reason")}
+
+
+def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict, record,
+                    progress: bool) -> dict:
+    """Label every key of `todo` (key -> (input, demo indices)) through the server; each
+    output is handed to `record(key, out)` as it arrives."""
+    from .generate import _repair
+
+    fmt = cfg.format
+    mode = client.grammar_mode(identity) if (cfg.constrained and fmt in TREE_FORMATS) else "none"
+    model = identity["model"]
+    t0 = time.time()
+    stats = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0,
+             "grammar": mode, "concurrency": client.s.concurrency}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), file=sys.stderr, unit="sent", desc="teacher", mininterval=0.5,
+                   dynamic_ncols=True)
+
+    def one(key: str) -> tuple[str, dict]:
+        x, idx = todo[key]
+        prompt = "".join(demo_block(D[i]["source"], D[i]["target"]) for i in idx) \
+            + query_text(x["source"])
+        g = tree_gbnf(x["words"], grammar, HEAL) if mode != "none" else None
+        # a tree of n words needs ~4 tokens a word in the unlabeled format; labels add more
+        max_tokens = cfg.max_new_tokens or (12 * len(x["words"]) + 32)
+        r = complete(client, model, prompt, max_tokens, g, mode, cfg.temperature,
+                     _seed(cfg.seed, x["id"]), f"input {x['id']}")
+        text = r["text"]
+        if text.startswith(HEAL):
+            text = text[len(HEAL):]
+        raw = text.split("\n", 1)[0].strip()
+        if fmt in TREE_FORMATS:
+            out = _repair(raw, x["words"], fmt)
+        else:
+            out = {"target": raw, "output": raw, "valid": bool(raw), "repaired": False}
+        out.update({"logprob_mean": r["logprob_mean"], "tokens": r["tokens"],
+                    "n_demos": len(idx), "stop": r["finish"] or "done"})
+        return key, out
+
+    # keep `concurrency` requests in flight; after a request fails for good, start no more,
+    # but record every one still in flight that succeeds (nothing finished is thrown away)
+    pool = ThreadPoolExecutor(max_workers=client.s.concurrency)
+    keys = iter(list(todo))
+    running = set()
+    error: MckdError | None = None
+    try:
+        for k in keys:
+            running.add(pool.submit(one, k))
+            if len(running) >= client.s.concurrency:
+                break
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                try:
+                    key, out = f.result()
+                except MckdError as e:
+                    error = error or e
+                    continue
+                record(key, out)
+                stats["generated"] += 1
+                stats["gen_tokens"] += out["tokens"]
+                if bar is not None:
+                    bar.update(1)
+                nxt = next(keys, None) if error is None else None
+                if nxt is not None:
+                    running.add(pool.submit(one, nxt))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if bar is not None:
+            bar.close()
+    if error is not None:
+        raise MckdError(f"{error} -- {stats['generated']} outputs of this run are in the cache; "
+                        "run the same command again to resume") from None
+    stats["gen_time_s"] = round(time.time() - t0, 3)
+    return stats
+
+
+def _seed(seed: int, rec_id: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{rec_id}".encode()).digest()[:4], "little")
