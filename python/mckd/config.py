@@ -56,6 +56,10 @@ class StudentConfig:
     arch: str = "t5-micro"       # named from-scratch config; t5-small or larger on a GPU
     epochs: int = 0              # 0 = the trainer's default for the student kind
     device: str = "auto"
+    # How exported students decode when they relabel: "auto" = constrained for decoder-only
+    # students of tree formats (every output is a tree over the input, mckd.constrained), else
+    # free greedy.
+    decoding: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
 
 
@@ -278,6 +282,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "format": FORMATS, "quantization": QUANTIZATIONS,
     "teacher.demo_selection": DEMO_SELECTIONS, "student.device": DEVICES,
     "teacher.grammar": ("auto", "gbnf", "vllm", "none"),
+    "student.decoding": ("auto", "constrained", "free"),
 }
 # key -> (smallest allowed value, what the boundary means)
 MINIMUM: dict[str, tuple[int, str]] = {

@@ -303,10 +303,12 @@ class Distiller:
             from .relabel import relabel
 
             summary = relabel(self.root / model["model_dir"], read_jsonl(inputs_file),
-                              d / "labels.jsonl", device=self.cfg.student.device)
+                              d / "labels.jsonl", device=self.cfg.student.device,
+                              decoding=self.cfg.student.decoding)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
         return self._step(name, {"model": model, "inputs": inputs_sha,
+                                 "decoding": self.cfg.student.decoding,
                                  "versions": {"repair": REPAIR_VERSION}}, fn, title)
 
     # ---------------------------------------------------------------- helpers

@@ -103,7 +103,7 @@ class Labeler:
 
     def __init__(self, model_dir: str | os.PathLike, device: str = "auto", threads: int = 0,
                  compute_type: str = "default", max_batch_tokens: int = 4096,
-                 workers: int | None = None):
+                 workers: int | None = None, decoding: str = "auto"):
         import ctranslate2
 
         self.md = load_model_dir(model_dir)
@@ -121,6 +121,13 @@ class Labeler:
         cpu = self.device == "cpu"
         self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
         self.causal = self.md.meta.get("student_kind") == "causal"
+        self.decoding = resolve_decoding(decoding, self.causal, self.fmt, self.md.path)
+        self._index = None
+        if self.decoding == "constrained":
+            from .constrained import token_bytes
+            from .teacher.constraint import VocabIndex
+
+            self._index = VocabIndex(token_bytes(self.tok.tok))
         engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
         try:
             self.translator = engine(
@@ -142,6 +149,8 @@ class Labeler:
         per_batch = max(max(len(x) for x in srcs), min(self.max_batch_tokens,
                                                       -(-total // self.workers)))
         min_new = int(self.md.meta.get("min_new_tokens", 0))
+        if self.decoding == "constrained":
+            return self._label_constrained(words_list, srcs, limits, ids)
         if self.causal:
             # Greedy continuation of the prompt; the score sums the generated tokens' log-probs
             # (EOS included), like the Translator's with length_penalty=0 (see student_causal).
@@ -185,6 +194,43 @@ class Labeler:
                         "tokens": n_gen, "cut": cut, "problems": problems})
         return out
 
+    def _label_constrained(self, words_list, srcs, limits, ids) -> list[dict]:
+        from .constrained import decode
+
+        dec = decode(self.translator, self.tok, self.fmt, srcs, words_list, limits, self._index,
+                     max_batch_tokens=self.max_batch_tokens)
+        out = []
+        for k, (w, d) in enumerate(zip(words_list, dec)):
+            try:
+                tree, ok, repaired, problems = repair_output(d.text, w, self.fmt)
+            except MckdError as e:
+                raise MckdError(f"record {ids[k] if ids else k}: {e}") from None
+            if d.cut:
+                problems = [f"output reached the {limits[k]}-token limit; the tree was closed "
+                            "without the model"] + problems
+            fixed = repaired or d.cut or not ok
+            out.append({"target": tree, "output": d.text, "valid": not fixed, "repaired": fixed,
+                        "logprob": round(d.logprob, 6),
+                        "logprob_mean": round(d.logprob / max(1, d.tokens + (0 if d.cut else 1)), 6),
+                        "tokens": d.tokens, "cut": d.cut, "problems": problems,
+                        "corrections": d.corrections})
+        return out
+
+
+DECODINGS = ("auto", "constrained", "free")
+
+
+def resolve_decoding(decoding: str, causal: bool, fmt: str, where) -> str:
+    """"auto" is constrained for decoder-only tree students (see mckd.constrained), free else."""
+    if decoding not in DECODINGS:
+        raise MckdError(f"decoding {decoding!r}: expected one of {', '.join(DECODINGS)}")
+    if decoding == "auto":
+        return "constrained" if causal and fmt in TREE_FORMATS else "free"
+    if decoding == "constrained" and not (causal and fmt in TREE_FORMATS):
+        raise MckdError(f"{where}: constrained decoding needs a decoder-only student of a tree "
+                        f"format (this one is {'causal' if causal else 'seq2seq'}, format {fmt})")
+    return decoding
+
 
 def _records_words(records: list[dict]) -> tuple[list[str], list[list[str]]]:
     ids, words, seen = [], [], set()
@@ -216,7 +262,8 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | os.PathLike, *,
             device: str = "auto", threads: int = 0, compute_type: str = "default",
-            max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True) -> dict:
+            max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True,
+            decoding: str = "auto") -> dict:
     """Label `records` (with `id` and `words` or `source`) into `out_path`; resumable.
 
     Output records, in input order: id, source, words, target (repaired tree), output (the raw
@@ -229,13 +276,14 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     if not ids:
         raise MckdError("no input records to label")
     lab = Labeler(model_dir, device=device, threads=threads, compute_type=compute_type,
-                  max_batch_tokens=max_batch_tokens)
+                  max_batch_tokens=max_batch_tokens, decoding=decoding)
     out = Path(out_path)
     partial = out.with_name(out.name + ".partial")
     pmeta = out.with_name(out.name + ".partial.json")
     # A partial file is only reused for the same model and the same inputs.
     key = {"model": lab.md.manifest.get("source_checkpoint_sha256"), "repair": REPAIR_VERSION,
            "model_dir": str(Path(model_dir).resolve()), "compute_type": compute_type,
+           "decoding": lab.decoding,
            "inputs": sha256_text(json.dumps([ids, words], ensure_ascii=False))}
     done: dict[str, dict] = {}
     if partial.exists():
@@ -283,14 +331,15 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
         "cut": sum(bool(r.get("cut")) for r in final),
         "seconds": round(secs, 3), "sentences_per_s": round(n_new / secs, 2) if secs > 0 else None,
         "tokens_per_s": round(gen_tokens / secs, 1) if secs > 0 else None,
-        "device": lab.device, "format": lab.fmt,
+        "device": lab.device, "format": lab.fmt, "decoding": lab.decoding,
+        "corrections": sum(int(r.get("corrections", 0)) for r in final),
     }
 
 
 def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: str = "auto",
-                threads: int = 0, batch: int = 256) -> Iterable[str]:
+                threads: int = 0, batch: int = 256, decoding: str = "auto") -> Iterable[str]:
     """Yield one tree (or text output) per non-empty input line, in order."""
-    lab = Labeler(model_dir, device=device, threads=threads)
+    lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding)
     buf: list[list[str]] = []
     any_input = False
     for line in lines:

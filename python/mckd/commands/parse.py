@@ -14,6 +14,9 @@ def add_arguments(parser):
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--threads", type=int, default=0, help="CPU cores to use, one CTranslate2 worker each (0 = all)")
     parser.add_argument("--batch", type=int, default=256, help="sentences per batch (256)")
+    parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",
+                        help="constrained: every output is a tree over the input words (decoder-only "
+                             "students of tree formats; auto uses it there); free: plain greedy")
 
 
 def run(args) -> int:
@@ -33,7 +36,7 @@ def run(args) -> int:
         lines = src
     try:
         for tree in parse_lines(args.model, lines, device=args.device, threads=args.threads,
-                                batch=max(1, args.batch)):
+                                batch=max(1, args.batch), decoding=args.decoding):
             sys.stdout.write(tree + "\n")
         sys.stdout.flush()
     except UnicodeDecodeError as e:

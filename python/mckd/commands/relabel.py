@@ -14,6 +14,9 @@ def add_arguments(parser):
     parser.add_argument("--max-batch-tokens", type=int, default=4096,
                         help="source tokens per CT2 batch (4096)")
     parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
+    parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",
+                        help="constrained: every output is a tree over the input words (decoder-only "
+                             "students of tree formats; auto uses it there); free: plain greedy")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -32,7 +35,8 @@ def run(args) -> int:
     if not recs:
         raise MckdError(f"{args.input}: no input records (empty file)")
     s = relabel(args.model, recs, args.out, device=args.device, threads=args.threads,
-                max_batch_tokens=args.max_batch_tokens, progress=not args.no_progress)
+                max_batch_tokens=args.max_batch_tokens, progress=not args.no_progress,
+                decoding=args.decoding)
     print(f"labelled {s['n']} records -> {args.out} ({s['resumed']} resumed, {s['repaired']} "
           f"repaired, {s['cut']} cut; {s['sentences_per_s']} sent/s)", file=sys.stderr)
     print(json.dumps(s))

@@ -1,0 +1,155 @@
+"""Constrained decoding of decoder-only students (mckd.constrained): every output is a tree over
+the input words, and the tokens are exactly those of greedy decoding under the constraint's mask
+(checked against a step-by-step reference that reads the full logits at every position)."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("ctranslate2")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_causal_student import causal_cfg, synthetic, tiny_causal_folder  # noqa: E402
+
+from mckd.constrained import grammar_for, token_bytes  # noqa: E402
+from mckd.errors import MckdError  # noqa: E402
+from mckd.teacher.constraint import TreeConstraint, VocabIndex  # noqa: E402
+from mckd.trees import parse_tree  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def weak_model(tmp_path_factory):
+    """A causal student trained one epoch: it writes broken brackets unless constrained."""
+    from mckd.export import export_student
+    from mckd.train import train_student
+
+    recs = synthetic(120, seed=5, lo=3, hi=7)
+    root = tmp_path_factory.mktemp("weak")
+    init = tiny_causal_folder(root / "init", recs)
+    train_student(recs, root / "s", causal_cfg(init, epochs=1))
+    export_student(root / "s", root / "m", quantization="int8")
+    return root / "m"
+
+
+def test_token_bytes_byte_level_round_trip(weak_model):
+    from mckd.relabel import load_model_dir
+
+    tok = load_model_dir(weak_model).tok
+    pieces = token_bytes(tok.tok)
+    text = " ( ( mouse ) ( cells ) ) émigré → ok"
+    ids = tok.tok.encode(text, add_special_tokens=False).ids
+    assert b"".join(pieces[i] for i in ids) == text.encode("utf-8")
+    assert pieces[tok.eos_id] == b""  # specials can never be spelled by the constraint
+
+
+def test_token_bytes_metaspace_and_byte_fallback():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {"<unk>": 0, "<0xC3>": 1, "<0xA9>": 2, "▁(": 3, "▁)": 4, "▁gene": 5, "▁": 6, "s": 7}
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>", byte_fallback=True))
+    tk.pre_tokenizer = pre_tokenizers.Metaspace()
+    tk.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(),
+                                    decoders.Fuse()])
+    tk.add_special_tokens(["<unk>"])
+    pieces = token_bytes(tk)
+    assert pieces[1] == b"\xc3" and pieces[3] == b" (" and pieces[5] == b" gene"
+    assert pieces[0] == b""
+
+
+def _reference(gen, tok, prompt, words, index):
+    """Greedy under the mask, one full-logits call per token (slow, obviously right)."""
+    import numpy as np
+
+    c = TreeConstraint(grammar_for("unlabeled"), index, words, heal=" ")
+    ids, lp = [], 0.0
+    for _ in range(400):
+        r = gen.generate_batch([prompt + tok.ids_to_tokens(ids)], beam_size=1, max_length=1,
+                               include_prompt_in_result=False, return_logits_vocab=True)[0]
+        x = np.asarray(r.logits[0], dtype=np.float64).reshape(-1)
+        lse = float(x.max()) + math.log(float(np.exp(x - x.max()).sum()))
+        if c.done:
+            return ids, lp + x[tok.eos_id] - lse
+        allowed = c.allowed()
+        t = max(sorted(allowed), key=lambda i: x[i])
+        c.advance(t, allowed)
+        ids.append(t)
+        lp += x[t] - lse
+    raise AssertionError("reference decoding did not finish")
+
+
+def test_constrained_equals_masked_greedy_and_every_output_is_a_tree(weak_model):
+    from mckd.constrained import decode
+    from mckd.relabel import Labeler
+
+    lab = Labeler(weak_model, threads=1, decoding="constrained")
+    free = Labeler(weak_model, threads=1, decoding="free")
+    inp = synthetic(12, seed=11, lo=3, hi=8)
+    words = [r["words"] for r in inp]
+    out = lab.label(words)
+    assert all(r["valid"] and not r["repaired"] and not r["cut"] for r in out), out
+    assert [parse_tree(r["output"]).words for r in out] == words
+    # the model alone does break trees, so the constraint did something
+    assert sum(not r["valid"] for r in free.label(words)) >= 3
+    assert sum(r["corrections"] for r in out) > 0
+
+    # token-exact against the reference, one sentence per call (no batch arithmetic effects)
+    for w in words[:4]:
+        prompt = lab.tok.ids_to_tokens(lab.tok.encode_source(w))
+        d = decode(lab.translator, lab.tok, "unlabeled", [prompt], [w], [400], lab._index)[0]
+        ref_ids, ref_lp = _reference(lab.translator, lab.tok, prompt, w, lab._index)
+        ref_text = " ".join(lab.tok.tok.decode(ref_ids).split())
+        assert d.text == ref_text and d.tokens == len(ref_ids)
+        assert math.isclose(d.logprob, ref_lp, abs_tol=2e-3), (d.logprob, ref_lp)
+
+
+def test_token_limit_closes_the_tree_and_says_so(weak_model):
+    from mckd.constrained import decode
+    from mckd.relabel import Labeler
+
+    lab = Labeler(weak_model, threads=1, decoding="constrained")
+    w = "the gene binds a protein in mouse cells".split()
+    prompt = lab.tok.ids_to_tokens(lab.tok.encode_source(w))
+    d = decode(lab.translator, lab.tok, "unlabeled", [prompt], [w], [3], lab._index)[0]
+    assert d.cut and d.tokens <= 3
+    assert parse_tree(d.text).words == w  # closed without the model, still a tree
+
+
+def test_relabel_records_decoding_and_free_is_the_old_path(tmp_path, weak_model):
+    from mckd.relabel import relabel
+
+    inp = synthetic(6, seed=2)
+    s = relabel(weak_model, inp, tmp_path / "c.jsonl", threads=1, progress=False)
+    assert s["decoding"] == "constrained" and s["valid"] == 6  # auto = constrained here
+    s = relabel(weak_model, inp, tmp_path / "f.jsonl", threads=1, progress=False,
+                decoding="free")
+    assert s["decoding"] == "free" and s["corrections"] == 0
+    rows = [json.loads(x) for x in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert all("corrections" not in r for r in rows)
+
+
+def test_constrained_refuses_a_seq2seq_student_clearly(tmp_path):
+    from mckd.relabel import resolve_decoding
+
+    assert resolve_decoding("auto", False, "unlabeled", "m") == "free"
+    assert resolve_decoding("auto", True, "text", "m") == "free"
+    with pytest.raises(MckdError, match="decoder-only student of a tree format"):
+        resolve_decoding("constrained", False, "unlabeled", "m")
+    with pytest.raises(MckdError, match="expected one of"):
+        resolve_decoding("beam", True, "unlabeled", "m")
+
+
+def test_parse_command_takes_decoding(tmp_path, weak_model, capsys):
+    from mckd.cli import main
+
+    f = tmp_path / "in.txt"
+    f.write_text("the gene binds a protein\nmouse cells were observed\n", encoding="utf-8")
+    assert main(["parse", str(weak_model), str(f), "--threads", "1",
+                 "--decoding", "constrained"]) == 0
+    trees = capsys.readouterr().out.splitlines()
+    assert [parse_tree(t).words for t in trees] == [
+        "the gene binds a protein".split(), "mouse cells were observed".split()]
