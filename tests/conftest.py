@@ -34,3 +34,10 @@ def small_teacher() -> Path:
         return resolve_model("smollm2")
     except MckdError as e:
         pytest.skip(str(e))
+
+
+@pytest.fixture(autouse=True)
+def _own_teacher_store(tmp_path_factory, monkeypatch):
+    """Each test gets its own shared teacher cache (mckd.teacher.store): never the user's, and
+    no test is served outputs another test generated."""
+    monkeypatch.setenv("MCKD_TEACHER_CACHE", str(tmp_path_factory.mktemp("store") / "t.sqlite"))

@@ -403,3 +403,22 @@ def test_real_server_dies_mid_run_then_resume_after_kill9(small_teacher, tmp_pat
     finally:
         srv.kill()
         srv.wait()
+
+
+def test_shared_store_serves_a_new_out_and_cache_file(fake_server, tmp_path):
+    """Issue 10: one teacher cache for every command: a new --out with its own JSONL cache is
+    served from the shared store; switched off, the teacher is asked again."""
+    url, fake = fake_server
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (a, b, c):
+        d.mkdir()
+    s = run_teacher(None, DEMOS, INPUTS[:3], a / "o.jsonl", _cfg(url, a))
+    assert s["generated"] == 3 and s["from_shared_cache"] == 0
+    n = len(fake.calls)
+    again = run_teacher(None, DEMOS, INPUTS[:3], b / "o.jsonl", _cfg(url, b))
+    assert again["generated"] == 0 and again["from_shared_cache"] == 3 and len(fake.calls) == n
+    assert (a / "o.jsonl").read_text() == (b / "o.jsonl").read_text()
+    # the run's own cache was filled too: it resumes without the store
+    assert sum('"kind": "item"' in x for x in (b / "c.jsonl").read_text().splitlines()) == 3
+    off = run_teacher(None, DEMOS, INPUTS[:3], c / "o.jsonl", _cfg(url, c, shared_cache=False))
+    assert off["generated"] == 3 and len(fake.calls) == n + 3

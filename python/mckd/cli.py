@@ -24,6 +24,7 @@ COMMANDS = {
     "parse": ("parse", "parse raw sentences with an exported student (no torch needed)"),
     "distill": ("distill", "run the whole MCKD pipeline"),
     "report": ("report", "print the results table of a (partial) distill run"),
+    "cache": ("cache", "see and prune the shared teacher cache"),
 }
 
 

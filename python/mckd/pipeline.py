@@ -292,7 +292,9 @@ class Distiller:
                     "train_repaired": sum(bool(r.get("repaired")) for r in labels),
                     "train_info": _jsonable(info)}
 
-        return self._step(name, {"student": asdict(s), "init_sha256": self._init_sha(),
+        # how exported students decode is the relabel steps' business, not training's
+        trained = {k: v for k, v in asdict(s).items() if k != "decoding"}
+        return self._step(name, {"student": trained, "init_sha256": self._init_sha(),
                                  "format": self.fmt, "seed": seed, "labels": train_sha,
                                  "quantization": self.cfg.quantization,
                                  "versions": {"repair": REPAIR_VERSION}},

@@ -53,6 +53,9 @@ def add_arguments(parser):
     parser.add_argument("--max-new-tokens", type=int, default=0,
                         help="output token limit (0 = from the demonstrations)")
     parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
+    parser.add_argument("--no-shared-cache", action="store_true",
+                        help="neither read nor write the shared teacher cache (see `mckd cache`; "
+                             "MCKD_TEACHER_CACHE=off does the same for every command)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -79,7 +82,8 @@ def run(args) -> int:
                         progress=not args.no_progress, url=args.teacher_url or "",
                         server_model=args.server_model, api_key_env=args.api_key_env,
                         concurrency=args.concurrency, timeout_s=args.timeout,
-                        retries=args.retries, grammar=args.grammar)
+                        retries=args.retries, grammar=args.grammar,
+                        shared_cache=not args.no_shared_cache)
     if args.teacher_url and args.local_teacher:
         raise MckdError("give --local-teacher or --teacher-url, not both")
     s = run_teacher(args.local_teacher, demos, inputs, args.out, cfg)

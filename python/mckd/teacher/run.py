@@ -46,6 +46,7 @@ class TeacherConfig:
     temperature: float = 0.0          # 0 = greedy (default); > 0 samples, seeded per input
     max_new_tokens: int = 0           # 0 = from the demonstrations' output/input length ratio
     cache_path: str | None = None     # default: <out>.cache.jsonl
+    shared_cache: bool = True         # also read/write the shared store (teacher/store.py)
     progress: bool = True             # tqdm bar on stderr
     check_memory: bool = True
     # Flash attention off: on CPU its masked loop made batched decode steps ~30% slower here
@@ -252,6 +253,13 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
     unique: dict[str, tuple] = {}
     for x, idx, key in plan:
         unique.setdefault(key, (x, idx))
+    # Outputs another command or run already paid for come from the shared store (store.py)
+    # and are copied into this run's own cache, which stays complete on its own.
+    from .store import Tee, open_store
+
+    store = open_store() if cfg.shared_cache else None
+    shared = store.get_many(k for k in unique if k not in items) if store is not None else {}
+    items.update(shared)
     # Outputs depend on which sequences share llama.cpp's batches, so the batches are a fixed
     # function of the whole plan (waves), never of what happens to be cached: a wave is
     # generated whole, cached members included, so a resumed run decodes exactly the batches
@@ -263,10 +271,14 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
     n_cached = sum(1 for _, _, k in plan if k in items and k not in todo)
 
     gen = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0}
-    with JsonlAppender(cache_path) as app:
+    who = f"{name} {sha[:12]}" if sha else f"{name} @ {cfg.url}"
+    with JsonlAppender(cache_path) as run_app:
+        app = Tee(run_app, store, who)
         if mid is not None and mid not in shas:
             app.append({"kind": "model", "path": mid[0], "size": mid[1], "mtime_ns": mid[2],
                         "sha256": sha})
+        for k, o in shared.items():
+            run_app.append({"kind": "item", "key": k, "out": o})
         if todo and server is not None:
             from .server import generate_server
 
@@ -281,6 +293,8 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
 
             gen = generate_all(path, info, cfg, D, grammar, waves, unique, items, app)
 
+    if store is not None:
+        store.close()
     records = []
     for x, idx, key in plan:
         o = items[key]
@@ -300,6 +314,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
         "fallback": sum(1 for r in records if r.get("error")),
         "tokens": sum(r["tokens"] for r in records),
         "cached": n_cached,
+        "from_shared_cache": sum(1 for _, _, k in plan if k in shared and k not in todo),
         **gen,
         "time_s": round(time.time() - t_start, 3),
         "tokens_per_s": (round(gen["gen_tokens"] / gen["gen_time_s"], 1)

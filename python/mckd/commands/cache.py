@@ -1,0 +1,55 @@
+"""`mckd cache`: see and prune the shared teacher cache (mckd.teacher.store)."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    parser.add_argument("action", choices=["info", "prune"], nargs="?", default="info",
+                        help="info (default): outputs per teacher model; prune: delete outputs")
+    parser.add_argument("--model", default=None, metavar="TEXT",
+                        help="prune: only the models whose name contains TEXT (as info shows it)")
+    parser.add_argument("--unused-days", type=float, default=None, metavar="N",
+                        help="prune: only outputs no run has used for N days")
+    parser.add_argument("--all", action="store_true",
+                        help="prune: everything (required when neither filter is given)")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def run(args) -> int:
+    import time
+
+    from ..errors import MckdError
+    from ..teacher.store import ENV, Store, store_path
+
+    path = store_path()
+    if path is None:
+        print(f"the shared teacher cache is off ({ENV}=off)")
+        return 0
+    if not path.exists():
+        print(f"{path}: empty (no teacher output stored yet)")
+        return 0
+    store = Store(path)
+    try:
+        if args.action == "prune":
+            if args.model is None and args.unused_days is None and not args.all:
+                raise MckdError("prune what? give --model TEXT, --unused-days N, or --all")
+            n = store.prune(model=args.model, unused_days=args.unused_days)
+            print(f"{path}: deleted {n} teacher output(s)")
+        rows = store.summary()
+        day = time.strftime
+        print(f"{path}: {sum(r['outputs'] for r in rows)} outputs, "
+              f"{_size(path.stat().st_size)} on disk")
+        for r in rows:
+            print(f"  {r['outputs']:>7}  {_size(r['bytes']):>9}  stored since "
+                  f"{day('%Y-%m-%d', time.localtime(r['created']))}, last used "
+                  f"{day('%Y-%m-%d %H:%M', time.localtime(r['used']))}  {r['model']}")
+    finally:
+        store.close()
+    return 0
