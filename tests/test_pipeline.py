@@ -57,6 +57,20 @@ def test_distill_end_to_end_then_noop(toy_data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[run]" not in err and "[redo]" not in err and "[done]" in err
 
+    # a run continued elsewhere from its committed label steps has no model folders: only the
+    # shipped final student is trained again (no later step needs stage 1's)
+    import shutil
+
+    for step in ("final_1", "s1_A"):
+        for sub in ("student", "ct2"):
+            shutil.rmtree(run / "steps" / step / sub)
+    assert _distill(toy_data, run) == 0
+    err = capsys.readouterr().err
+    assert "[retrain] final_1" in err and "[retrain] s1_A" not in err, err
+    assert "[run]" not in err and "[redo]" not in err
+    assert (run / "steps/final_1/ct2/model.bin").is_file()
+    assert not (run / "steps/s1_A/ct2").exists()
+
     # the thread count changes speed only: nothing is invalidated
     assert _distill(toy_data, run, ["teacher.threads=1"]) == 0
     err = capsys.readouterr().err

@@ -79,6 +79,7 @@ class Distiller:
         self._current: dict[str, dict] = {}  # steps found done under the current config
         self._missing: list[str] = []        # steps the current config needs but lacks
         self._walked = False
+        self._trainers: dict = {}  # student step -> its step function (see _model_dir)
 
     # ---------------------------------------------------------------- steps
     def _step(self, name: str, inputs: dict, fn, title: str) -> dict:
@@ -292,6 +293,7 @@ class Distiller:
                     "train_repaired": sum(bool(r.get("repaired")) for r in labels),
                     "train_info": _jsonable(info)}
 
+        self._trainers[name] = fn
         # how exported students decode is the relabel steps' business, not training's
         trained = {k: v for k, v in asdict(s).items() if k != "decoding"}
         return self._step(name, {"student": trained, "init_sha256": self._init_sha(),
@@ -304,7 +306,7 @@ class Distiller:
         def fn(d: Path) -> dict:
             from .relabel import relabel
 
-            summary = relabel(self.root / model["model_dir"], read_jsonl(inputs_file),
+            summary = relabel(self._model_dir(model), read_jsonl(inputs_file),
                               d / "labels.jsonl", device=self.cfg.student.device,
                               decoding=self.cfg.student.decoding)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
@@ -312,6 +314,18 @@ class Distiller:
         return self._step(name, {"model": model, "inputs": inputs_sha,
                                  "decoding": self.cfg.student.decoding,
                                  "versions": {"repair": REPAIR_VERSION}}, fn, title)
+
+    def _model_dir(self, model: dict) -> Path:
+        """The exported folder of a finished student step, trained again from the same inputs
+        if it is gone: a run continued on another machine from its committed label steps holds
+        no model folders (too large for git), and only the steps still to run need one."""
+        d = self.root / model["model_dir"]
+        if not (d / "model.bin").is_file():
+            name = Path(model["model_dir"]).parent.name
+            self.log(f"  [retrain] {name}: its model folder is gone; training it again from the "
+                     "same inputs (a later step needs it)")
+            self._trainers[name](self.run.step_dir(name))
+        return d
 
     # ---------------------------------------------------------------- helpers
     def _write_labels(self, name: str, records: list[dict], deps: dict) -> tuple[Path, str]:
@@ -359,6 +373,9 @@ class Distiller:
         teacher_path, teacher_sha = self.teacher_model()
         self._write_manifest(status="running", teacher=(teacher_path, teacher_sha))
         self._walk()
+        final = self._current.get(f"final_{self.cfg.stages - 1}")
+        if final:  # the run ships this model: it must be there, whatever was done elsewhere
+            self._model_dir(final)
         self._write_manifest(status="finished", teacher=(teacher_path, teacher_sha))
         results = self.collect()
         results["seconds_this_invocation"] = round(time.time() - t0, 1)
