@@ -299,6 +299,7 @@ def main(argv=None) -> int:
                     help="only time N pool sentences with the demo preset's teacher settings "
                          "(needs --records; writes results/teacher_demo_timing.json)")
     args = ap.parse_args(argv)
+    os.environ["MCKD_TEACHER_CACHE"] = "off"  # measure generation, never the shared cache
     if args.demo_timing:
         if not args.records:
             sys.exit("--demo-timing needs --records")

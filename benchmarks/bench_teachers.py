@@ -122,6 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE / "results" / "teachers.json"))
     ap.add_argument("--update-md", action="store_true")
     args = ap.parse_args(argv)
+    os.environ["MCKD_TEACHER_CACHE"] = "off"  # measure generation, never the shared cache
 
     from mckd.evaluate import reference_scores
     from mckd.jsonio import write_json_atomic
