@@ -37,12 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (modname, help_) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(f"mckd.commands.{modname}")
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("mckd.commands"):
-                continue  # command not built yet
-            raise
+        mod = importlib.import_module(f"mckd.commands.{modname}")
         p = sub.add_parser(name, help=help_, description=help_)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MckdError
+from .formats import FORMATS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -274,7 +275,6 @@ def load_config(preset: str | None = None, toml_path: str | None = None,
 
 
 # ----------------------------------------------------------------------------- validation
-FORMATS = ("unlabeled", "labeled", "skeleton", "text")
 DEMO_SELECTIONS = ("random", "fixed", "similar")
 DEVICES = ("auto", "cpu", "cuda")
 # CTranslate2 weight types an exported student may use (the one list; `mckd export` reads it).

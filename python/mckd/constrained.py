@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 from .errors import MckdError
 from .teacher.constraint import TreeConstraint, TreeGrammar, VocabIndex
-from .tokenizer import PTB_PHRASES, PTB_TAGS, TREE_FORMATS
+from .formats import TREE_FORMATS
+from .tokenizer import PTB_PHRASES, PTB_TAGS
 
 
 def _byte_decoder() -> dict[str, int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MckdError
+from .formats import TREE_FORMATS
 from .jsonio import iter_jsonl_lines, read_jsonl, sha256_file, write_json_atomic, \
     write_jsonl_atomic
 
@@ -230,8 +231,6 @@ def load_split(data_dir: str | os.PathLike, name: str) -> list[dict]:
         raise MckdError(f"{d}: no {name}.jsonl (run `mckd data import` to create it)")
     return read_jsonl(f, required=RECORD_FIELDS)
 
-
-TREE_FORMATS = ("unlabeled", "labeled", "skeleton")
 
 
 def check_data_dir(data_dir: str | os.PathLike, fmt: str, labeled: int = 1) -> dict[str, int]:

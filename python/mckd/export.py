@@ -12,7 +12,7 @@ MODEL_DIR holds everything inference needs: model.bin + vocabulary, tokenizer.js
 mckd_tokenizer.json, mckd_model.json (format, leaves, output-length bound) and manifest.json
 (versions, checksums of the source checkpoint, parity results).
 
-Known conversion bugs this guards against (REFERENCE.md §3): with transformers 5, T5Config always
+Known conversion bugs this guards against (measured with ctranslate2 4.8.5): with transformers 5, T5Config always
 says tie_word_embeddings=True and keeps the real choice in `scale_decoder_outputs`, so the
 converter scales the decoder output of untied (v1.1) T5 models that do not scale — we hand it the
 real flag. BART's config has no `normalize_before`; we add `false` (BART is post-norm).

@@ -1,4 +1,4 @@
-"""`mckd distill`: the MCKD algorithm of REFERENCE.md §1 as resumable steps in a run directory.
+"""`mckd distill`: the MCKD algorithm (Zhao et al., ACL 2024) as resumable steps in a run directory.
 
     select → teacher(pool, test) → split pool once into A, B
     stage k = 1 … N-1: fresh student_A on A (labels k-1) relabels B; student_B on B relabels A

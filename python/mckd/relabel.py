@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import MckdError
-from .tokenizer import TREE_FORMATS, StudentTokenizer, max_decoding_length
+from .formats import TREE_FORMATS
+from .tokenizer import StudentTokenizer, max_decoding_length
 from .versions import REPAIR_VERSION
 
 MODEL_META = "mckd_model.json"
@@ -36,10 +37,7 @@ def repair_output(text: str, words: list[str], fmt: str) -> tuple[str, bool, boo
     text targets pass through unchanged."""
     if fmt not in TREE_FORMATS:
         return " ".join(text.split()), bool(text.strip()), False, []
-    try:
-        from .trees import delinearize
-    except ImportError:  # the Python façade over the C++ core is not there yet
-        from ._core import delinearize
+    from .trees import delinearize
     try:
         r = delinearize(text, list(words), fmt)
     except MckdError:

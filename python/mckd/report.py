@@ -167,3 +167,20 @@ def write_reports(run_dir: str | Path, results: dict) -> str:
     write_text_atomic(run_dir / "results.md", md)
     plot(results, run_dir / "f1_by_stage.png")
     return md
+
+
+def write_predictions(run_dir: str | Path, results: dict, out_dir: str | Path) -> list[Path]:
+    """One `<row>.jsonl` per reported row (models and stage students): `id` and the raw
+    `output` of every test sentence, in the label file's order, so anyone can re-score them."""
+    from .jsonio import read_jsonl, write_jsonl_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for group in ("models", "stage_students"):
+        for key, row in (results.get(group) or {}).items():
+            recs = read_jsonl(Path(run_dir) / row["labels"])
+            path = out / f"{key}.jsonl"
+            write_jsonl_atomic(path, [{"id": r["id"], "output": r["output"]} for r in recs])
+            written.append(path)
+    return written

@@ -1,6 +1,6 @@
 """Metrics for generic (non-tree) sequence tasks: exact match, token F1, conlleval chunk F1.
 
-Slot outputs are written `tok1 TAG1 tok2 TAG2 …` (REFERENCE.md §1); chunk F1 follows conlleval:
+Slot outputs are written `tok1 TAG1 tok2 TAG2 …` (the MCKD paper's slot-tagging notation); chunk F1 follows conlleval:
 a chunk starts at B-X (or at I-X after a different type / O) and spans the following I-X tags.
 """
 

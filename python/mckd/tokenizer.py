@@ -40,9 +40,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import MckdError
+from .formats import FORMATS, TREE_FORMATS
 
-FORMATS = ("unlabeled", "labeled", "skeleton", "text")
-TREE_FORMATS = ("unlabeled", "labeled", "skeleton")
 LEAVES = ("slots", "words", "indexed")
 MAX_INDEX = 128  # words past this share the last marker (the tree repair aligns them)
 

@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import MckdError
-from .tokenizer import FORMATS, TREE_FORMATS, StudentTokenizer, build_tokenizer, is_index, \
+from .formats import FORMATS, TREE_FORMATS
+from .tokenizer import StudentTokenizer, build_tokenizer, is_index, \
     length_stats, max_decoding_length, tree_units
 
 CHECKPOINT = "checkpoint.pt"

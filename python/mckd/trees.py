@@ -36,7 +36,7 @@ from . import _core
 from ._core import DelinearizeResult, Tree, TreeError  # noqa: F401  (re-exported)
 from .errors import MckdError
 
-FORMATS = ("unlabeled", "labeled", "skeleton")
+from .formats import TREE_FORMATS as FORMATS  # this module knows only the tree formats
 
 __all__ = [
     "FORMATS", "Tree", "TreeError", "DelinearizeResult", "parse_tree", "read_trees",

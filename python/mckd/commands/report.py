@@ -11,6 +11,9 @@ from __future__ import annotations
 def add_arguments(parser):
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("--json", action="store_true", help="print results.json instead")
+    parser.add_argument("--predictions", metavar="DIR", default=None,
+                        help="also write DIR/<row>.jsonl (id and raw output of every test "
+                             "sentence) for each reported row")
 
 
 def run(args) -> int:
@@ -21,7 +24,7 @@ def run(args) -> int:
     from ..errors import MckdError
     from ..jsonio import read_json
     from ..pipeline import Distiller
-    from ..report import table, write_reports
+    from ..report import write_predictions, write_reports
 
     root = Path(args.run_dir)
     if not (root / "manifest.json").exists():
@@ -32,6 +35,8 @@ def run(args) -> int:
     results = d.collect()
     results["config"] = m["config"]
     md = write_reports(root, results)
+    if args.predictions:
+        write_predictions(root, results, args.predictions)
     if results.get("missing"):
         import sys
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-FORMATS = ("unlabeled", "labeled", "skeleton", "text")
+from ..formats import FORMATS
 
 
 def add_arguments(parser):

@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..errors import MckdError
+from ..formats import TREE_FORMATS
 
-TREE_FORMATS = ("unlabeled", "labeled", "skeleton")
 
 # what the last symbol was (field 3 of a state)
 START, OPEN, LAB_P, LAB_T, LAB_B, WORD, CLOSE, LEAF, FINAL = range(9)

@@ -6,7 +6,8 @@ import sys
 import time
 
 from ..errors import MckdError
-from .constraint import TREE_FORMATS, TreeConstraint, VocabIndex
+from ..formats import TREE_FORMATS
+from .constraint import TreeConstraint, VocabIndex
 from .engine import BatchDecoder, Job, LlamaModel, Result, common_prefix_len
 from .gguf import check_memory
 from .prompt import HEAL, demo_block, query_text

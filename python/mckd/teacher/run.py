@@ -20,12 +20,12 @@ from ..errors import MckdError
 from ..locks import cache_lock, exclusive
 from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_jsonl_atomic
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
-from .constraint import TREE_FORMATS, TreeGrammar
+from ..formats import FORMATS, TREE_FORMATS
+from .constraint import TreeGrammar
 from .gguf import check_gguf, check_memory
 from .models import resolve_model, verified_sha256
 from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
 
-FORMATS = TREE_FORMATS + ("text",)
 # 2: outputs keep the model's raw text in `output`; the code versions enter the key as well
 # 3: the batch settings (parallel, KV layout, flash attention) enter the key
 # 4: fixed waves of `parallel` inputs (outputs depend on the batch's make-up)

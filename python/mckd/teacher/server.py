@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from ..errors import MckdError
-from .constraint import TREE_FORMATS
+from ..formats import TREE_FORMATS
 from .gbnf import tree_gbnf
 from .prompt import HEAL, demo_block, query_text
 
