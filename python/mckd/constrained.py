@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import MckdError
-from .teacher.constraint import TreeConstraint, TreeGrammar, VocabIndex
+from .teacher.constraint import BARE, TreeConstraint, TreeGrammar, VocabIndex
 from .formats import TREE_FORMATS
 from .tokenizer import PTB_PHRASES, PTB_TAGS
 
@@ -81,13 +81,14 @@ def token_bytes(tok) -> list[bytes]:
     return out
 
 
-def grammar_for(fmt: str) -> TreeGrammar:
-    """The tree language a student of this format may write (PTB label sets for labeled ones)."""
+def grammar_for(fmt: str, leaves: str = "words") -> TreeGrammar:
+    """The tree language a student of this format may write (PTB label sets for labeled ones;
+    the bare notation for unlabeled students with leaves=bare)."""
     if fmt not in TREE_FORMATS:
         raise MckdError(f"format {fmt!r}: constrained decoding needs a tree format "
                         f"({', '.join(TREE_FORMATS)})")
     if fmt == "unlabeled":
-        return TreeGrammar(fmt)
+        return TreeGrammar(BARE if leaves == "bare" else fmt)
     return TreeGrammar(fmt, phrase_labels=list(PTB_PHRASES), pos_labels=list(PTB_TAGS))
 
 
@@ -128,7 +129,7 @@ def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[
            limits: list[int], index: VocabIndex, *, max_batch_tokens: int = 4096) -> list[Decoded]:
     """Masked greedy decoding of causal-student `prompts` (token strings) with a ctranslate2
     Generator; `tok` is the student's StudentTokenizer, `index` the VocabIndex of its vocabulary."""
-    grammar = grammar_for(fmt)
+    grammar = grammar_for(fmt, tok.leaves)
     eos = tok.eos_id
     eos_tok = tok.ids_to_tokens([eos])[0]
     # The target follows the prompt after a space (StudentTokenizer.encode_target): heal it.
@@ -189,8 +190,9 @@ def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[
         _correct(generator, tok, fix, eos)
         live = [s for s in live if not s.finished]
 
-    return [Decoded(text=" ".join(s.c.output().split()), tokens=len(s.ids), logprob=s.logprob,
-                    cut=s.cut, corrections=s.corrections) for s in sents]
+    # in the format's notation (bare words get their brackets back: one to one, not a repair)
+    return [Decoded(text=tok.from_notation(s.c.output(), w), tokens=len(s.ids), logprob=s.logprob,
+                    cut=s.cut, corrections=s.corrections) for s, w in zip(sents, words_list)]
 
 
 def _correct(generator, tok, fix: list[_Sentence], eos: int) -> None:

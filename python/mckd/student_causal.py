@@ -118,8 +118,9 @@ def _source(spec: str) -> tuple[str, dict]:
 
 
 # ----------------------------------------------------------------------------- loading
-def load_tokenizer(spec: str, fmt: str):
-    """The init model's own tokenizer as a causal StudentTokenizer (kind "hf", leaves "words")."""
+def load_tokenizer(spec: str, fmt: str, leaves: str = "words"):
+    """The init model's own tokenizer as a causal StudentTokenizer (kind "hf"; leaves "words",
+    or "bare" for unlabeled trees without the words' own brackets)."""
     from transformers import AutoTokenizer
 
     from .tokenizer import StudentTokenizer
@@ -142,7 +143,7 @@ def load_tokenizer(spec: str, fmt: str):
             bos = hf.bos_token  # the HF wrapper adds it, the backend does not: add it ourselves
     causal = {"prompt_suffix": PROMPT_SUFFIX, "eos": eos, "pad": hf.pad_token or eos,
               "unk": hf.unk_token or eos, "bos": bos}
-    return StudentTokenizer(tok=backend, kind="hf", format=fmt, leaves="words", causal=causal)
+    return StudentTokenizer(tok=backend, kind="hf", format=fmt, leaves=leaves, causal=causal)
 
 
 def load_model(spec: str):

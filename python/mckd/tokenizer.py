@@ -42,7 +42,7 @@ from typing import Iterable
 from .errors import MckdError
 from .formats import FORMATS, TREE_FORMATS
 
-LEAVES = ("slots", "words", "indexed")
+LEAVES = ("slots", "words", "indexed", "bare")
 MAX_INDEX = 128  # words past this share the last marker (the tree repair aligns them)
 
 PAD, EOS, UNK, BOS, SLOT = "<pad>", "</s>", "<unk>", "<s>", "<w>"
@@ -119,6 +119,34 @@ def compact_units(units: list[str], fmt: str) -> list[str]:
     return out
 
 
+def bare_units(units: list[str]) -> list[str]:
+    """Unlabeled tree units without the words' own brackets: ``( ( The ) ( dog ) )`` becomes
+    ``( The dog )``. The root always stays a bracket (a one-word tree ``( w )`` too, whose bare
+    form therefore reads back as ``( ( w ) )``, the form the tree constraint writes), and so
+    does a leaf bracket over several tokens (CRAFT's ``(NN Xpd TTD)``)."""
+    out: list[str] = []
+    i, n, depth = 0, len(units), 0
+    while i < n:
+        u = units[i]
+        if depth and u == "(" and i + 2 < n and units[i + 2] == ")" \
+                and not _is_open(units[i + 1]) and units[i + 1] != ")":
+            out.append(units[i + 1])
+            i += 3
+            continue
+        depth += 1 if _is_open(u) else -1 if u == ")" else 0
+        out.append(u)
+        i += 1
+    return out
+
+
+def wrap_bare(units: list[str]) -> list[str]:
+    """Inverse of `bare_units`: every bare word gets its own bracket back."""
+    out: list[str] = []
+    for u in units:
+        out += [u] if (_is_open(u) or u == ")") else ["(", u, ")"]
+    return out
+
+
 def fill_slots(units: list[str], words: list[str], fmt: str) -> str:
     """Inverse of `compact_units`: put the input words back into the leaves, in order.
 
@@ -156,7 +184,7 @@ class StudentTokenizer:
     tok: object  # tokenizers.Tokenizer
     kind: str  # "mckd" | "hf"
     format: str
-    leaves: str  # "slots" | "words" | "indexed"
+    leaves: str  # "slots" | "words" | "indexed" | "bare" (pretrained unlabeled students)
     # Causal-LM students only: {"prompt_suffix", "eos", "pad", "unk", "bos"} (token strings)
     causal: dict | None = None
 
@@ -189,6 +217,8 @@ class StudentTokenizer:
         if self.format == "text":
             return " ".join(target.split())
         units = tree_units(target)
+        if self.leaves == "bare":
+            units = bare_units(units)
         if self.leaves in ("slots", "indexed") and self.format != "skeleton":
             units = compact_units(units, self.format)  # skeleton leaves are tags already
         if self.leaves == "indexed":
@@ -249,18 +279,22 @@ class StudentTokenizer:
         known = [int(i) for i in ids if 0 <= int(i) < n]
         if self.kind != "hf":
             return self.decode(self.ids_to_tokens(known), words)
-        text = self.tok.decode(known, skip_special_tokens=True)
+        return self.from_notation(self.tok.decode(known, skip_special_tokens=True), words)
+
+    def from_notation(self, text: str, words: list[str]) -> str:
+        """What an ``hf``-kind student wrote, in the format's own notation: bare words get their
+        brackets back (one to one, not a repair), slots get the input words."""
         if self.format == "text" or self.leaves == "words":
             return " ".join(text.split())
+        if self.leaves == "bare":
+            return " ".join(wrap_bare(tree_units(text)))
         return fill_slots(tree_units(text), words, self.format)
 
     def decode(self, tokens: list[str], words: list[str]) -> str:
         """Generated tokens (no EOS) → a string in the format's notation (before tree repair)."""
         if self.kind == "hf":
-            text = self.tok.decode(self.tokens_to_ids(tokens), skip_special_tokens=True)
-            if self.format == "text" or self.leaves == "words":
-                return " ".join(text.split())
-            return fill_slots(tree_units(text), words, self.format)
+            return self.from_notation(
+                self.tok.decode(self.tokens_to_ids(tokens), skip_special_tokens=True), words)
         units: list[str] = []
         for t in tokens:
             if t in (PAD, EOS, BOS):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .errors import MckdError
 from .formats import FORMATS, TREE_FORMATS
-from .tokenizer import StudentTokenizer, build_tokenizer, is_index, \
+from .tokenizer import LEAVES, StudentTokenizer, build_tokenizer, is_index, \
     length_stats, max_decoding_length, tree_units
 
 CHECKPOINT = "checkpoint.pt"
@@ -40,7 +40,9 @@ class TrainConfig:
                                   # or a decoder-only one: a GGUF short name (smollm2), a .gguf
                                   # file or an HF causal-LM folder (mckd.student_causal)
     arch: str = "t5-micro"        # named from-scratch config (mckd.student.ARCHS)
-    leaves: str = "auto"          # indexed | slots | words | auto (indexed for from-scratch trees)
+    leaves: str = "auto"          # indexed | slots | words | bare | auto (indexed for from-scratch
+                                  # trees, words for pretrained); bare: pretrained unlabeled
+                                  # students write `( ( The dog ) barked )`, about half the tokens
     vocab_size: int = 2000        # from-scratch tokenizer size (the tied output layer's cost)
     epochs: int = 0               # 0 = auto: 20 for pretrained (paper), 30 from scratch
     max_steps: int = 0            # stop after this many optimizer steps in total (0 = no limit)
@@ -83,6 +85,11 @@ class TrainConfig:
             c.leaves = "indexed" if (not pre and c.format in TREE_FORMATS) else "words"
         if c.format == "text":
             c.leaves = "words"
+        if c.leaves not in LEAVES:
+            raise MckdError(f"leaves={c.leaves!r}: expected auto or one of {', '.join(LEAVES)}")
+        if c.leaves == "bare" and not (pre and c.format == "unlabeled"):
+            raise MckdError("leaves=bare is for pretrained (--init) students of the unlabeled "
+                            f"format, not {'from-scratch ' if not pre else ''}{c.format}")
         # Pretrained: the paper's recipe. From scratch, measured on CRAFT (<= 20 words, gold
         # unlabeled targets, 200 dev sentences, paper F1; flat trees score 34.3, right-branching
         # 55.5): t5-micro, 400 examples, batch 16, lr 2e-3, indexed leaves: 35.5 / 36.1 / 37.5
@@ -360,7 +367,7 @@ def _init_tokenizer(cfg: TrainConfig, recs: list[dict], out_dir: Path) -> Studen
         from .student_causal import is_causal_init, load_tokenizer
 
         if is_causal_init(cfg.init):  # a decoder-only student: the model's own tokenizer
-            return load_tokenizer(cfg.init, cfg.format)
+            return load_tokenizer(cfg.init, cfg.format, cfg.leaves)
         init = Path(cfg.init)
         if (init / "mckd_tokenizer.json").exists():
             return StudentTokenizer.load(init, format=cfg.format,
@@ -371,10 +378,10 @@ def _init_tokenizer(cfg: TrainConfig, recs: list[dict], out_dir: Path) -> Studen
 
                 AutoTokenizer.from_pretrained(init, local_files_only=True).backend_tokenizer.save(
                     str(out_dir / "tokenizer.json"))
-                return StudentTokenizer.load(out_dir, format=cfg.format, leaves="words")
+                return StudentTokenizer.load(out_dir, format=cfg.format, leaves=cfg.leaves)
             except Exception as e:  # noqa: BLE001
                 raise MckdError(f"{init}: no usable tokenizer ({e})") from None
-        return StudentTokenizer.load(init, format=cfg.format, leaves="words")
+        return StudentTokenizer.load(init, format=cfg.format, leaves=cfg.leaves)
     return build_tokenizer(recs, cfg.format, cfg.leaves, vocab_size=cfg.vocab_size)
 
 

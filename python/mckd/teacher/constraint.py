@@ -27,6 +27,12 @@ from ..errors import MckdError
 from ..formats import TREE_FORMATS
 
 
+# The unlabeled tree with bare words as leaves, `( ( More recent ) work )` for the unlabeled
+# `( ( ( More ) ( recent ) ) ( work ) )`: a notation students may write instead, one to one with
+# it and allowed exactly the same trees (mckd.tokenizer.bare_units); not a format of its own,
+# so no member of TREE_FORMATS.
+BARE = "bare"
+
 # what the last symbol was (field 3 of a state)
 START, OPEN, LAB_P, LAB_T, LAB_B, WORD, CLOSE, LEAF, FINAL = range(9)
 # completion preference per symbol kind: consume a word > open a bracket > label > close
@@ -69,7 +75,7 @@ class TreeGrammar:
     @classmethod
     def from_targets(cls, fmt: str, targets: list[str]) -> "TreeGrammar":
         """Label sets as seen in the gold demonstrations (labeled / skeleton formats)."""
-        if fmt not in TREE_FORMATS:
+        if fmt not in TREE_FORMATS + (BARE,):
             raise MckdError(f"format {fmt!r} has no tree grammar (expected one of {TREE_FORMATS})")
         phrase: Counter = Counter()
         pos: Counter = Counter()
@@ -83,7 +89,7 @@ class TreeGrammar:
             elif fmt == "skeleton":
                 phrase.update(_LABEL_RE.findall(t))
                 pos.update(_LEAF_RE.findall(t))
-        if fmt != "unlabeled":  # never leave a set empty: the machine must always move on
+        if fmt not in ("unlabeled", BARE):  # never leave a set empty: the machine must move on
             if not phrase:
                 phrase["X"] = 0
             if not pos:
@@ -91,6 +97,8 @@ class TreeGrammar:
         order = lambda c: [k for k, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))]
         return cls(fmt, order(phrase), order(pos))
 
+
+_UNLABELED = TreeGrammar("unlabeled")
 
 # Child summary of an open bracket (one entry per open bracket on the stack, root first).
 EMPTY, ONE_LEAF, ONE_PHRASE, MANY, FILLED = range(5)  # FILLED: a preterminal holding its word
@@ -128,6 +136,7 @@ class TreeConstraint:
         self._p = [l.encode() for l in grammar.phrase_labels]
         self._leaves = [(" " + l).encode() for l in grammar.pos_labels]
         self._memo: dict[tuple, list] = {}
+        self._memo_u: dict[tuple, list] = {}  # the unlabeled moves the bare notation is made of
         self.heal = heal.encode("utf-8")
         self.configs: list[tuple] = [(((), 0, 0, START), self.heal)]
         self.text = b""
@@ -187,6 +196,22 @@ class TreeConstraint:
                 c = self._closing(stack, i)
                 if c is not None:
                     out.append((b" )", c, "close"))
+        elif fmt == BARE:
+            # The unlabeled machine's own moves, a bare word standing for its three: ` (`,
+            # ` w`, ` )`. So both notations allow exactly the same trees, by construction.
+            # A bare ` (` opens a phrase, so it needs an open to follow in the unlabeled machine.
+            for sym, s2, kind in self._unlabeled_moves(s):
+                if kind == "close":
+                    out.append((sym, s2, kind))
+                if kind != "open":
+                    continue
+                after = self._unlabeled_moves(s2)
+                for wsym, s3, wkind in after:
+                    if wkind == "word":
+                        out.extend((wsym, s4, "word") for _, s4, k in self._unlabeled_moves(s3)
+                                   if k == "close")
+                if any(k == "open" for _, _, k in after):
+                    out.append((sym, s2, kind))
         elif fmt == "labeled":
             if last == OPEN:
                 pos_ok = d >= 2 or n == 1  # the root is a preterminal only over a single word
@@ -210,6 +235,17 @@ class TreeConstraint:
                     out.append((b")", c, "close"))
                 if last == CLOSE and can_open:
                     out.append((b" (", opened, "open"))
+        elif fmt == BARE:  # ( ( More recent ) work ): the words themselves are the leaves
+            if last in (OPEN, WORD, CLOSE):
+                leaf = self._child(stack, phrase=False)
+                if i < n and self._ok(leaf, i + 1):
+                    out.append((self.words[i], (leaf, i + 1, 0, WORD), "word"))
+                if can_open:
+                    out.append((b" (", opened, "open"))
+                if last != OPEN:
+                    c = self._closing(stack, i)
+                    if c is not None:
+                        out.append((b" )", c, "close"))
         else:  # skeleton: (S (NP DT NN) (VP VBD)) -- leaves are POS tags, one per input word
             if last == OPEN:
                 out.extend((lab, (stack, i, run, LAB_P), "lab_p") for lab in self._p)
@@ -225,6 +261,19 @@ class TreeConstraint:
                         out.append((b")", c, "close"))
         self._memo[s] = out
         return out
+
+    def _unlabeled_moves(self, s: tuple) -> list[tuple[bytes, tuple, str]]:
+        if self.g.fmt == "unlabeled":
+            return self._next(s)
+        r = self._memo_u.get(s)
+        if r is None:
+            g, self.g = self.g, _UNLABELED
+            try:
+                memo, self._memo = self._memo, self._memo_u
+                r = self._next(s)
+            finally:
+                self.g, self._memo = g, memo
+        return r
 
     # ---------------------------------------------------------------- token level
     def _walk(self, s, rest: bytes, prefix: bytes, lo: int, hi: int, out: dict) -> None:
