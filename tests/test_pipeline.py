@@ -92,6 +92,14 @@ def test_distill_end_to_end_then_noop(toy_data, tmp_path, capsys):
     assert main(["report", str(run)]) == 0
     assert "vanilla KD" in capsys.readouterr().out
 
+    # every reported row's raw test outputs, for re-scoring elsewhere
+    preds = tmp_path / "preds"
+    assert main(["report", str(run), "--predictions", str(preds)]) == 0
+    assert {p.stem for p in preds.glob("*.jsonl")} == set(res["models"]) | set(res["stage_students"])
+    teacher = [json.loads(x) for x in (preds / "teacher.jsonl").read_text().splitlines()]
+    raw = [json.loads(x) for x in (run / res["models"]["teacher"]["labels"]).read_text().splitlines()]
+    assert teacher == [{"id": r["id"], "output": r["output"]} for r in raw] and len(teacher) == 6
+
 
 def test_distill_resumes_after_kill(toy_data, tmp_path):
     run = tmp_path / "run"
