@@ -215,7 +215,7 @@ class Distiller:
 
             tcfg = T.TeacherConfig(
                 format=self.fmt, shots=c.shots, demo_selection=c.demo_selection,
-                seed=self.cfg.seed, parallel=c.parallel, threads=c.threads or T.all_cores(),
+                seed=self.cfg.seed, parallel=c.parallel, threads=c.threads,
                 constrained=c.constrained, n_ctx=c.n_ctx, url=c.url,
                 server_model=c.server_model, api_key_env=c.api_key_env,
                 concurrency=c.concurrency, timeout_s=c.timeout_s, retries=c.retries,

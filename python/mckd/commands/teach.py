@@ -39,8 +39,9 @@ def add_arguments(parser):
     parser.add_argument("--format", choices=["unlabeled", "labeled", "skeleton", "text"],
                         default="unlabeled", help="output format (default: unlabeled)")
     parser.add_argument("--seed", type=int, default=0, help="demo selection / sampling seed")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads (default: the cores not busy with other jobs)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads (0 = all cores, the default; give the free cores on a "
+                             "machine shared with other jobs: outputs never depend on it)")
     parser.add_argument("--parallel", type=int, default=8,
                         help="sequences decoded together in one llama.cpp batch (8)")
     parser.add_argument("--n-ctx", type=int, default=4096,

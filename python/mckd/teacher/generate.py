@@ -109,12 +109,12 @@ def generate_all(path, info, cfg, D, grammar, waves: list[list[str]], plan: dict
     """Generate every key of `waves`, one wave (a fixed group of keys) at a time; `plan` maps
     every key of the whole job to (input, demo indices). Each output goes to `items` and the
     cache as it finishes."""
-    from .run import _warn, teacher_cpu_threads
+    from .run import _warn, all_cores
 
     t0 = time.time()
     model = LlamaModel(path)
     try:
-        threads = cfg.threads or teacher_cpu_threads()
+        threads = cfg.threads or all_cores()
         stats = _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads,
                           _warn)
         stats["threads"] = threads

@@ -40,7 +40,7 @@ class TeacherConfig:
     demo_selection: str = "random"    # random (paper, per input) | fixed (shared prefix) | similar
     seed: int = 0
     parallel: int = 8                 # sequences decoded together
-    threads: int | None = None        # None = the cores other jobs leave free (>= 1)
+    threads: int = 0                  # 0 = all cores (the one meaning, as teacher.threads)
     constrained: bool = True          # False: free generation, then mckd.trees repair
     n_ctx: int = 4096                 # per-sequence context (prompt + output)
     temperature: float = 0.0          # 0 = greedy (default); > 0 samples, seeded per input
@@ -86,8 +86,8 @@ def _validate(cfg: TeacherConfig) -> None:
     for name, lo in (("shots", 0), ("parallel", 1), ("n_ctx", 64), ("max_new_tokens", 0)):
         if getattr(cfg, name) < lo:
             raise MckdError(f"{name} must be >= {lo}, got {getattr(cfg, name)}")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise MckdError(f"threads must be >= 1, got {cfg.threads}")
+    if cfg.threads < 0:
+        raise MckdError(f"threads must be >= 0 (0 = all cores), got {cfg.threads}")
     if cfg.temperature < 0:
         raise MckdError(f"temperature must be >= 0, got {cfg.temperature}")
     if cfg.url:
@@ -348,23 +348,13 @@ def summary_line(s: dict) -> str:
 
 
 def all_cores() -> int:
-    """The cores this process may run on (`teacher.threads = 0` in a distill config)."""
+    """The cores this process may run on: what `threads = 0` means.
+
+    The thread count never changes an output, only speed. Give fewer on a machine shared with
+    other jobs: ggml's threads spin at every barrier, so one more thread than there are free
+    cores is far worse than one fewer (2 cores beside a load of ~4.5: 8.3 s a sentence on 2
+    threads, 1.45 s on 1)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
-
-
-def teacher_cpu_threads() -> int:
-    """Default thread count: the cores this process may use, less those other jobs keep busy.
-
-    ggml's threads spin at every barrier, so a thread more than there are free cores is far
-    worse than one fewer: on 2 cores shared with other jobs (load ~4.5), 2 threads labelled a
-    sentence in 8.3 s, 1 thread in 1.45 s. The outputs do not depend on the thread count.
-    """
-    n = all_cores()
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
-    return max(1, min(n, int(n - busy + 0.5)))
