@@ -1,0 +1,90 @@
+"""Where the craft-cpu run's numbers come from: paper F1 by sentence length, for the teacher,
+every finished student row and the trivial right-branching tree, on the test split and on the
+pool (the teacher's pseudolabels against the held-back gold, analysis only).
+
+    python experiments/craft-cpu/analyze.py [--run experiments/craft-cpu/run] [--data data/craft]
+
+Writes analysis.json and analysis.md beside this script. Scores read raw outputs (as `mckd
+report`); it reads finished label steps only and can be re-run as the experiment progresses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mckd.data import load_split
+from mckd.evaluate import reference_tree, score
+from mckd.jsonio import read_jsonl, write_json_atomic, write_text_atomic
+
+HERE = Path(__file__).resolve().parent
+BANDS = ((20, 22), (23, 25), (26, 28), (29, 30))
+# test label steps of the rows, in the results table's order (only finished ones are read)
+ROWS = (("teacher", "teacher_test"), ("sft_gold", "sft_gold_test"),
+        ("vanilla_kd", "final_0_test"), ("kd_sd_filter", "sd_filter_test"),
+        ("stage1_A", "s1_A_test"), ("stage1_B", "s1_B_test"), ("2-stage", "final_1_test"),
+        ("stage2_A", "s2_A_test"), ("stage2_B", "s2_B_test"), ("3-stage", "final_2_test"))
+
+
+def _labels(run: Path, step: str) -> list[dict] | None:
+    if not (run / "steps" / step / "done.json").exists():
+        return None
+    return read_jsonl(run / "steps" / step / "labels.jsonl")
+
+
+def by_band(gold: dict, preds: dict[str, list[dict]]) -> dict:
+    """{band: {"n", row: paper F1, "right-branching": paper F1}} over the ids of the first row."""
+    ids = [p["id"] for p in next(iter(preds.values()))]
+    out = {}
+    for lo, hi in BANDS + ((BANDS[0][0], BANDS[-1][1]),):
+        sel = [i for i in ids if lo <= len(gold[i]["words"]) <= hi]
+        if not sel:
+            continue
+        g = [gold[i] for i in sel]
+        row = {"n": len(sel)}
+        for name, recs in preds.items():
+            by_id = {r["id"]: r for r in recs}
+            row[name] = round(score(g, [by_id[i] for i in sel], "unlabeled")["paper_f1"], 2)
+        rb = [{"id": i, "target": reference_tree(gold[i]["words"], "right-branching")} for i in sel]
+        row["right-branching"] = round(score(g, rb, "unlabeled")["paper_f1"], 2)
+        out[f"{lo}-{hi}"] = row
+    return out
+
+
+def table(title: str, bands: dict) -> str:
+    cols = [c for c in next(iter(bands.values())) if c != "n"]
+    lines = [f"### {title}", "", "| words | n | " + " | ".join(cols) + " |",
+             "|---|---:|" + "---:|" * len(cols)]
+    for band, row in bands.items():
+        lines.append(f"| {band} | {row['n']} | " + " | ".join(f"{row[c]:.2f}" for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", default=str(HERE / "run"))
+    ap.add_argument("--data", default="data/craft")
+    args = ap.parse_args()
+    run = Path(args.run)
+
+    test_gold = {r["id"]: r for r in load_split(args.data, "test")}
+    test = {name: recs for name, step in ROWS if (recs := _labels(run, step)) is not None}
+    pool_gold = {r["id"]: r for r in load_split(args.data, "train")}
+    pool = {"teacher": _labels(run, "teacher_pool")}
+    for k in (1, 2):  # the collaborative students' relabels of the pool, where finished
+        a, b = _labels(run, f"labels_{k}_A"), _labels(run, f"labels_{k}_B")
+        if a is not None and b is not None:
+            pool[f"stage{k} relabels"] = a + b
+    res = {"test": by_band(test_gold, test), "pool": by_band(pool_gold, pool)}
+    write_json_atomic(HERE / "analysis.json", res)
+    md = ("## Paper F1 by sentence length (raw outputs)\n\n"
+          "`python experiments/craft-cpu/analyze.py`; rows appear as their steps finish.\n\n"
+          + table("Test split", res["test"]) + "\n"
+          + table("Pool: pseudolabels against the held-back gold", res["pool"]))
+    write_text_atomic(HERE / "analysis.md", md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
