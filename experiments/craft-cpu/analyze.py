@@ -17,14 +17,17 @@ from pathlib import Path
 from mckd.data import load_split
 from mckd.evaluate import reference_tree, score
 from mckd.jsonio import read_jsonl, write_json_atomic, write_text_atomic
+from mckd.pipeline import final_student, on_test, stage_labels, stage_student
 
 HERE = Path(__file__).resolve().parent
 BANDS = ((20, 22), (23, 25), (26, 28), (29, 30))
 # test label steps of the rows, in the results table's order (only finished ones are read)
-ROWS = (("teacher", "teacher_test"), ("sft_gold", "sft_gold_test"),
-        ("vanilla_kd", "final_0_test"), ("kd_sd_filter", "sd_filter_test"),
-        ("stage1_A", "s1_A_test"), ("stage1_B", "s1_B_test"), ("2-stage", "final_1_test"),
-        ("stage2_A", "s2_A_test"), ("stage2_B", "s2_B_test"), ("3-stage", "final_2_test"))
+ROWS = (("teacher", on_test("teacher")), ("sft_gold", on_test("sft_gold")),
+        ("vanilla_kd", on_test(final_student(0))), ("kd_sd_filter", on_test("sd_filter")),
+        ("stage1_A", on_test(stage_student(1, "A"))), ("stage1_B", on_test(stage_student(1, "B"))),
+        ("2-stage", on_test(final_student(1))),
+        ("stage2_A", on_test(stage_student(2, "A"))), ("stage2_B", on_test(stage_student(2, "B"))),
+        ("3-stage", on_test(final_student(2))))
 
 
 def _labels(run: Path, step: str) -> list[dict] | None:
@@ -73,7 +76,7 @@ def main() -> None:
     pool_gold = {r["id"]: r for r in load_split(args.data, "train")}
     pool = {"teacher": _labels(run, "teacher_pool")}
     for k in (1, 2):  # the collaborative students' relabels of the pool, where finished
-        a, b = _labels(run, f"labels_{k}_A"), _labels(run, f"labels_{k}_B")
+        a, b = _labels(run, stage_labels(k, "A")), _labels(run, stage_labels(k, "B"))
         if a is not None and b is not None:
             pool[f"stage{k} relabels"] = a + b
     res = {"test": by_band(test_gold, test), "pool": by_band(pool_gold, pool)}

@@ -36,6 +36,27 @@ class _NotCurrent(Exception):
     """Raised in plan-only mode by a step that is missing or was done under other settings."""
 
 
+# Step names, one place (the run directory's folders are named by them, so they never change):
+def stage_student(k: int, side: str) -> str:
+    """Collaborative stage k's student trained on half `side`."""
+    return f"s{k}_{side}"
+
+
+def stage_labels(k: int, side: str) -> str:
+    """Labels of half `side` after stage k (k = 0: the teacher's)."""
+    return f"labels_{k}_{side}"
+
+
+def final_student(k: int) -> str:
+    """The student trained on A and B with the labels of stage k (k = 0: vanilla KD)."""
+    return f"final_{k}"
+
+
+def on_test(student: str) -> str:
+    """The step where `student` (or "teacher") labels the test split."""
+    return f"{student}_test"
+
+
 def _strip(rec: dict) -> dict:
     """What the method may see of an unlabeled record: its id and words, never its gold."""
     words = rec.get("words") or rec["source"].split()
@@ -373,7 +394,7 @@ class Distiller:
         teacher_path, teacher_sha = self.teacher_model()
         self._write_manifest(status="running", teacher=(teacher_path, teacher_sha))
         self._walk()
-        final = self._current.get(f"final_{self.cfg.stages - 1}")
+        final = self._current.get(final_student(self.cfg.stages - 1))
         if final:  # the run ships this model: it must be there, whatever was done elsewhere
             self._model_dir(final)
         self._write_manifest(status="finished", teacher=(teacher_path, teacher_sha))
@@ -431,9 +452,9 @@ class Distiller:
         teacher_labels = self._labels("teacher_pool")
         deps = {"teacher": tp["sha"], "split": sp["sha"]}
         la_file, la_sha = self._write_labels(
-            "labels_0_A", [r for r in teacher_labels if r["id"] in a_ids], deps)
+            stage_labels(0, "A"), [r for r in teacher_labels if r["id"] in a_ids], deps)
         lb_file, lb_sha = self._write_labels(
-            "labels_0_B", [r for r in teacher_labels if r["id"] in b_ids], deps)
+            stage_labels(0, "B"), [r for r in teacher_labels if r["id"] in b_ids], deps)
         pool = self._sel("pool")
         b_inputs = self._inputs_file("inputs_B", [r for r in pool if r["id"] in b_ids], sp["sha"])
         a_inputs = self._inputs_file("inputs_A", [r for r in pool if r["id"] in a_ids], sp["sha"])
@@ -452,32 +473,33 @@ class Distiller:
             if not self._plan_only:
                 self.log(f"stage {k + 1}/{c.stages}: collaborative students")
             seed_a, seed_b = c.seed + 100 * (k + 1), c.seed + 100 * (k + 1) + 1
-            sa = self.student(f"s{k + 1}_A", la_file, la_sha, seed_a,
+            sa = self.student(stage_student(k + 1, "A"), la_file, la_sha, seed_a,
                               f"stage {k + 1}/{c.stages}: student A trains on half A")
-            sb = self.student(f"s{k + 1}_B", lb_file, lb_sha, seed_b,
+            sb = self.student(stage_student(k + 1, "B"), lb_file, lb_sha, seed_b,
                               f"stage {k + 1}/{c.stages}: student B trains on half B")
-            rb = self.relabel(f"labels_{k + 1}_B", sa, b_inputs[0], b_inputs[1],
+            rb = self.relabel(stage_labels(k + 1, "B"), sa, b_inputs[0], b_inputs[1],
                               f"stage {k + 1}/{c.stages}: student A relabels half B")
-            ra = self.relabel(f"labels_{k + 1}_A", sb, a_inputs[0], a_inputs[1],
+            ra = self.relabel(stage_labels(k + 1, "A"), sb, a_inputs[0], a_inputs[1],
                               f"stage {k + 1}/{c.stages}: student B relabels half A")
             for side, model in (("A", sa), ("B", sb)):
-                self._branch(self.relabel, f"s{k + 1}_{side}_test", model, test_file,
+                self._branch(self.relabel, on_test(stage_student(k + 1, side)), model, test_file,
                              sel["test_sha"],
                              f"stage {k + 1}/{c.stages}: student {side} labels the test split")
-            la_file, la_sha = self.run.step_dir(f"labels_{k + 1}_A") / "labels.jsonl", ra["sha"]
-            lb_file, lb_sha = self.run.step_dir(f"labels_{k + 1}_B") / "labels.jsonl", rb["sha"]
+            la_file, la_sha = self.run.step_dir(stage_labels(k + 1, "A")) / "labels.jsonl", ra["sha"]
+            lb_file, lb_sha = self.run.step_dir(stage_labels(k + 1, "B")) / "labels.jsonl", rb["sha"]
 
     def _model_rows(self) -> list[tuple[str, str, str | None]]:
         """(results key, test label step, student step) of every row the config reports."""
         c, b = self.cfg, self.cfg.baselines
-        rows = [("teacher", "teacher_test", None)]
+        rows = [("teacher", on_test("teacher"), None)]
         if b.sft_gold:
-            rows.append(("sft_gold", "sft_gold_test", "sft_gold"))
+            rows.append(("sft_gold", on_test("sft_gold"), "sft_gold"))
         if b.vanilla_kd or c.stages == 1:
-            rows.append(("vanilla_kd", "final_0_test", "final_0"))
+            rows.append(("vanilla_kd", on_test(final_student(0)), final_student(0)))
         if b.sd_filter:
-            rows.append(("kd_sd_filter", "sd_filter_test", "sd_filter"))
-        rows += [(f"{k + 1}-stage", f"final_{k}_test", f"final_{k}") for k in range(1, c.stages)]
+            rows.append(("kd_sd_filter", on_test("sd_filter"), "sd_filter"))
+        rows += [(f"{k + 1}-stage", on_test(final_student(k)), final_student(k))
+                 for k in range(1, c.stages)]
         return rows
 
     def _row(self, step: str, student: str | None) -> dict:
@@ -507,11 +529,11 @@ class Distiller:
                 res["models"][key] = self._row(step, student)
         for k in range(1, c.stages):
             for side in "AB":
-                if f"s{k}_{side}_test" in cur:
-                    res["stage_students"][f"stage{k}_{side}"] = self._row(
-                        f"s{k}_{side}_test", f"s{k}_{side}")
+                st = stage_student(k, side)
+                if on_test(st) in cur:
+                    res["stage_students"][f"stage{k}_{side}"] = self._row(on_test(st), st)
         for k in range(0, c.stages):
-            steps = [f"labels_{k}_A", f"labels_{k}_B"]
+            steps = [stage_labels(k, "A"), stage_labels(k, "B")]
             if all(s in cur for s in steps):
                 res["pool_quality"]["teacher" if k == 0 else f"stage{k}"] = dict(
                     self._pool_quality(steps),
@@ -523,11 +545,11 @@ class Distiller:
                                          "train_repaired": r.get("train_repaired")}
         if self.fmt != "text" and "select" in cur:
             res["references"] = self._references()
-        final = cur.get(f"final_{c.stages - 1}")
+        final = cur.get(final_student(c.stages - 1))
         if final:
             res["final_model"] = str(self.root / final["model_dir"])
         res["missing"] = list(self._missing)
-        res["complete"] = not self._missing and f"final_{c.stages - 1}_test" in cur
+        res["complete"] = not self._missing and on_test(final_student(c.stages - 1)) in cur
         return res
 
     def _references(self) -> dict:
@@ -549,11 +571,11 @@ class Distiller:
     def _final(self, k, la_file, la_sha, lb_file, lb_sha, test_file, sel):
         c = self.cfg
         both = read_jsonl(la_file) + read_jsonl(lb_file)
-        f, sha = self._write_labels(f"labels_{k}_all", both, {"A": la_sha, "B": lb_sha})
+        f, sha = self._write_labels(stage_labels(k, "all"), both, {"A": la_sha, "B": lb_sha})
         name = "vanilla KD (1-stage)" if k == 0 else f"{k + 1}-stage MCKD"
-        st = self.student(f"final_{k}", f, sha, c.seed + 10 + k,
+        st = self.student(final_student(k), f, sha, c.seed + 10 + k,
                           f"{name}: final student trains on A ∪ B")
-        self.relabel(f"final_{k}_test", st, test_file, sel["test_sha"],
+        self.relabel(on_test(final_student(k)), st, test_file, sel["test_sha"],
                      f"{name}: final student labels the test split")
 
     def _sft_gold(self, test_file, sel):
@@ -563,14 +585,14 @@ class Distiller:
         f, sha = self._write_labels("labels_gold", recs, {"demos": sel["demos_sha"]})
         st = self.student("sft_gold", f, sha, self.cfg.seed + 7,
                           f"baseline: student fine-tuned on the {len(recs)} gold examples only")
-        self.relabel("sft_gold_test", st, test_file, sel["test_sha"],
+        self.relabel(on_test("sft_gold"), st, test_file, sel["test_sha"],
                      "baseline: SFT-on-gold student labels the test split")
 
     def _sd_filter(self, test_file, sel):
-        vk = self._current.get("final_0")
+        vk = self._current.get(final_student(0))
         if vk is None:  # vanilla KD is where this baseline starts
             if self._plan_only:
-                raise _NotCurrent("final_0")
+                raise _NotCurrent(final_student(0))
             raise MckdError("baselines.sd_filter needs the vanilla KD student (final_0)")
         pool_file = self.run.step_dir("select") / "pool.jsonl"
         rl = self.relabel("sd_relabel", vk, pool_file, sel["pool_sha"],
@@ -579,7 +601,7 @@ class Distiller:
         f, sha = self._write_labels("labels_sd", keep, {"relabel": rl["sha"]})
         st = self.student("sd_filter", f, sha, self.cfg.seed + 8,
                           "baseline KD+SD: retrain on the 50% most confident labels")
-        self.relabel("sd_filter_test", st, test_file, sel["test_sha"],
+        self.relabel(on_test("sd_filter"), st, test_file, sel["test_sha"],
                      "baseline KD+SD: student labels the test split")
 
     def _inputs_file(self, name: str, records: list[dict], split_sha: str) -> tuple[Path, str]:
