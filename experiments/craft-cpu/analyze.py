@@ -68,6 +68,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", default=str(HERE / "run"))
     ap.add_argument("--data", default="data/craft")
+    ap.add_argument("--out", default=str(HERE / "analysis"),
+                    help="writes OUT.json and OUT.md (default: analysis.* beside this script)")
     args = ap.parse_args()
     run = Path(args.run)
 
@@ -80,12 +82,12 @@ def main() -> None:
         if a is not None and b is not None:
             pool[f"stage{k} relabels"] = a + b
     res = {"test": by_band(test_gold, test), "pool": by_band(pool_gold, pool)}
-    write_json_atomic(HERE / "analysis.json", res)
+    write_json_atomic(Path(args.out + ".json"), res)
     md = ("## Paper F1 by sentence length (raw outputs)\n\n"
           "`python experiments/craft-cpu/analyze.py`; rows appear as their steps finish.\n\n"
           + table("Test split", res["test"]) + "\n"
           + table("Pool: pseudolabels against the held-back gold", res["pool"]))
-    write_text_atomic(HERE / "analysis.md", md)
+    write_text_atomic(Path(args.out + ".md"), md)
     print(md)
 
 
