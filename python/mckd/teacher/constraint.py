@@ -196,7 +196,7 @@ class TreeConstraint:
                 c = self._closing(stack, i)
                 if c is not None:
                     out.append((b" )", c, "close"))
-        elif fmt == BARE:
+        elif fmt == BARE:  # ( ( More recent ) work ): the words themselves are the leaves
             # The unlabeled machine's own moves, a bare word standing for its three: ` (`,
             # ` w`, ` )`. So both notations allow exactly the same trees, by construction.
             # A bare ` (` opens a phrase, so it needs an open to follow in the unlabeled machine.
@@ -235,17 +235,6 @@ class TreeConstraint:
                     out.append((b")", c, "close"))
                 if last == CLOSE and can_open:
                     out.append((b" (", opened, "open"))
-        elif fmt == BARE:  # ( ( More recent ) work ): the words themselves are the leaves
-            if last in (OPEN, WORD, CLOSE):
-                leaf = self._child(stack, phrase=False)
-                if i < n and self._ok(leaf, i + 1):
-                    out.append((self.words[i], (leaf, i + 1, 0, WORD), "word"))
-                if can_open:
-                    out.append((b" (", opened, "open"))
-                if last != OPEN:
-                    c = self._closing(stack, i)
-                    if c is not None:
-                        out.append((b" )", c, "close"))
         else:  # skeleton: (S (NP DT NN) (VP VBD)) -- leaves are POS tags, one per input word
             if last == OPEN:
                 out.extend((lab, (stack, i, run, LAB_P), "lab_p") for lab in self._p)
