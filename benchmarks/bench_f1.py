@@ -7,8 +7,8 @@ add a bracket over adjacent siblings, move a bracket to other siblings, relabel)
 share of sentences a dropped or added word (a length mismatch).
 
 Timed (wall clock, only the scoring call, inputs already in memory as strings):
-  * mckd evalb: `mckd.evalb.evalb_score(gold, pred)` (COLLINS.prm, C++ core); best of --repeat;
-  * mckd paper: `mckd.scoring.paper_f1(gold, pred_unlabeled)`; best of --repeat;
+  * mckd evalb: `mckd.metrics.evalb.evalb_score(gold, pred)` (COLLINS.prm, C++ core); best of --repeat;
+  * mckd paper: `mckd.metrics.paper.paper_f1(gold, pred_unlabeled)`; best of --repeat;
   * PYEVALB: `Scorer().score_corpus(gold, pred)` + `summary.summary(...)` (pure Python), once,
     on at most --pyevalb-limit sentences per corpus; if that is a subset, the full-corpus time
     is extrapolated from its sentences/s and marked as such.
@@ -173,8 +173,8 @@ def pyevalb_score(gold: list[str], pred: list[str]):
 
 def bench_corpus(name: str, trees, args) -> dict:
     from mckd import trees as T
-    from mckd.evalb import evalb_score
-    from mckd.scoring import paper_f1
+    from mckd.metrics.evalb import evalb_score
+    from mckd.metrics.paper import paper_f1
 
     rng = random.Random(f"{args.seed}:{name}")
     gold = [t.to_string() for t in trees]

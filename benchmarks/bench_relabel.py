@@ -3,8 +3,8 @@
 One run, one trained student, the same CRAFT sentences, greedy decoding with the same per-input
 output-length limit. Each engine runs in its own subprocess so that its peak memory
 (VmHWM) is its own; the parent scores every engine's trees against gold with the paper's
-metric. HF decodes in length-sorted batches of --batch sentences (mckd.train.greedy_decode);
-CT2 runs the production path (mckd.relabel.Labeler: length-sorted, batched by source tokens).
+metric. HF decodes in length-sorted batches of --batch sentences (mckd.student.decode.greedy_decode);
+CT2 runs the production path (mckd.student.relabel.Labeler: length-sorted, batched by source tokens).
 
     nice python benchmarks/bench_relabel.py --student STUDENT_DIR          # 1,000 sentences
     nice python benchmarks/bench_relabel.py --train-n 400 --epochs 20      # trains one first
@@ -63,9 +63,9 @@ def run_engine(args) -> None:
         from transformers import AutoModelForSeq2SeqLM
 
         from mckd.jsonio import read_json
-        from mckd.relabel import repair_output
-        from mckd.tokenizer import StudentTokenizer
-        from mckd.train import greedy_decode
+        from mckd.student.decode import repair_output
+        from mckd.student.tokenizer import StudentTokenizer
+        from mckd.student.decode import greedy_decode
 
         torch.set_num_threads(args.threads)
         base = _rss_mb()
@@ -83,7 +83,7 @@ def run_engine(args) -> None:
         secs = time.perf_counter() - t0
         n_tok = sum(len(g) for g in gen)
     else:
-        from mckd.relabel import Labeler
+        from mckd.student.relabel import Labeler
 
         base = _rss_mb()
         lab = Labeler(args.model_dir, device="cpu", threads=args.threads,
@@ -115,7 +115,8 @@ def pick_sentences(path: Path, n: int, max_words: int, seed: int) -> list[dict]:
 
 
 def train_default_student(args, out: Path) -> Path:
-    from mckd.train import TrainConfig, train_student
+    from mckd.student.config import TrainConfig
+    from mckd.student.train import train_student
 
     recs = pick_sentences(Path(args.train), args.train_n, 20, args.seed)
     for r in recs:
@@ -186,9 +187,9 @@ def main() -> None:
     if args.engine:
         return run_engine(args)
 
-    from mckd.export import export_student
+    from mckd.student.export import export_student
     from mckd.jsonio import read_json, write_json_atomic
-    from mckd.scoring import paper_f1
+    from mckd.metrics.paper import paper_f1
 
     load0 = os.getloadavg()
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_relabel_"))

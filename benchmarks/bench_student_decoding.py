@@ -1,7 +1,7 @@
 """Constrained vs free decoding of one exported decoder-only student, side by side (issue 9).
 
 Same model folder, same sentences, same CTranslate2 settings; `free` is plain greedy, `constrained`
-is greedy with the tree constraint's mask (mckd.constrained). Reported per mode: seconds,
+is greedy with the tree constraint's mask (mckd.student.constrained). Reported per mode: seconds,
 sentences/s, outputs that are a tree over the input, corrections (forbidden tokens replaced), and
 the scores of the raw outputs against gold (scorer version 2, as `mckd report`).
 
@@ -41,9 +41,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from mckd.data import load_split
-    from mckd.evaluate import score
+    from mckd.metrics.score import score
     from mckd.jsonio import read_jsonl
-    from mckd.relabel import load_model_dir, relabel
+    from mckd.student.relabel import load_model_dir, relabel
 
     gold = {r["id"]: r for r in load_split(args.data, args.split)}
     recs = read_jsonl(args.records) if args.records else list(gold.values())

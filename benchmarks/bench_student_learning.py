@@ -46,11 +46,12 @@ def main() -> None:
     ap.add_argument("--update-md", action="store_true")
     args = ap.parse_args()
 
-    from mckd.evaluate import reference_scores, score
-    from mckd.export import export_student
+    from mckd.metrics.score import reference_scores, score
+    from mckd.student.export import export_student
     from mckd.jsonio import read_jsonl, write_json_atomic
-    from mckd.relabel import relabel
-    from mckd.train import TrainConfig, train_student
+    from mckd.student.relabel import relabel
+    from mckd.student.config import TrainConfig
+    from mckd.student.train import train_student
 
     steps = Path(args.run) / "steps"
     teacher = read_jsonl(steps / "teacher_pool" / "labels.jsonl")

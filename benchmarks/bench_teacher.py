@@ -216,10 +216,10 @@ def well_formed(raw: str, words: list[str], fmt: str) -> bool | None:
 def score(preds: list[str], tests: list[dict], fmt: str) -> dict:
     """Paper F1 and EVALB F1 (0-100) of predictions against the gold trees.
 
-    Same path as `mckd eval`: mckd.scoring.paper_f1, and mckd.evalb.evalb_score -- unlabeled
+    Same path as `mckd eval`: mckd.metrics.paper.paper_f1, and mckd.metrics.evalb.evalb_score -- unlabeled
     (LABELED 0) on predictions given the gold POS tags for the unlabeled format.
     """
-    from mckd.evaluate import score as evaluate
+    from mckd.metrics.score import score as evaluate
 
     m = evaluate(tests, [{"id": t["id"], "target": p} for p, t in zip(preds, tests)], fmt)
     return {"paper_f1": round(m["paper_f1"], 2), "evalb_f1": round(m["evalb_f1"], 2),

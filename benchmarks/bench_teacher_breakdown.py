@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import sys
@@ -74,7 +73,7 @@ def call_scaling(m, contexts: list[int], sizes: list[int], threads: int, steps: 
 
 def run_breakdown(name: str, demos, tests, parallel: int, args) -> dict:
     """run_teacher on `tests` at `parallel`, with the engine's counters."""
-    from mckd.evaluate import score
+    from mckd.metrics.score import score
     from mckd.jsonio import read_jsonl
     from mckd.teacher import TeacherConfig, resolve_model, run_teacher
     from mckd.teacher import engine

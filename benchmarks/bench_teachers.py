@@ -4,7 +4,7 @@ Each teacher labels the same test sentences through `mckd.teacher.run_teacher` (
 path: constrained decoding, fixed shared-prefix demonstrations, a fresh cache so nothing is
 served from an earlier run), one teacher at a time. Reported per teacher: seconds per sentence
 (wall, model load and prefix included), generated tokens/s, and paper F1 / strict / unlabeled
-EVALB of the raw outputs (`mckd.evaluate.score`), beside the trivial structures on the same
+EVALB of the raw outputs (`mckd.metrics.score.score`), beside the trivial structures on the same
 sentences.
 
     python benchmarks/bench_teachers.py --data data/craft --update-md
@@ -53,7 +53,7 @@ def load(args) -> tuple[list[dict], list[dict]]:
 
 def run_one(name: str, demos, tests, args) -> dict:
     from mckd.errors import MckdError
-    from mckd.evaluate import score
+    from mckd.metrics.score import score
     from mckd.jsonio import read_jsonl
     from mckd.teacher import TeacherConfig, resolve_model, run_teacher
 
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ["MCKD_TEACHER_CACHE"] = "off"  # measure generation, never the shared cache
 
-    from mckd.evaluate import reference_scores
+    from mckd.metrics.score import reference_scores
     from mckd.jsonio import write_json_atomic
 
     load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())

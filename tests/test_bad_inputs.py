@@ -105,7 +105,7 @@ def test_distill_into_a_busy_run_dir_names_the_holder(data_dir, tmp_path, capsys
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, time
-        from mckd.runstate import RunDir
+        from mckd.pipeline.rundir import RunDir
         run = RunDir(sys.argv[1], lock=True)  # kept: dropping it frees the lock
         print("ready", flush=True)
         time.sleep(60)

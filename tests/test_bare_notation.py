@@ -10,7 +10,7 @@ import pytest
 
 from mckd.errors import MckdError
 from mckd.teacher.constraint import BARE, TreeConstraint, TreeGrammar, VocabIndex
-from mckd.tokenizer import _join, bare_units, tree_units, wrap_bare
+from mckd.student.tokenizer import _join, bare_units, tree_units, wrap_bare
 from mckd.trees import delinearize
 
 
@@ -96,7 +96,7 @@ def test_random_walks_give_a_tree_over_the_words():
 
 def test_bare_is_for_pretrained_unlabeled_students():
     pytest.importorskip("torch")
-    from mckd.train import TrainConfig
+    from mckd.student.config import TrainConfig
 
     assert TrainConfig(init="x", leaves="bare").resolved().leaves == "bare"
     with pytest.raises(MckdError, match="leaves=bare is for pretrained"):
@@ -117,10 +117,10 @@ def test_causal_student_writes_bare_and_reports_unlabeled(tmp_path):
     pytest.importorskip("ctranslate2")
     from test_causal_student import causal_cfg, synthetic, tiny_causal_folder
 
-    from mckd.export import export_student
-    from mckd.relabel import relabel
-    from mckd.student_causal import load_tokenizer
-    from mckd.train import train_student
+    from mckd.student.export import export_student
+    from mckd.student.relabel import relabel
+    from mckd.student.causal import load_tokenizer
+    from mckd.student.train import train_student
 
     recs = synthetic(120, seed=1)
     init = tiny_causal_folder(tmp_path / "init", recs)

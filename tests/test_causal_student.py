@@ -68,7 +68,7 @@ def tiny_causal_folder(d: Path, records) -> Path:
 
 
 def causal_cfg(init, **kw):
-    from mckd.train import TrainConfig
+    from mckd.student.config import TrainConfig
 
     base = dict(init=str(init), epochs=40, batch_size=16, lr=3e-3, warmup=0.0, threads=1,
                 quiet=True, seed=0)
@@ -88,7 +88,7 @@ def init_dir(tmp_path_factory, records):
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory, records, init_dir):
-    from mckd.train import train_student
+    from mckd.student.train import train_student
 
     d = tmp_path_factory.mktemp("causal_student") / "s"
     assert train_student(records, d, causal_cfg(init_dir)) == d
@@ -97,7 +97,7 @@ def student(tmp_path_factory, records, init_dir):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, student):
-    from mckd.export import export_student
+    from mckd.student.export import export_student
 
     out = tmp_path_factory.mktemp("causal_ct2") / "m"
     export_student(student, out, quantization="int8")
@@ -105,7 +105,7 @@ def model_dir(tmp_path_factory, student):
 
 
 def test_init_kinds_are_recognised(tmp_path, init_dir):
-    from mckd.student_causal import check_init_spec, init_kind
+    from mckd.student.causal import check_init_spec, init_kind
 
     assert init_kind(str(init_dir)) == "causal"
     assert init_kind("smollm2") == "gguf"  # by name, without reading any package
@@ -126,7 +126,7 @@ def test_init_kinds_are_recognised(tmp_path, init_dir):
 def test_prompt_tokens_carry_no_loss(init_dir, records):
     import torch
 
-    from mckd.student_causal import load_tokenizer, make_batch
+    from mckd.student.causal import load_tokenizer, make_batch
 
     tok = load_tokenizer(str(init_dir), "unlabeled")
     srcs = [tok.encode_source(r["words"]) for r in records[:3]]
@@ -167,7 +167,7 @@ def test_export_uses_a_generator_and_parity_holds(model_dir):
 
 def test_export_parity_catches_a_wrong_conversion(tmp_path, student, monkeypatch):
     """A converter that reads a wrong RMSNorm epsilon: the parity check must refuse the export."""
-    import mckd.export as E
+    import mckd.student.export as E
 
     good = E._converter_class()
 
@@ -184,7 +184,7 @@ def test_export_parity_catches_a_wrong_conversion(tmp_path, student, monkeypatch
 
 
 def test_relabel_gives_repaired_trees_with_the_t5_fields(tmp_path, model_dir, records):
-    from mckd.relabel import relabel
+    from mckd.student.relabel import relabel
 
     inp = synthetic(10, seed=3)
     out = tmp_path / "labels.jsonl"
@@ -232,7 +232,7 @@ def test_parse_runs_without_torch_or_transformers(tmp_path_factory, model_dir):
 
 def test_resume_and_retrain_guard(tmp_path, records, init_dir, student):
     """The same records and settings are not retrained (the causal tokenizer reloads)."""
-    from mckd.train import train_student
+    from mckd.student.train import train_student
 
     assert train_student(records, student, causal_cfg(init_dir)) == student
     with pytest.raises(MckdError, match="other records"):
@@ -241,7 +241,7 @@ def test_resume_and_retrain_guard(tmp_path, records, init_dir, student):
 
 def test_fidelity_stop_decodes_a_causal_student(tmp_path, records, init_dir):
     """stop=fidelity re-decodes training records with PyTorch greedy (the causal path)."""
-    from mckd.train import train_student
+    from mckd.student.train import train_student
 
     s = train_student(records[:40], tmp_path / "s",
                       causal_cfg(init_dir, epochs=2, stop="fidelity", fidelity_sample=6))
@@ -281,9 +281,9 @@ def test_smollm2_gguf_student_trains_and_exports(tmp_path):
         resolve_model("smollm2")
     except MckdError as e:
         pytest.skip(str(e))
-    from mckd.export import export_student
-    from mckd.relabel import relabel
-    from mckd.train import train_student
+    from mckd.student.export import export_student
+    from mckd.student.relabel import relabel
+    from mckd.student.train import train_student
 
     recs = synthetic(4, seed=1, lo=2, hi=3)
     s = train_student(recs, tmp_path / "s", causal_cfg("smollm2", epochs=1, max_steps=1,

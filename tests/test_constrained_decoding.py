@@ -1,4 +1,4 @@
-"""Constrained decoding of decoder-only students (mckd.constrained): every output is a tree over
+"""Constrained decoding of decoder-only students (mckd.student.constrained): every output is a tree over
 the input words, and the tokens are exactly those of greedy decoding under the constraint's mask
 (checked against a step-by-step reference that reads the full logits at every position)."""
 
@@ -16,17 +16,17 @@ pytest.importorskip("ctranslate2")
 sys.path.insert(0, str(Path(__file__).parent))
 from test_causal_student import causal_cfg, synthetic, tiny_causal_folder  # noqa: E402
 
-from mckd.constrained import grammar_for, token_bytes  # noqa: E402
+from mckd.student.constrained import grammar_for, token_bytes  # noqa: E402
 from mckd.errors import MckdError  # noqa: E402
-from mckd.teacher.constraint import TreeConstraint, VocabIndex  # noqa: E402
+from mckd.teacher.constraint import TreeConstraint  # noqa: E402
 from mckd.trees import parse_tree  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def weak_model(tmp_path_factory):
     """A causal student trained one epoch: it writes broken brackets unless constrained."""
-    from mckd.export import export_student
-    from mckd.train import train_student
+    from mckd.student.export import export_student
+    from mckd.student.train import train_student
 
     recs = synthetic(120, seed=5, lo=3, hi=7)
     root = tmp_path_factory.mktemp("weak")
@@ -37,7 +37,7 @@ def weak_model(tmp_path_factory):
 
 
 def test_token_bytes_byte_level_round_trip(weak_model):
-    from mckd.relabel import load_model_dir
+    from mckd.student.relabel import load_model_dir
 
     tok = load_model_dir(weak_model).tok
     pieces = token_bytes(tok.tok)
@@ -83,8 +83,8 @@ def _reference(gen, tok, prompt, words, index):
 
 
 def test_constrained_equals_masked_greedy_and_every_output_is_a_tree(weak_model):
-    from mckd.constrained import decode
-    from mckd.relabel import Labeler
+    from mckd.student.constrained import decode
+    from mckd.student.relabel import Labeler
 
     lab = Labeler(weak_model, threads=1, decoding="constrained")
     free = Labeler(weak_model, threads=1, decoding="free")
@@ -108,8 +108,8 @@ def test_constrained_equals_masked_greedy_and_every_output_is_a_tree(weak_model)
 
 
 def test_token_limit_closes_the_tree_and_says_so(weak_model):
-    from mckd.constrained import decode
-    from mckd.relabel import Labeler
+    from mckd.student.constrained import decode
+    from mckd.student.relabel import Labeler
 
     lab = Labeler(weak_model, threads=1, decoding="constrained")
     w = "the gene binds a protein in mouse cells".split()
@@ -120,7 +120,7 @@ def test_token_limit_closes_the_tree_and_says_so(weak_model):
 
 
 def test_relabel_records_decoding_and_free_is_the_old_path(tmp_path, weak_model):
-    from mckd.relabel import relabel
+    from mckd.student.relabel import relabel
 
     inp = synthetic(6, seed=2)
     s = relabel(weak_model, inp, tmp_path / "c.jsonl", threads=1, progress=False)
@@ -133,7 +133,7 @@ def test_relabel_records_decoding_and_free_is_the_old_path(tmp_path, weak_model)
 
 
 def test_constrained_refuses_a_seq2seq_student_clearly(tmp_path):
-    from mckd.relabel import resolve_decoding
+    from mckd.student.relabel import resolve_decoding
 
     assert resolve_decoding("auto", False, "unlabeled", "m") == "free"
     assert resolve_decoding("auto", True, "text", "m") == "free"

@@ -18,7 +18,8 @@ pytest.importorskip("torch.distributed")
 
 SCRIPT = textwrap.dedent("""
     import random, sys
-    from mckd.train import TrainConfig, train_student
+    from mckd.student.config import TrainConfig
+    from mckd.student.train import train_student
 
     vocab = "the a gene protein binds to of in mouse cells was were observed these".split()
     rng = random.Random(0)

@@ -1,4 +1,4 @@
-"""EVALB-exact scoring (cpp/evalb.cpp via mckd.evalb).
+"""EVALB-exact scoring (cpp/evalb.cpp via mckd.metrics.evalb).
 
 Every expected number below was worked out by hand from evalb.c's rules (the comments show the
 working). Set MCKD_EVALB_BIN to a real evalb binary to also check each hand case's report byte for
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mckd import _core
 from mckd.errors import MckdError
-from mckd.evalb import evalb_score, evaluate, load_params, read_tree_file
+from mckd.metrics.evalb import evalb_score, evaluate, load_params, read_tree_file
 
 EVALB_BIN = os.environ.get("MCKD_EVALB_BIN")
 

@@ -77,7 +77,7 @@ def one_input(data: bytes) -> None:
 
     from mckd import trees as T
     from mckd.errors import MckdError
-    from mckd.scoring import paper_f1
+    from mckd.metrics.paper import paper_f1
 
     if not data:
         return
@@ -123,7 +123,7 @@ def _fuzz(argv: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["mckd"]):
-        import mckd.scoring  # noqa: F401
+        import mckd.metrics.paper  # noqa: F401
         import mckd.trees  # noqa: F401
     atheris.instrument_func(_note)
     atheris.instrument_func(_kind)

@@ -13,9 +13,9 @@ import pytest
 
 from mckd.cli import main
 from mckd.config import load_config
-from mckd.evaluate import score
+from mckd.metrics.score import score
 from mckd.jsonio import read_jsonl, write_jsonl_atomic
-from mckd.pipeline import Distiller, distill, sd_keep
+from mckd.pipeline.distiller import Distiller, distill, sd_keep
 
 # ----------------------------------------------------------------------------- scoring
 
@@ -58,7 +58,7 @@ def test_words_other_than_the_gold_are_an_evalb_error_and_zero_in_errors_as_zero
 def test_oracle_gold_linearization_scores_100_on_craft(craft_dir):
     """The gold's own unlabeled target is a perfect prediction on both metrics."""
     from mckd.data import read_treebank
-    from mckd.scoring import PAPER_WORD_TAGS
+    from mckd.metrics.paper import PAPER_WORD_TAGS
     from mckd.trees import parse_tree
 
     paths = sorted(craft_dir.glob("*.tree"))[:6]
@@ -142,16 +142,16 @@ def _fake_relabel(model_dir, records, out_path, device="auto", **kw):
 
 @pytest.fixture()
 def fakes(monkeypatch, tmp_path):
-    import mckd.export
-    import mckd.relabel
+    import mckd.student.export
+    import mckd.student.relabel
     import mckd.teacher
-    import mckd.train
+    import mckd.student.train
 
     CALLS.clear()
     monkeypatch.setattr(mckd.teacher, "run_teacher", _fake_run_teacher)
-    monkeypatch.setattr(mckd.train, "train_student", _fake_train)
-    monkeypatch.setattr(mckd.export, "export_student", _fake_export)
-    monkeypatch.setattr(mckd.relabel, "relabel", _fake_relabel)
+    monkeypatch.setattr(mckd.student.train, "train_student", _fake_train)
+    monkeypatch.setattr(mckd.student.export, "export_student", _fake_export)
+    monkeypatch.setattr(mckd.student.relabel, "relabel", _fake_relabel)
     monkeypatch.setenv("MCKD_CACHE_DIR", str(tmp_path / "mckd-cache"))
     return CALLS
 
@@ -278,7 +278,7 @@ def test_changing_the_init_checkpoint_reruns_the_students(fakes, data_dir, tmp_p
 
 
 def test_code_versions_enter_fingerprints_and_eval_caches(fakes, data_dir, tmp_path, monkeypatch):
-    import mckd.pipeline as P
+    import mckd.pipeline.distiller as P
 
     run = tmp_path / "run"
     cfg = _cfg(_gguf(tmp_path))
@@ -330,7 +330,7 @@ def test_exact_output_scores_100_in_every_tree_format(fmt):
          "targets": {"unlabeled": "( ( ( a ) ( b ) ) ( c ) )",
                      "labeled": "(S (NP (DT a) (NN b)) (VP (VBD c)))",
                      "skeleton": "(S (NP DT NN) (VP VBD))"}}
-    from mckd.evaluate import score as score_fn
+    from mckd.metrics.score import score as score_fn
 
     m = score_fn([g], [{"id": "a", "output": g["targets"][fmt]}], fmt)
     assert (m["paper_f1"], m["paper_f1_strict"], m["evalb_f1"], m["invalid"]) == (100.0, 100.0, 100.0, 0)

@@ -12,7 +12,7 @@ import pytest
 
 from mckd import locks
 from mckd.errors import MckdError
-from mckd.runstate import RunDir
+from mckd.pipeline.rundir import RunDir
 
 
 def _python(code: str, *args: str) -> subprocess.Popen:
@@ -106,7 +106,7 @@ def test_a_lock_left_by_a_killed_process_never_blocks(tmp_path):
 
 SECOND_WRITER = """
     import sys
-    from mckd.runstate import RunDir
+    from mckd.pipeline.rundir import RunDir
     from mckd.errors import MckdError
     run = RunDir(sys.argv[1], log=lambda s: None)
     try:

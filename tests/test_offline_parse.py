@@ -72,8 +72,9 @@ def _install_deploy_deps(env_dir: Path, work: Path) -> str:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     """(python of the torch-free venv, env vars, exported MODEL_DIR)."""
-    from mckd.export import export_student
-    from mckd.train import TrainConfig, train_student
+    from mckd.student.export import export_student
+    from mckd.student.config import TrainConfig
+    from mckd.student.train import train_student
 
     work = tmp_path_factory.mktemp("offline")
     rng = random.Random(0)

@@ -11,7 +11,7 @@ from mckd.cli import main
 from mckd.config import load_config
 from mckd.errors import MckdError
 from mckd.teacher import models
-from mckd.teacher.models import PACKAGED, SHORT_NAMES, Packaged, packaged_model, resolve_model
+from mckd.teacher.models import PACKAGED, SHORT_NAMES, Packaged, resolve_model
 
 PARTS = [b"GGUF" + bytes(range(256)) * 3, b"second part " * 50, b"\x00\x01tail"]
 WHOLE = b"".join(PARTS)

@@ -1,4 +1,4 @@
-"""The MCKD paper's metric (mckd.scoring.paper_f1): every expected value is worked out by hand."""
+"""The MCKD paper's metric (mckd.metrics.paper.paper_f1): every expected value is worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from mckd import _core
 from mckd import trees as T
 from mckd.errors import MckdError
-from mckd.scoring import PAPER_WORD_TAGS, paper_f1
+from mckd.metrics.paper import PAPER_WORD_TAGS, paper_f1
 
 # Gold spans over the words a b c: S[0,3] NP[0,2] (VP[2,3] has one word: not a span).
 G3 = "(S (NP (DT a) (NN b)) (VP (VBD c)))"
@@ -169,7 +169,7 @@ def test_gold_linearized_scores_100_on_craft(craft_dir):
 
 
 def test_reference_structures_by_hand():
-    from mckd.evaluate import reference_scores, reference_tree
+    from mckd.metrics.score import reference_scores, reference_tree
 
     w = ["a", "b", "c", "d", "e"]
     assert reference_tree(w, "right-branching") == \

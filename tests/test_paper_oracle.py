@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from mckd.scoring import paper_f1
+from mckd.metrics.paper import paper_f1
 
 nltk = pytest.importorskip("nltk")
 import paper_oracle as oracle  # noqa: E402  (tests/ is on sys.path under pytest)

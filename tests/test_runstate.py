@@ -1,7 +1,7 @@
 import pytest
 
 from mckd.errors import MckdError
-from mckd.runstate import RunDir
+from mckd.pipeline.rundir import RunDir
 
 
 def test_steps_skip_redo_and_resume(tmp_path):

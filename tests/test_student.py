@@ -42,7 +42,7 @@ def synthetic(n, seed=0):
 
 
 def tiny_cfg(**kw):
-    from mckd.train import TrainConfig
+    from mckd.student.config import TrainConfig
 
     base = dict(arch="t5-micro", epochs=4, batch_size=8, lr=3e-3, warmup=0.0, threads=0,
                 quiet=True, seed=0, vocab_size=200, keep_checkpoint=False)
@@ -57,7 +57,7 @@ def records():
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory, records):
-    from mckd.train import train_student
+    from mckd.student.train import train_student
 
     d = tmp_path_factory.mktemp("student") / "s"
     assert train_student(records, d, tiny_cfg()) == d
@@ -66,7 +66,7 @@ def student(tmp_path_factory, records):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, student):
-    from mckd.export import export_student
+    from mckd.student.export import export_student
 
     out = tmp_path_factory.mktemp("ct2") / "m"
     export_student(student, out, quantization="int8")
@@ -90,7 +90,7 @@ def test_loss_falls_and_folder_is_complete(student):
 
 
 def test_same_records_and_settings_are_not_retrained(student, records):
-    from mckd.train import train_student
+    from mckd.student.train import train_student
 
     before = (student / "model.safetensors").stat().st_mtime_ns
     train_student(records, student, tiny_cfg())
@@ -102,7 +102,7 @@ def test_same_records_and_settings_are_not_retrained(student, records):
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, student, records):
     from safetensors.torch import load_file
 
-    from mckd.train import train_student
+    from mckd.student.train import train_student
 
     d = tmp_path / "s"
     train_student(records, d, tiny_cfg(stop_after_epochs=2))
@@ -128,7 +128,7 @@ def test_export_writes_manifest_and_parity_holds(model_dir, student):
 
 def test_export_fails_loudly_on_a_wrong_conversion(tmp_path, student, monkeypatch):
     """A converter that drops T5's decoder-output scaling (the transformers-5 bug class)."""
-    import mckd.export as E
+    import mckd.student.export as E
 
     good = E._converter_class()
 
@@ -145,7 +145,7 @@ def test_export_fails_loudly_on_a_wrong_conversion(tmp_path, student, monkeypatc
 
 
 def test_relabel_gives_valid_trees_and_resumes(tmp_path, model_dir, monkeypatch):
-    import mckd.relabel as R
+    import mckd.student.relabel as R
 
     inputs = [{"id": r["id"], "words": r["words"]} for r in synthetic(10, seed=1)]
     out = tmp_path / "labels.jsonl"
@@ -162,7 +162,7 @@ def test_relabel_gives_valid_trees_and_resumes(tmp_path, model_dir, monkeypatch)
         if r["valid"]:
             assert parse_tree(r["output"]).words == inp["words"]
     # after 4 epochs the student already finds most right-branching constituents
-    from mckd.train import fidelity_f1
+    from mckd.metrics.spans import fidelity_f1
 
     f1 = fidelity_f1([r["target"] for r in rows], [right_branching(i["words"]) for i in inputs],
                      "unlabeled")
@@ -203,7 +203,7 @@ def test_parse_cli_reads_stdin_and_prints_trees(model_dir, monkeypatch, capsys):
 
 def test_parse_and_relabel_errors_are_clear(tmp_path, model_dir, monkeypatch, capsys):
     from mckd.cli import main
-    from mckd.relabel import load_model_dir, relabel
+    from mckd.student.relabel import load_model_dir, relabel
 
     monkeypatch.setattr("sys.stdin", io.StringIO("\n  \n"))
     assert main(["parse", str(model_dir)]) == 2
@@ -237,8 +237,8 @@ def test_parse_and_relabel_errors_are_clear(tmp_path, model_dir, monkeypatch, ca
 
 
 def test_training_errors_are_clear(tmp_path, records):
-    from mckd.export import export_student
-    from mckd.train import train_student
+    from mckd.student.export import export_student
+    from mckd.student.train import train_student
 
     with pytest.raises(MckdError, match="unknown format 'xml'"):
         train_student(records, tmp_path / "a", tiny_cfg(format="xml"))
@@ -254,9 +254,9 @@ def test_training_errors_are_clear(tmp_path, records):
 
 def test_text_format_student_round_trip(tmp_path):
     """Generic source -> target strings: no tree repair, output passes through."""
-    from mckd.export import export_student
-    from mckd.relabel import relabel
-    from mckd.train import train_student
+    from mckd.student.export import export_student
+    from mckd.student.relabel import relabel
+    from mckd.student.train import train_student
 
     rng = random.Random(3)
     recs = []
@@ -298,7 +298,7 @@ LABELED = ["(S (NP (DT The) (NN gene)) (VP (VBZ binds) (NP (NN protein))) (. .))
 @pytest.mark.parametrize("leaves", ["indexed", "slots", "words"])
 @pytest.mark.parametrize("fmt", ["unlabeled", "labeled", "skeleton"])
 def test_tokenizer_round_trips_every_format(fmt, leaves):
-    from mckd.tokenizer import build_tokenizer
+    from mckd.student.tokenizer import build_tokenizer
     from mckd.trees import linearize
 
     recs = []

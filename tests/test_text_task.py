@@ -8,7 +8,7 @@ import random
 import pytest
 
 from mckd.cli import main
-from mckd.evaluate import score
+from mckd.metrics.score import score
 
 CITIES = ["boston", "denver", "paris", "tokyo", "dallas", "oslo", "lima", "rome"]
 DAYS = ["monday", "friday", "sunday", "today", "tomorrow"]

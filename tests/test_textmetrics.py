@@ -1,4 +1,4 @@
-from mckd.textmetrics import chunk_f1, chunks, exact_match, token_f1
+from mckd.metrics.text import chunk_f1, chunks, exact_match, token_f1
 
 
 def test_exact_and_token_f1():

@@ -11,11 +11,10 @@ report`); it reads finished label steps only and can be re-run as the experiment
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from mckd.data import load_split
-from mckd.evaluate import reference_tree, score
+from mckd.metrics.score import reference_tree, score
 from mckd.jsonio import read_jsonl, write_json_atomic, write_text_atomic
 from mckd.pipeline import final_student, on_test, stage_labels, stage_student
 

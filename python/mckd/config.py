@@ -58,7 +58,7 @@ class StudentConfig:
     epochs: int = 0              # 0 = the trainer's default for the student kind
     device: str = "auto"
     # How exported students decode when they relabel: "auto" = constrained for decoder-only
-    # students of tree formats (every output is a tree over the input, mckd.constrained), else
+    # students of tree formats (every output is a tree over the input, mckd.student.constrained), else
     # free greedy.
     decoding: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
@@ -121,7 +121,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _coerce(value: str, target_type: Any, key: str) -> Any:
+def coerce(value: str, target_type: Any, key: str) -> Any:
     """A command-line string as the field's type, or a one-line error naming the key."""
     if target_type is bool or isinstance(target_type, bool):
         low = value.lower()
@@ -149,7 +149,7 @@ _TYPE_WORDS = {bool: "true/false", int: "an integer", float: "a number", str: "a
 def _typed(value: Any, target_type: Any, key: str) -> Any:
     """`value` checked (and, from a string, converted) against a field type."""
     if isinstance(value, str) and target_type in (bool, int, float):
-        return _coerce(value, target_type, key)
+        return coerce(value, target_type, key)
     if target_type is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     ok = {bool: lambda v: isinstance(v, bool),
@@ -310,8 +310,8 @@ _PIPELINE_SET = {"format": "format", "seed": "seed", "init": "student.init",
 
 
 def _trainer_types() -> dict[str, Any]:
-    """TrainConfig field -> type (imported late: the config must load without the trainer)."""
-    from .train import TrainConfig
+    """TrainConfig field -> type (imported late: mckd.student.config reads this module)."""
+    from .student.config import TrainConfig
 
     return _field_types(TrainConfig)
 
@@ -364,14 +364,14 @@ def server_settings(t: "TeacherConfig"):
 
 
 def _check_student(cfg: DistillConfig) -> None:
-    from .student import ARCHS
+    from .student.models import ARCHS
 
     s = cfg.student
     if s.arch not in ARCHS:
         raise MckdError(f"student.arch={s.arch!r} is not one of {', '.join(ARCHS)}"
                         f"{_suggest(s.arch, list(ARCHS))}")
     if s.init and not Path(s.init).is_dir():  # else a .gguf file or a packaged short name
-        from .student_causal import check_init_spec
+        from .student.causal import check_init_spec
 
         check_init_spec(s.init, "student.init")
     types = _trainer_types()
@@ -392,7 +392,7 @@ def _check_student(cfg: DistillConfig) -> None:
 
 def _check_trainer(cfg: DistillConfig) -> None:
     """Let the trainer's own checks (stop rule, batch sizes, ...) run now, not after the teacher."""
-    from .train import TrainConfig
+    from .student.config import TrainConfig
 
     s = cfg.student
     kw = {"format": cfg.format, "device": s.device, **s.overrides}

@@ -30,6 +30,7 @@ attached missing words) have an empty label.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from . import _core
@@ -42,8 +43,15 @@ __all__ = [
     "FORMATS", "Tree", "TreeError", "DelinearizeResult", "parse_tree", "read_trees",
     "parse_treebank_text", "strip_function_tags", "delete_none", "drop_root_wrapper", "clean",
     "linearize", "linearize_many", "delinearize", "delinearize_many", "flat_tree",
-    "record_target", "record_words",
+    "record_target", "record_words", "tree_units",
 ]
+
+_UNIT_RE = re.compile(r"\(\S*?(?=[\s()]|$)|\)|[^\s()]+")
+
+
+def tree_units(tree: str) -> list[str]:
+    """Split a bracketed tree into units: ``(`` or ``(LABEL`` openers, ``)``, and leaves."""
+    return _UNIT_RE.findall(tree)
 
 
 def parse_tree(text: str, source: str | None = None) -> Tree:

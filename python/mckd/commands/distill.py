@@ -36,9 +36,9 @@ def run(args) -> int:
     from .. import locks
     from ..config import load_config
     from ..data import check_data_dir
-    from ..pipeline import distill
-    from ..report import table
-    from ..runstate import check_run_dir
+    from ..pipeline.distiller import distill
+    from ..pipeline.report import table
+    from ..pipeline.rundir import check_run_dir
 
     # Everything that can be checked is checked before the first step (and before the teacher
     # spends minutes): settings, the data evaluation will need, and where the run may write.

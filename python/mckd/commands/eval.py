@@ -3,7 +3,7 @@
 With ``--metric evalb`` and no ``--json`` the standard output is byte-identical to evalb.c's
 (``evalb -p PRM GOLD PRED``), and its per-sentence messages go to stderr as it prints them. Where
 evalb.c would crash or stop (buffer limits, unreadable trees, more than MAX_ERROR errors) the run
-still finishes; a ``mckd eval: note:`` line on stderr says where and why. See mckd.evalb for the
+still finishes; a ``mckd eval: note:`` line on stderr says where and why. See mckd.metrics.evalb for the
 errors-as-zero figures that ``--json`` adds.
 """
 
@@ -45,7 +45,7 @@ def add_arguments(parser):
 def _require_trees(path: str, treebank: bool) -> None:
     """An empty gold file is a mistake, not a score of -nan."""
     from ..errors import MckdError
-    from ..evalb import read_tree_file
+    from ..metrics.evalb import read_tree_file
 
     trees, _ = read_tree_file(path, treebank=treebank)
     if not trees:
@@ -53,7 +53,7 @@ def _require_trees(path: str, treebank: bool) -> None:
 
 
 def _run_evalb(args) -> int:
-    from ..evalb import evaluate, load_params
+    from ..metrics.evalb import evaluate, load_params
 
     _require_trees(args.gold, args.treebank)
     params = load_params(args.params, cutoff_len=args.cutoff_len, max_error=args.max_error,
@@ -77,10 +77,10 @@ def _run_evalb(args) -> int:
 
 def _run_paper(args) -> int:
     from ..errors import MckdError
-    from ..evalb import read_tree_file
+    from ..metrics.evalb import read_tree_file
 
     try:
-        from ..scoring import paper_f1
+        from ..metrics.paper import paper_f1
     except ImportError as e:  # the tree core not built in this install
         raise MckdError(f"the paper metric is not available: {e}") from None
 

@@ -16,7 +16,7 @@ def run(args) -> int:
     import json
     import sys
 
-    from ..export import export_student
+    from ..student.export import export_student
     from ..jsonio import check_out_path
 
     check_out_path(args.out, "dir")

@@ -23,7 +23,7 @@ def run(args) -> int:
     import sys
 
     from ..errors import MckdError
-    from ..relabel import parse_lines
+    from ..student.relabel import parse_lines
 
     if args.file is None:
         lines = sys.stdin

@@ -26,7 +26,7 @@ def run(args) -> int:
 
     from ..errors import MckdError
     from ..jsonio import check_out_path, read_jsonl
-    from ..relabel import relabel
+    from ..student.relabel import relabel
 
     check_out_path(args.out, "file")
     recs = read_jsonl(args.input)

@@ -23,8 +23,8 @@ def run(args) -> int:
     from ..config import DistillConfig, load_config
     from ..errors import MckdError
     from ..jsonio import read_json
-    from ..pipeline import Distiller
-    from ..report import write_predictions, write_reports
+    from ..pipeline.distiller import Distiller
+    from ..pipeline.report import write_predictions, write_reports
 
     root = Path(args.run_dir)
     if not (root / "manifest.json").exists():

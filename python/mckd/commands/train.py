@@ -31,7 +31,7 @@ def add_arguments(parser):
 
 def build_config(args):
     """The TrainConfig the command line asks for (flags first, then key=value overrides)."""
-    from ..train import TrainConfig, apply_overrides
+    from ..student.config import TrainConfig, apply_overrides
 
     cfg = TrainConfig(format=args.format, device=args.device, seed=args.seed)
     if args.init:
@@ -46,7 +46,7 @@ def build_config(args):
 def run(args) -> int:
     from ..errors import MckdError
     from ..jsonio import check_out_path, read_jsonl
-    from ..train import train_student
+    from ..student.train import train_student
 
     check_out_path(args.out, "dir")
     cfg = build_config(args)

@@ -29,7 +29,7 @@ from ..formats import TREE_FORMATS
 
 # The unlabeled tree with bare words as leaves, `( ( More recent ) work )` for the unlabeled
 # `( ( ( More ) ( recent ) ) ( work ) )`: a notation students may write instead, one to one with
-# it and allowed exactly the same trees (mckd.tokenizer.bare_units); not a format of its own,
+# it and allowed exactly the same trees (mckd.student.tokenizer.bare_units); not a format of its own,
 # so no member of TREE_FORMATS.
 BARE = "bare"
 

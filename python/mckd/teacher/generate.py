@@ -8,7 +8,7 @@ import time
 from ..errors import MckdError
 from ..formats import TREE_FORMATS
 from .constraint import TreeConstraint, VocabIndex
-from .engine import BatchDecoder, Job, LlamaModel, Result, common_prefix_len
+from .engine import BatchDecoder, Job, LlamaModel, Result, all_cores, common_prefix_len
 from .gguf import check_memory
 from .prompt import HEAL, demo_block, query_text
 
@@ -105,18 +105,16 @@ def _repair(raw: str, words: list[str], fmt: str) -> dict:
 
 
 def generate_all(path, info, cfg, D, grammar, waves: list[list[str]], plan: dict, items: dict,
-                 app) -> dict:
+                 app, warn) -> dict:
     """Generate every key of `waves`, one wave (a fixed group of keys) at a time; `plan` maps
     every key of the whole job to (input, demo indices). Each output goes to `items` and the
-    cache as it finishes."""
-    from .run import _warn, all_cores
-
+    cache as it finishes; `warn` prints a warning line."""
     t0 = time.time()
     model = LlamaModel(path)
     try:
         threads = cfg.threads or all_cores()
         stats = _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads,
-                          _warn)
+                          warn)
         stats["threads"] = threads
         return stats
     finally:

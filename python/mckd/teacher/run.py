@@ -10,7 +10,6 @@ final `--out` file is written atomically, in input order.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +21,8 @@ from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from ..formats import FORMATS, TREE_FORMATS
 from .constraint import TreeGrammar
-from .gguf import check_gguf, check_memory
+from .engine import all_cores  # noqa: F401  (re-exported: what threads = 0 means)
+from .gguf import check_gguf
 from .models import resolve_model, verified_sha256
 from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
 
@@ -291,7 +291,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
         elif todo:
             from .generate import generate_all
 
-            gen = generate_all(path, info, cfg, D, grammar, waves, unique, items, app)
+            gen = generate_all(path, info, cfg, D, grammar, waves, unique, items, app, _warn)
 
     if store is not None:
         store.close()
@@ -345,16 +345,3 @@ def summary_line(s: dict) -> str:
             f"repaired, {s['fallback']} fallback; {s['tokens']} tokens; {s['cached']} from "
             f"cache, {s['generated']} generated in {s['gen_time_s']:.1f}s{rate}; total "
             f"{s['time_s']:.1f}s -> {s['out']}")
-
-
-def all_cores() -> int:
-    """The cores this process may run on: what `threads = 0` means.
-
-    The thread count never changes an output, only speed. Give fewer on a machine shared with
-    other jobs: ggml's threads spin at every barrier, so one more thread than there are free
-    cores is far worse than one fewer (2 cores beside a load of ~4.5: 8.3 s a sentence on 2
-    threads, 1.45 s on 1)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)

@@ -25,7 +25,7 @@ Two kinds, both stored as a standard `tokenizer.json` (the `tokenizers` library)
 * ``hf`` — the tokenizer that came with a pretrained checkpoint (``--init``): sources and
   targets are encoded as plain strings, outputs decoded with ``skip_special_tokens``.
 
-  Decoder-only (causal LM) students (`mckd.student_causal`) use an ``hf`` tokenizer with a
+  Decoder-only (causal LM) students (`mckd.student.causal`) use an ``hf`` tokenizer with a
   ``causal`` record in mckd_tokenizer.json: the source is a prompt (the words, then a fixed
   suffix, with whatever specials the model's own template adds), the target follows it after a
   space and ends with the model's EOS token (named there, as are the pad and unk tokens).
@@ -33,14 +33,14 @@ Two kinds, both stored as a standard `tokenizer.json` (the `tokenizers` library)
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import MckdError
-from .formats import FORMATS, TREE_FORMATS
+from ..errors import MckdError
+from ..formats import FORMATS
+from ..trees import tree_units
 
 LEAVES = ("slots", "words", "indexed", "bare")
 MAX_INDEX = 128  # words past this share the last marker (the tree repair aligns them)
@@ -56,12 +56,6 @@ PTB_TAGS = ("CC CD DT EX FW IN JJ JJR JJS LS MD NN NNS NNP NNPS PDT POS PRP PRP$
             "SYM TO UH VB VBD VBG VBN VBP VBZ WDT WP WP$ WRB -LRB- -RRB- -NONE- , . : `` '' # $ "
             "HYPH AFX NFP ADD XX").split()
 
-_UNIT_RE = re.compile(r"\(\S*?(?=[\s()]|$)|\)|[^\s()]+")
-
-
-def tree_units(tree: str) -> list[str]:
-    """Split a bracketed tree into units: ``(`` or ``(LABEL`` openers, ``)``, and leaves."""
-    return _UNIT_RE.findall(tree)
 
 
 def _is_open(u: str) -> bool:
@@ -316,7 +310,7 @@ class StudentTokenizer:
     # ------------------------------------------------------------------ persistence
     def save(self, out_dir: str | Path) -> None:
         """Write tokenizer.json (+ HF tokenizer_config.json) and mckd_tokenizer.json."""
-        from .jsonio import write_json_atomic, write_text_atomic
+        from ..jsonio import write_json_atomic, write_text_atomic
 
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
@@ -362,7 +356,7 @@ class StudentTokenizer:
             raise MckdError(f"{tj}: cannot load tokenizer ({e})") from None
         meta_f = d / "mckd_tokenizer.json"
         if meta_f.exists():
-            from .jsonio import read_json
+            from ..jsonio import read_json
 
             meta = read_json(meta_f)
             kind = meta.get("kind")

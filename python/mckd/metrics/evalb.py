@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, Union
 
-from .errors import MckdError
+from ..errors import MckdError
 
 TreesInput = Union[str, "os.PathLike[str]", Sequence[str], Sequence[bytes]]
 
@@ -50,7 +50,7 @@ STATUS_NAMES = {0: "valid", 1: "error", 2: "skip", 3: "missing"}
 
 
 def _core():
-    from . import _core
+    from .. import _core
 
     return _core
 

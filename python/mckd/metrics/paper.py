@@ -24,8 +24,8 @@ exactly the gold words, every failure scores 0 and no sentence is left out.
 
 from __future__ import annotations
 
-from . import _core
-from .errors import MckdError
+from .. import _core
+from ..errors import MckdError
 
 # Gold POS tags whose words are scored by paper_f1; every other token (punctuation, $, #,
 # -NONE-, HYPH, AFX, ...) is removed first. Defined once, in cpp/paper.cpp.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .jsonio import write_json_atomic, write_text_atomic
+from ..jsonio import write_json_atomic, write_text_atomic
 
 ROW_NAMES = {
     "teacher": "few-shot LLM teacher",
@@ -172,7 +172,7 @@ def write_reports(run_dir: str | Path, results: dict) -> str:
 def write_predictions(run_dir: str | Path, results: dict, out_dir: str | Path) -> list[Path]:
     """One `<row>.jsonl` per reported row (models and stage students): `id` and the raw
     `output` of every test sentence, in the label file's order, so anyone can re-score them."""
-    from .jsonio import read_jsonl, write_jsonl_atomic
+    from ..jsonio import read_jsonl, write_jsonl_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import MckdError
+from ..errors import MckdError
 
 # d_model, d_ff, layers (encoder = decoder), heads, d_kv
 ARCHS: dict[str, dict] = {

@@ -22,9 +22,9 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable
 
-from . import locks
-from .errors import MckdError
-from .jsonio import read_json, write_json_atomic, write_text_atomic
+from .. import locks
+from ..errors import MckdError
+from ..jsonio import read_json, write_json_atomic, write_text_atomic
 
 IMPORT_FILES = ("train.jsonl", "test.jsonl")  # what `mckd data import` writes beside its manifest
 

@@ -4,7 +4,7 @@
     → TransformersConverter float32 → parity check against PyTorch greedy on probe inputs
     → [convert again with the requested quantization] → MODEL_DIR (atomic rename)
 
-Decoder-only students ("student_kind": "causal" in mckd_student.json, mckd.student_causal)
+Decoder-only students ("student_kind": "causal" in mckd_student.json, mckd.student.causal)
 convert the same way to a CTranslate2 Generator model; their parity check decodes with
 ctranslate2.Generator.
 
@@ -27,10 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import MckdError
-from .jsonio import read_json, sha256_file, write_json_atomic
+from ..errors import MckdError
+from ..jsonio import read_json, sha256_file, write_json_atomic
 
-from .config import QUANTIZATIONS  # noqa: E402  (one list, defined with the config)
+from ..config import QUANTIZATIONS  # noqa: E402  (one list, defined with the config)
 
 _STUDENT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "mckd_tokenizer.json",
                   "mckd_student.json")
@@ -137,7 +137,7 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
     from transformers import AutoModelForSeq2SeqLM
 
     from .tokenizer import StudentTokenizer, max_decoding_length
-    from .train import greedy_decode
+    from .decode import greedy_decode
 
     tok = StudentTokenizer.load(student_dir)
     model = AutoModelForSeq2SeqLM.from_pretrained(student_dir, local_files_only=True).eval()
@@ -168,7 +168,7 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
     import ctranslate2
     import transformers
 
-    from . import __version__
+    from .. import __version__
 
     src = Path(student_dir)
     out = Path(out_dir)
@@ -201,7 +201,7 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             if not inputs:
                 raise MckdError(f"{src}/mckd_student.json: no probe inputs for the parity check")
             if meta.get("student_kind") == "causal":
-                from .student_causal import parity_check as causal_parity_check
+                from .causal import parity_check as causal_parity_check
 
                 parity = causal_parity_check(hf, f32, meta, inputs)
             else:

@@ -23,13 +23,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import __version__
-from .config import DistillConfig
-from .errors import MckdError
-from .jsonio import (read_json, read_jsonl, sha256_file, sha256_text, write_json_atomic,
+from .. import __version__
+from ..config import DistillConfig
+from ..errors import MckdError
+from ..jsonio import (read_json, read_jsonl, sha256_file, sha256_text, write_json_atomic,
                      write_jsonl_atomic)
-from .runstate import RunDir, fingerprint
-from .versions import CONSTRAINT_VERSION, REPAIR_VERSION, SCORER_VERSION, code_versions
+from .rundir import RunDir, fingerprint
+from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION, SCORER_VERSION, code_versions
 
 
 class _NotCurrent(Exception):
@@ -129,12 +129,12 @@ class Distiller:
     def teacher_model(self) -> tuple[str, str]:
         """(resolved path, sha256) of the teacher GGUF; a short name resolves to its file first.
         A server teacher: (URL, sha256 of what the server reports of its model)."""
-        from .filehash import file_sha256
-        from .teacher.models import resolve_model, verified_sha256
+        from ..filehash import file_sha256
+        from ..teacher.models import resolve_model, verified_sha256
 
         if self.cfg.teacher.url:
-            from .config import server_settings
-            from .teacher.server import Client
+            from ..config import server_settings
+            from ..teacher.server import Client
 
             ident = Client(server_settings(self.cfg.teacher)).identity()
             return ident["url"], sha256_text(json.dumps(ident, sort_keys=True))
@@ -156,19 +156,19 @@ class Distiller:
 
     def _init_sha(self) -> str | None:
         """Content hash of the `student.init` checkpoint (every file), None when from scratch."""
-        from .filehash import tree_sha256
+        from ..filehash import tree_sha256
 
         init = self.cfg.student.init
         if not init:
             return None
         if not Path(init).exists():
-            from .student_causal import is_short_name
+            from ..student.causal import is_short_name
 
             if not is_short_name(init):
                 raise MckdError(f"student.init {init}: not found")
             # a packaged GGUF short name: the student starts from that file's content
-            from .filehash import file_sha256
-            from .teacher.models import resolve_model, verified_sha256
+            from ..filehash import file_sha256
+            from ..teacher.models import resolve_model, verified_sha256
 
             path = resolve_model(init)
             return verified_sha256(path) or file_sha256(path, self._hash_cache())
@@ -188,7 +188,7 @@ class Distiller:
         c = self.cfg
 
         def fn(d: Path) -> dict:
-            from .data import load_split
+            from ..data import load_split
 
             train = load_split(self.data_dir, "train")
             test = load_split(self.data_dir, "test")
@@ -223,7 +223,7 @@ class Distiller:
 
     def _gold(self, split: str) -> dict[str, dict]:
         """Gold records by id — for evaluation only."""
-        from .data import load_split
+        from ..data import load_split
 
         return {r["id"]: r for r in load_split(self.data_dir, split)}
 
@@ -232,7 +232,7 @@ class Distiller:
         c = self.cfg.teacher
 
         def fn(d: Path) -> dict:
-            from . import teacher as T
+            from .. import teacher as T
 
             tcfg = T.TeacherConfig(
                 format=self.fmt, shots=c.shots, demo_selection=c.demo_selection,
@@ -276,7 +276,7 @@ class Distiller:
 
     # ---------------------------------------------------------------- students
     def _train_cfg(self, seed: int):
-        from .train import TrainConfig
+        from ..student.config import TrainConfig
 
         s = self.cfg.student
         tc = TrainConfig()
@@ -299,8 +299,8 @@ class Distiller:
         s = self.cfg.student
 
         def fn(d: Path) -> dict:
-            from .export import export_student
-            from .train import train_student
+            from ..student.export import export_student
+            from ..student.train import train_student
 
             labels = read_jsonl(train_file)
             # students train on repaired targets; how many were repaired is part of the result
@@ -325,7 +325,7 @@ class Distiller:
 
     def relabel(self, name: str, model: dict, inputs_file: Path, inputs_sha: str, title: str) -> dict:
         def fn(d: Path) -> dict:
-            from .relabel import relabel
+            from ..student.relabel import relabel
 
             summary = relabel(self._model_dir(model), read_jsonl(inputs_file),
                               d / "labels.jsonl", device=self.cfg.student.device,
@@ -379,7 +379,7 @@ class Distiller:
         return res
 
     def _evaluate(self, label_step: str, split: str) -> dict:
-        from .evaluate import score
+        from ..metrics.score import score
 
         gold = self._gold(split)
         preds = self._labels(label_step)
@@ -555,7 +555,7 @@ class Distiller:
     def _references(self) -> dict:
         """What a parser must beat on these very sentences (no model involved); cached beside
         the selection like eval.json, so `mckd report` need not reload gold."""
-        from .evaluate import reference_scores
+        from ..metrics.score import reference_scores
 
         cache = self.run.step_dir("select") / "references.json"
         key = {"scorer_version": SCORER_VERSION, "test_sha": self._current["select"]["test_sha"]}
@@ -616,7 +616,7 @@ class Distiller:
         """Analysis only: pseudolabels of the pool (their raw outputs) against the held-back gold.
 
         Cached like eval.json, keyed by the scorer version and the label files' checksums."""
-        from .evaluate import score
+        from ..metrics.score import score
 
         cache = self.root / "cache" / f"pool_quality_{steps[0].rsplit('_', 1)[0]}.json"
         key = {"scorer_version": SCORER_VERSION,

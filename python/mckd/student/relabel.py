@@ -22,29 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .errors import MckdError
-from .formats import TREE_FORMATS
+from ..errors import MckdError
+from ..formats import TREE_FORMATS
+from .decode import repair_output
 from .tokenizer import StudentTokenizer, max_decoding_length
-from .versions import REPAIR_VERSION
+from ..versions import REPAIR_VERSION
 
 MODEL_META = "mckd_model.json"
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "mckd_tokenizer.json", MODEL_META,
                   "manifest.json")
-
-
-def repair_output(text: str, words: list[str], fmt: str) -> tuple[str, bool, bool, list[str]]:
-    """(tree, ok, repaired, problems): a tree over exactly `words` via `mckd.trees.delinearize`;
-    text targets pass through unchanged."""
-    if fmt not in TREE_FORMATS:
-        return " ".join(text.split()), bool(text.strip()), False, []
-    from .trees import delinearize
-    try:
-        r = delinearize(text, list(words), fmt)
-    except MckdError:
-        raise
-    except Exception as e:  # noqa: BLE001 - TreeError from the core: bad input words
-        raise MckdError(str(e)) from None
-    return r.tree, bool(r.ok), bool(r.repaired), list(r.problems)
 
 
 @dataclass
@@ -123,7 +109,7 @@ class Labeler:
         self._index = None
         if self.decoding == "constrained":
             from .constrained import token_bytes
-            from .teacher.constraint import VocabIndex
+            from ..teacher.constraint import VocabIndex
 
             self._index = VocabIndex(token_bytes(self.tok.tok))
         engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
@@ -219,7 +205,7 @@ DECODINGS = ("auto", "constrained", "free")
 
 
 def resolve_decoding(decoding: str, causal: bool, fmt: str, where) -> str:
-    """"auto" is constrained for decoder-only tree students (see mckd.constrained), free else."""
+    """"auto" is constrained for decoder-only tree students (see mckd.student.constrained), free else."""
     if decoding not in DECODINGS:
         raise MckdError(f"decoding {decoding!r}: expected one of {', '.join(DECODINGS)}")
     if decoding == "auto":
@@ -268,7 +254,7 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     decoded text), valid, repaired, logprob (sum of token log-probs), logprob_mean, tokens
     (generated), cut, problems. Returns a summary dict.
     """
-    from .jsonio import JsonlAppender, iter_jsonl, sha256_text, write_json_atomic, write_jsonl_atomic
+    from ..jsonio import JsonlAppender, iter_jsonl, sha256_text, write_json_atomic, write_jsonl_atomic
 
     ids, words = _records_words(records)
     if not ids:

@@ -4,7 +4,7 @@ Every metric reads what the model wrote: a prediction's raw `output` when the re
 (label files of the teacher, relabel and `mckd parse`), else its `target` (external prediction
 files, reference structures). The repaired tree in `target` is for training, never for scores.
 
-Trees get the paper's metric (`mckd.scoring.paper_f1`, the authors' algorithm on the raw text,
+Trees get the paper's metric (`mckd.metrics.paper.paper_f1`, the authors' algorithm on the raw text,
 and its strict variant) and EVALB. A raw output that is not a well-formed tree over exactly the
 record's words is an EVALB error: left out of EVALB's totals, as EVALB does, and counted with
 0 matched brackets in the errors-as-zero column. For the unlabeled format EVALB runs unlabeled
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 
-from .errors import MckdError
-from .versions import SCORER_VERSION
+from ..errors import MckdError
+from ..versions import SCORER_VERSION
 
 
 def _gold_by_id(gold_records: list[dict]) -> dict[str, dict]:
@@ -59,7 +59,7 @@ def raw_output(pred: dict) -> str:
 
 def strict_tree(text: str, words: list[str]):
     """The raw text read strictly (no repair) as a tree over exactly `words`, or None."""
-    from .trees import parse_tree
+    from ..trees import parse_tree
 
     try:
         t = parse_tree(text)
@@ -77,7 +77,7 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
         raise MckdError(f"{len(missing)} test records have no prediction (first: {missing[0]})")
     ids = [r["id"] for r in gold_records]
     if fmt == "text":
-        from .textmetrics import chunk_f1, exact_match, token_f1
+        from .text import chunk_f1, exact_match, token_f1
 
         g = [gold[i].get("target") or gold[i]["targets"]["text"] for i in ids]
         p = [" ".join(raw_output(pred[i]).split()) for i in ids]
@@ -87,8 +87,8 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
 
 
 def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
-    from .scoring import paper_f1
-    from .trees import delinearize
+    from .paper import paper_f1
+    from ..trees import delinearize
 
     gold_trees = [g["gold"] for g in gold_recs]
     scored, n_repaired, n_invalid = [], 0, 0
@@ -144,7 +144,7 @@ def _valid_tree(raw: str, words: list[str], fmt: str, rep) -> str | None:
 
 def _unlabeled_space(tree: str, tags: list[str]) -> str | None:
     """A tree in the unlabeled linearization with the given POS tags on its words."""
-    from .trees import linearize, parse_tree
+    from ..trees import linearize, parse_tree
 
     try:
         return with_gold_tags(linearize(parse_tree(tree), "unlabeled"), tags)
@@ -159,7 +159,7 @@ def evalb_raw(gold_recs: list[dict], scored: list[str | None], raws: list[str], 
     EVALB's totals and enter the errors-as-zero ones with 0 matched brackets.
     """
     from .evalb import evaluate
-    from .trees import parse_tree
+    from ..trees import parse_tree
 
     gold_side, pred_side, bad = [], [], []
     for g, t, raw in zip(gold_recs, scored, raws):

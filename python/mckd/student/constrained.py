@@ -26,9 +26,9 @@ import json
 import math
 from dataclasses import dataclass
 
-from .errors import MckdError
-from .teacher.constraint import BARE, TreeConstraint, TreeGrammar, VocabIndex
-from .formats import TREE_FORMATS
+from ..errors import MckdError
+from ..teacher.constraint import BARE, TreeConstraint, TreeGrammar, VocabIndex
+from ..formats import TREE_FORMATS
 from .tokenizer import PTB_PHRASES, PTB_TAGS
 
 

@@ -6,9 +6,9 @@
     → example = prompt ("w1 w2 ... wn =>") + " " + target + EOS; labels -100 on the prompt
     → export: TransformersConverter → ctranslate2.Generator, parity-checked against PyTorch
 
-Seq2seq (T5/BART) students are untouched (mckd.student); this module is chosen only when `init`
+Seq2seq (T5/BART) students are untouched (mckd.student.models); this module is chosen only when `init`
 names a GGUF or a causal-LM folder. The student's kind is recorded as "student_kind": "causal"
-in mckd_student.json and mckd_model.json; relabeling (mckd.relabel) needs no torch for either.
+in mckd_student.json and mckd_model.json; relabeling (mckd.student.relabel) needs no torch for either.
 Importing this module imports neither torch nor transformers.
 """
 
@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from .errors import MckdError
+from ..errors import MckdError
 
 KIND = "causal"
 PROMPT_SUFFIX = " =>"
@@ -30,7 +30,7 @@ _GGUF_ALIASES = ("smollm2", "smollm2-135m", "smollm2-135m-instruct",
 # ----------------------------------------------------------------------------- what init names
 def is_short_name(spec: str) -> bool:
     """A packaged GGUF short name (without resolving it: no package is read or assembled)."""
-    from .teacher.models import SHORT_NAMES, _find_packaged
+    from ..teacher.models import SHORT_NAMES, _find_packaged
 
     s = str(spec).strip().lower()
     return s in _GGUF_ALIASES or s in SHORT_NAMES or _find_packaged(s) is not None
@@ -41,7 +41,7 @@ def _looks_like_path(s: str) -> bool:
 
 
 def _config_is_causal(cfg: dict) -> bool:
-    from .student import SUPPORTED_MODEL_TYPES
+    from .models import SUPPORTED_MODEL_TYPES
 
     if cfg.get("is_encoder_decoder") or cfg.get("model_type") in SUPPORTED_MODEL_TYPES:
         return False  # seq2seq (BART also has a ForCausalLM class: not what a folder means)
@@ -105,7 +105,7 @@ def _source(spec: str) -> tuple[str, dict]:
     if kind == "gguf":
         p = Path(spec).expanduser()
         if not p.is_file():
-            from .teacher.models import resolve_model
+            from ..teacher.models import resolve_model
 
             try:
                 p = resolve_model(spec)

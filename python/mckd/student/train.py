@@ -1,0 +1,429 @@
+"""Train a student on (pseudo)labeled records — one readable loop, nanoGPT-style.
+
+    records → tokenizer (built from the data, or the --init model's) → model
+    for epoch: length-bucketed batches → AdamW step (grad accumulation, bf16 on CUDA, clipping)
+               → checkpoint (model + optimizer + scheduler + RNG, atomic) → optional fidelity
+    → save a standard HF folder (config + safetensors + tokenizer.json) + mckd_student.json
+
+Resume: re-running with the same records and config continues after the last finished epoch
+and ends with the same weights as an uninterrupted run (batch order is a function of
+(seed, epoch); the RNG state is restored). Distributed: launched by `torchrun`, each rank takes
+every world_size-th batch and DDP averages the gradients; rank 0 writes.
+
+Settings: `mckd.student.config.TrainConfig`; batches: `batches`; checkpoints: `checkpoint`;
+decoding for the fidelity rule: `decode`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from ..errors import MckdError
+from ..formats import TREE_FORMATS
+from ..metrics.spans import fidelity_f1, spans
+from .batches import make_batches, pad, prepare_records, probes, records_fingerprint
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig
+from .decode import greedy_decode, repair_output
+from .tokenizer import StudentTokenizer, build_tokenizer, is_index, length_stats
+
+CHECKPOINT = "checkpoint.pt"
+META = "mckd_student.json"
+
+
+# ----------------------------------------------------------------------------- setup
+def _device(name: str, torch, local_rank: int):
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise MckdError("device cuda requested but torch sees no CUDA GPU")
+        return torch.device("cuda", local_rank)
+    if name != "cpu":
+        raise MckdError(f"device {name!r}: expected auto, cpu or cuda")
+    return torch.device("cpu")
+
+
+def _set_threads(cfg: TrainConfig, device, torch) -> None:
+    """One intra-op thread for small from-scratch students on CPU (threads=0).
+
+    Their matrices are too small to gain from a second thread, and when the cores are shared
+    the OpenMP threads wait on each other: measured on the 2-core dev machine under load,
+    t5-micro steps took 0.1-6 s (most ~6 s) with 2 threads and a steady 0.22 s with 1.
+    """
+    from .models import ARCHS
+
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    elif device.type == "cpu" and not cfg.init and ARCHS.get(cfg.arch, {}).get("d_model", 1e9) <= 256:
+        torch.set_num_threads(1)
+
+
+def _dist_env() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from the torchrun environment; (0, 1, 0) otherwise."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+            int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _init_tokenizer(cfg: TrainConfig, recs: list[dict], out_dir: Path) -> StudentTokenizer:
+    if (out_dir / "mckd_tokenizer.json").exists():  # resuming: the tokenizer is part of the run
+        return StudentTokenizer.load(out_dir)
+    if cfg.init:
+        from .causal import is_causal_init, load_tokenizer
+
+        if is_causal_init(cfg.init):  # a decoder-only student: the model's own tokenizer
+            return load_tokenizer(cfg.init, cfg.format, cfg.leaves)
+        init = Path(cfg.init)
+        if (init / "mckd_tokenizer.json").exists():
+            return StudentTokenizer.load(init, format=cfg.format,
+                                         leaves=cfg.leaves if cfg.format != "text" else "words")
+        if not (init / "tokenizer.json").exists():
+            try:  # a checkpoint with only a slow (sentencepiece) tokenizer: convert it once
+                from transformers import AutoTokenizer
+
+                AutoTokenizer.from_pretrained(init, local_files_only=True).backend_tokenizer.save(
+                    str(out_dir / "tokenizer.json"))
+                return StudentTokenizer.load(out_dir, format=cfg.format, leaves=cfg.leaves)
+            except Exception as e:  # noqa: BLE001
+                raise MckdError(f"{init}: no usable tokenizer ({e})") from None
+        return StudentTokenizer.load(init, format=cfg.format, leaves=cfg.leaves)
+    return build_tokenizer(recs, cfg.format, cfg.leaves, vocab_size=cfg.vocab_size)
+
+
+def _say(cfg: TrainConfig, rank: int, msg: str) -> None:
+    if rank == 0 and not cfg.quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def measure_fidelity(model, tok, recs, bound, device, sample_ids) -> float:
+    """F1 of the model's greedy (repaired) outputs against its own labels on `sample_ids`."""
+    words = [recs[i]["words"] for i in sample_ids]
+    gen = greedy_decode(model, tok, words, bound, device)
+    preds = [repair_output(tok.decode(tok.ids_to_tokens(g), w), w, tok.format)[0]
+             for g, w in zip(gen, words)]
+    return fidelity_f1(preds, [recs[i]["target"] for i in sample_ids], tok.format)
+
+
+# ----------------------------------------------------------------------------- pieces of a run
+def _fingerprint(cfg: TrainConfig, recs: list[dict], world: int) -> str:
+    """What the weights depend on: the records, the settings that change learning, the world."""
+    cfg_fp = {k: v for k, v in asdict(cfg).items() if k not in TrainConfig.RUNTIME}
+    return hashlib.sha256(json.dumps(
+        {"records": records_fingerprint(recs), "cfg": cfg_fp, "world": world},
+        sort_keys=True).encode()).hexdigest()
+
+
+def _encode(cfg: TrainConfig, tok: StudentTokenizer, recs: list[dict]):
+    """(records, sources, targets, skipped): token ids, the sources checked against
+    max_source_len, and records whose label does not fit their words dropped."""
+    src = [tok.encode_source(r["words"]) for r in recs]
+    tgt = [tok.encode_target(r["target"]) for r in recs]
+    for r, s in zip(recs, src):
+        if len(s) > cfg.max_source_len:
+            raise MckdError(f"training record {r['id']}: source is {len(s)} tokens, more than "
+                            f"max_source_len={cfg.max_source_len}")
+    skipped = 0
+    if cfg.format in TREE_FORMATS and tok.kind == "mckd" and tok.leaves in ("slots", "indexed"):
+        keep = []
+        for i, r in enumerate(recs):  # a label whose leaves don't match its words teaches nonsense
+            toks = tok.ids_to_tokens(tgt[i][:-1])
+            if tok.leaves == "indexed":
+                n_leaves = sum(1 for t in toks if is_index(t))
+            else:
+                n_leaves = sum(1 for t in toks if not (t.startswith("(") or t == ")"))
+            if n_leaves == len(r["words"]) and spans(r["target"]) is not None:
+                keep.append(i)
+        skipped = len(recs) - len(keep)
+        recs, src, tgt = [recs[i] for i in keep], [src[i] for i in keep], [tgt[i] for i in keep]
+        if not recs:
+            raise MckdError("no training record has a well-formed tree over its own words")
+    too_long = [r["id"] for r, t in zip(recs, tgt) if len(t) > cfg.max_target_len]
+    if too_long:
+        raise MckdError(f"training record {too_long[0]}: target longer than max_target_len="
+                        f"{cfg.max_target_len} tokens ({len(too_long)} records); raise it")
+    return recs, src, tgt, skipped
+
+
+def _model(cfg: TrainConfig, tok: StudentTokenizer, torch):
+    """A fresh from-scratch student, or the --init model (seq2seq or decoder-only)."""
+    from . import models as S
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    if not cfg.init:
+        return S.build_model(cfg.arch, tok.vocab_size, tok.pad_id, tok.eos_id, cfg.dropout)
+    if tok.causal:  # a decoder-only student (GGUF or HF causal-LM folder)
+        from .causal import load_model
+
+        model = load_model(cfg.init)
+    else:
+        model = S.load_pretrained(cfg.init)
+    if model.config.vocab_size < tok.vocab_size:
+        model.resize_token_embeddings(tok.vocab_size)
+    return model
+
+
+def _optimizer(cfg: TrainConfig, model, total_steps: int, torch):
+    """AdamW without decay on biases and norms; linear warmup, then linear decay to 0."""
+    no_decay = ("bias", "layer_norm", "layernorm", "norm")
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if not any(k in n.lower() for k in no_decay)],
+         "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in named if any(k in n.lower() for k in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
+    warm = int(cfg.warmup * total_steps)
+
+    def lr_lambda(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+
+
+def _batch_tensors(tok: StudentTokenizer, src, tgt, b: list[int], device, torch):
+    """(input_ids, labels, attention_mask) of batch `b`; labels -100 where no loss is taken."""
+    if tok.causal:  # one sequence: prompt + target; the loss on the target only
+        from .causal import make_batch
+
+        return (t.to(device) for t in make_batch([src[i] for i in b], [tgt[i] for i in b],
+                                                 tok.pad_id, torch))
+    x = pad([src[i] for i in b], tok.pad_id, torch).to(device)
+    y = pad([tgt[i] for i in b], -100, torch).to(device)
+    return x, y, (x != tok.pad_id).long()
+
+
+def _same_weights_on_all_ranks(raw_model, world: int, dist) -> dict:
+    h = hashlib.sha256()
+    for _, v in sorted(raw_model.state_dict().items()):
+        h.update(v.detach().float().cpu().numpy().tobytes())
+    hashes = [None] * world
+    dist.all_gather_object(hashes, h.hexdigest())
+    if len(set(hashes)) != 1:
+        raise MckdError(f"DDP ranks ended with different weights: {hashes}")
+    return {"world_size": world, "param_sha256_per_rank": hashes}
+
+
+# ----------------------------------------------------------------------------- training
+def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | None = None) -> Path:
+    """Train (or resume training) a student on records; returns the saved HF model folder.
+
+    Records need `source`/`words` and `target` (or `targets[cfg.format]`).
+    """
+    import torch
+
+    cfg = (cfg or TrainConfig()).resolved()
+    out = Path(out_dir)
+    rank, world, local_rank = _dist_env()
+    distributed = world > 1
+    dist = None
+    if distributed:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if (cfg.device != "cpu" and torch.cuda.is_available()) else "gloo"
+            dist.init_process_group(backend)
+    device = _device(cfg.device, torch, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    _set_threads(cfg, device, torch)
+
+    # --- finished already, resuming, or new --------------------------------------------------
+    recs = prepare_records(records, cfg.format)
+    fingerprint = _fingerprint(cfg, recs, world)
+    meta_path = out / META
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("fingerprint") == fingerprint:
+            _say(cfg, rank, f"{out}: already trained with these records and settings")
+            return out
+        raise MckdError(f"{out}: holds a student trained on other records/settings; "
+                        "use another --out folder")
+    ckpt_path = out / CHECKPOINT
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if ckpt is not None and ckpt.get("fingerprint") != fingerprint:
+        raise MckdError(f"{ckpt_path}: checkpoint of a different training (records or settings "
+                        "changed); delete it or use another --out folder")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    # --- tokenizer, tensors, model, optimizer ------------------------------------------------
+    tok = _init_tokenizer(cfg, recs, out)
+    if rank == 0:
+        tok.save(out)
+    recs, src, tgt, skipped = _encode(cfg, tok, recs)
+    bound = length_stats(tok, [(len(r["words"]), len(s), len(t), r["target"])
+                               for r, s, t in zip(recs, src, tgt)])
+    from .models import param_count
+
+    raw_model = _model(cfg, tok, torch)
+    raw_model.to(device)
+    n_params = param_count(raw_model)
+    model = raw_model
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(raw_model, device_ids=[local_rank] if device.type == "cuda" else None)
+
+    lengths = [len(s) + len(t) for s, t in zip(src, tgt)]
+    n_batches = len(make_batches(lengths, cfg.batch_size, cfg.bucket, cfg.seed, 0)) // world
+    if n_batches == 0:
+        raise MckdError(f"{len(recs)} records are too few for {world} ranks")
+    steps_per_epoch = math.ceil(n_batches / cfg.grad_accum)
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    optimizer, scheduler = _optimizer(cfg, raw_model, total_steps, torch)
+
+    start_epoch, step, history, fidelity = 0, 0, [], []
+    if ckpt is not None:
+        raw_model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, step = ckpt["epoch"], ckpt["step"]
+        history, fidelity = list(ckpt["history"]), list(ckpt["fidelity"])
+        set_rng_state(torch, ckpt["rng"])
+        _say(cfg, rank, f"resuming {out} after epoch {start_epoch} (step {step})")
+    _say(cfg, rank, f"student: {'init ' + cfg.init if cfg.init else cfg.arch}, {n_params / 1e6:.2f}M "
+                    f"params, vocab {tok.vocab_size}, {len(recs)} records ({skipped} skipped), "
+                    f"format {cfg.format}/{tok.leaves}, {cfg.epochs} epochs × {steps_per_epoch} "
+                    f"steps, lr {cfg.lr}, device {device}, world {world}")
+
+    # --- the loop ----------------------------------------------------------------------------
+    use_bf16 = cfg.bf16 and device.type == "cuda"
+    fid_rng = random.Random(cfg.seed + 5)
+    fid_ids = sorted(fid_rng.sample(range(len(recs)), min(cfg.fidelity_sample, len(recs))))
+    stopped_by = "epochs"
+    t_start = time.time()
+    epochs_this_run = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        if cfg.max_steps and step >= cfg.max_steps:
+            stopped_by = "max_steps"
+            break
+        if cfg.stop_after_epochs and epochs_this_run >= cfg.stop_after_epochs:
+            _say(cfg, rank, f"stopping after {epochs_this_run} epoch(s) as asked; re-run to resume")
+            if distributed:
+                dist.barrier()
+            return out
+        t0 = time.time()
+        model.train()
+        batches = make_batches(lengths, cfg.batch_size, cfg.bucket, cfg.seed, epoch)
+        batches = batches[:n_batches * world][rank::world]
+        tot_loss, tot_tok = 0.0, 0
+        for bi, b in enumerate(batches):
+            x, y, am = _batch_tensors(tok, src, tgt, b, device, torch)
+            last_micro = (bi + 1) % cfg.grad_accum == 0 or bi + 1 == len(batches)
+            sync_ctx = model.no_sync() if (distributed and not last_micro) else _nullctx()
+            with sync_ctx:
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    loss = model(input_ids=x, attention_mask=am, labels=y).loss
+                (loss / cfg.grad_accum).backward()
+            n_tok = int((y != -100).sum())
+            tot_loss += float(loss.detach()) * n_tok
+            tot_tok += n_tok
+            if last_micro:
+                if cfg.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if cfg.log_every and step % cfg.log_every == 0:
+                    _say(cfg, rank, f"  step {step}: loss {float(loss):.4f} lr {scheduler.get_last_lr()[0]:.2e}")
+                if cfg.max_steps and step >= cfg.max_steps:
+                    break
+        if distributed:  # the epoch loss over all ranks
+            t = torch.tensor([tot_loss, tot_tok], dtype=torch.float64, device=device)
+            dist.all_reduce(t)
+            tot_loss, tot_tok = float(t[0]), int(t[1])
+        epoch_loss = tot_loss / max(1, tot_tok)
+        history.append({"epoch": epoch + 1, "loss": round(epoch_loss, 5), "step": step,
+                        "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - t0, 2)})
+        msg = f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_loss:.4f} ({time.time() - t0:.1f}s)"
+
+        stop_now = False
+        if cfg.stop == "fidelity":  # the paper's rule: stop when training fidelity stops moving
+            f1 = measure_fidelity(raw_model, tok, recs, bound, device, fid_ids) if rank == 0 else None
+            if distributed:
+                box = [f1]
+                dist.broadcast_object_list(box, src=0)
+                f1 = box[0]
+            fidelity.append(round(f1, 3))
+            history[-1]["fidelity"] = round(f1, 3)
+            msg += f", training fidelity F1 {f1:.2f}"
+            p = cfg.fidelity_patience
+            if len(fidelity) > p and all(abs(fidelity[-i] - fidelity[-i - 1]) < cfg.fidelity_delta
+                                         for i in range(1, p + 1)):
+                stop_now = True
+                stopped_by = "fidelity"
+        _say(cfg, rank, msg)
+        epochs_this_run += 1
+        if rank == 0:
+            save_checkpoint(ckpt_path, {
+                "fingerprint": fingerprint, "epoch": epoch + 1, "step": step,
+                "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": rng_state(torch),
+                "history": history, "fidelity": fidelity})
+        if distributed:
+            dist.barrier()
+        if stop_now:
+            break
+
+    # --- save: the HF folder, then the meta that says "finished" -----------------------------
+    ddp_check = _same_weights_on_all_ranks(raw_model, world, dist) if distributed else None
+    if rank == 0:
+        raw_model.config.use_cache = True
+        raw_model.save_pretrained(out)
+        import platform
+
+        import transformers
+
+        meta = {
+            "fingerprint": fingerprint,
+            "format": cfg.format, "leaves": tok.leaves, "tokenizer_kind": tok.kind,
+            "arch": None if cfg.init else cfg.arch, "init": cfg.init or None,
+            "model_type": raw_model.config.model_type, "params": n_params,
+            "train_config": asdict(cfg), "records": len(recs), "skipped_records": skipped,
+            "epochs_run": len(history), "steps": step, "stopped_by": stopped_by,
+            "history": history, "fidelity": fidelity,
+            "seconds_this_run": round(time.time() - t_start, 1),
+            "seeds": {"model_init_and_dropout": cfg.seed, "batch_order": f"{cfg.seed}+epoch",
+                      "fidelity_sample": cfg.seed + 5, "probes": cfg.seed + 17},
+            "length_bound": bound,
+            "min_new_tokens": 1 if getattr(raw_model.config, "decoder_start_token_id", None)
+            == tok.eos_id else 0,
+            "probes": probes(recs, cfg.seed),
+            "ddp": ddp_check,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "python": platform.python_version()},
+        }
+        if tok.causal:  # T5/BART students keep the meta they always had (no key = seq2seq)
+            meta["student_kind"] = "causal"
+        from ..jsonio import write_json_atomic
+
+        write_json_atomic(meta_path, meta)  # written last: its presence means "finished"
+        if not cfg.keep_checkpoint and ckpt_path.exists():
+            ckpt_path.unlink()
+        _say(cfg, rank, f"saved {out} ({len(history)} epochs, stopped by {stopped_by})")
+    if distributed:
+        dist.barrier()
+    return out
+
+
+class _nullctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
