@@ -1,5 +1,5 @@
 // Python bindings for trees: thin wrappers that convert arguments, release the GIL for the C++
-// work and translate mckd::TreeError into the Python exception TreeError(ValueError).
+// work and translate mckd::TreeError into mckd.errors.TreeError (a MckdError and a ValueError).
 #include <pybind11/stl.h>
 
 #include "bindings.hpp"
@@ -81,7 +81,18 @@ std::vector<const Tree *> borrow_trees(const py::sequence &seq, std::vector<py::
 }  // namespace
 
 void init_trees(py::module_ &m) {
-    py::register_exception<mckd::TreeError>(m, "TreeError", PyExc_ValueError);
+    // The Python class lives in mckd.errors so that it can derive from MckdError: callers then
+    // need no wrapper to turn a core error into a user-facing one.
+    static py::handle tree_error =
+        py::object(py::module_::import("mckd.errors").attr("TreeError")).release();
+    m.attr("TreeError") = tree_error;
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const mckd::TreeError &e) {
+            PyErr_SetString(tree_error.ptr(), e.what());
+        }
+    });
 
     py::class_<Tree>(m, "Tree",
                      "A bracketed tree stored as flat arrays: words, one POS tag per word and the "

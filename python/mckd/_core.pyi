@@ -2,7 +2,7 @@
 __version__: str
 
 # ---- trees (cpp/tree.*, transform.*, repair.*, cpp/bind_trees.cpp) ----
-class TreeError(ValueError): ...
+from mckd.errors import TreeError as TreeError  # raised by every tree function below
 
 class Tree:
     @property

@@ -1,6 +1,7 @@
 """Bracketed trees: reading, cleaning, linearizing and repairing predictions.
 
-A thin façade over the C++ core (`mckd._core`, sources in cpp/tree.*, transform.*, repair.*).
+A thin layer over the C++ core (`mckd._core`, sources in cpp/tree.*, transform.*, repair.*),
+whose errors are `mckd.errors.TreeError`, a MckdError: most functions here are the core's own.
 Trees are opaque `Tree` objects stored as flat arrays (words, one POS tag per word, constituents
 in pre-order with word spans); nothing here recurses, so arbitrarily deep input is safe.
 
@@ -34,8 +35,8 @@ import re
 from pathlib import Path
 
 from . import _core
-from ._core import DelinearizeResult, Tree, TreeError  # noqa: F401  (re-exported)
-from .errors import MckdError
+from ._core import DelinearizeResult, Tree  # noqa: F401  (re-exported)
+from .errors import MckdError, TreeError
 
 from .formats import TREE_FORMATS as FORMATS  # this module knows only the tree formats
 
@@ -56,10 +57,12 @@ def tree_units(tree: str) -> list[str]:
 
 def parse_tree(text: str, source: str | None = None) -> Tree:
     """Read exactly one tree from `text`; MckdError (prefixed by `source`) if it is malformed."""
+    if source is None:
+        return _core.parse_tree(_valid_str(text, "tree"))
     try:
-        return _core.parse_tree(_valid_str(text, source or "tree"))
+        return _core.parse_tree(_valid_str(text, source))
     except TreeError as e:
-        raise MckdError(f"{source}: {e}" if source else str(e)) from None
+        raise TreeError(f"{source}: {e}") from None
 
 
 def read_trees(path: str | os.PathLike) -> list[Tree]:
@@ -69,20 +72,14 @@ def read_trees(path: str | os.PathLike) -> list[Tree]:
         data = p.read_bytes()
     except OSError as e:
         raise MckdError(f"{p}: cannot read: {e.strerror or e}") from None
-    try:
-        return _core.parse_treebank(data, str(p))
-    except TreeError as e:
-        raise MckdError(str(e)) from None
+    return _core.parse_treebank(data, str(p))
 
 
 def parse_treebank_text(data: bytes | str, source: str = "<text>") -> list[Tree]:
     """Every tree in an in-memory treebank (bytes or str); errors name `source`."""
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")  # lone surrogates become invalid UTF-8
-    try:
-        return _core.parse_treebank(data, source)
-    except TreeError as e:
-        raise MckdError(str(e)) from None
+    return _core.parse_treebank(data, source)
 
 
 def strip_function_tags(t: Tree) -> Tree:
@@ -107,35 +104,23 @@ def clean(t: Tree) -> Tree:
 
 def linearize(t: Tree, fmt: str) -> str:
     """The tree in one of FORMATS (see the module docstring)."""
-    try:
-        return _core.linearize(t, _check_fmt(fmt))
-    except TreeError as e:  # e.g. the skeleton of a tree without POS tags
-        raise MckdError(str(e)) from None
+    return _core.linearize(t, _check_fmt(fmt))  # TreeError: e.g. the skeleton of an untagged tree
 
 
 def linearize_many(trees: list[Tree], fmt: str) -> list[str]:
     """linearize() for many trees in one native call (no GIL held)."""
-    try:
-        return _core.linearize_many(trees, _check_fmt(fmt))
-    except TreeError as e:
-        raise MckdError(str(e)) from None
+    return _core.linearize_many(trees, _check_fmt(fmt))
 
 
 def delinearize(pred: str, words: list[str], fmt: str) -> DelinearizeResult:
     """Repair `pred` into a tree over exactly `words` (never fails on a bad prediction)."""
-    try:
-        return _core.delinearize(_valid_str(pred, None), list(words), _check_fmt(fmt))
-    except TreeError as e:
-        raise MckdError(str(e)) from None
+    return _core.delinearize(_valid_str(pred, None), list(words), _check_fmt(fmt))
 
 
 def delinearize_many(preds: list[str], words: list[list[str]], fmt: str) -> list[DelinearizeResult]:
     """delinearize() for many predictions in one native call (no GIL held)."""
-    try:
-        return _core.delinearize_many([_valid_str(p, None) for p in preds],
-                                      [list(w) for w in words], _check_fmt(fmt))
-    except TreeError as e:
-        raise MckdError(str(e)) from None
+    return _core.delinearize_many([_valid_str(p, None) for p in preds],
+                                  [list(w) for w in words], _check_fmt(fmt))
 
 
 def flat_tree(words: list[str], fmt: str) -> Tree:

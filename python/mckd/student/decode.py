@@ -16,12 +16,7 @@ def repair_output(text: str, words: list[str], fmt: str) -> tuple[str, bool, boo
     if fmt not in TREE_FORMATS:
         return " ".join(text.split()), bool(text.strip()), False, []
     from ..trees import delinearize
-    try:
-        r = delinearize(text, list(words), fmt)
-    except MckdError:
-        raise
-    except Exception as e:  # noqa: BLE001 - TreeError from the core: bad input words
-        raise MckdError(str(e)) from None
+    r = delinearize(text, list(words), fmt)  # TreeError (a MckdError) on bad input words
     return r.tree, bool(r.ok), bool(r.repaired), list(r.problems)
 
 
