@@ -144,6 +144,24 @@ void init_trees(py::module_ &m) {
           },
           py::arg("data"), py::arg("source"),
           "Read every tree of a treebank file's bytes (one per line or multi-line).");
+    m.def("split_treebank",
+          [](const py::bytes &data) {
+              const std::string_view buf = data;
+              std::vector<mckd::TreeChunk> chunks;
+              {
+                  py::gil_scoped_release nogil;
+                  chunks = mckd::split_treebank(buf);
+              }
+              py::list out(chunks.size());
+              for (std::size_t k = 0; k < chunks.size(); ++k)
+                  out[k] = py::make_tuple(chunks[k].line,
+                                          py::bytes(buf.data() + chunks[k].begin,
+                                                    chunks[k].end - chunks[k].begin));
+              return out;
+          },
+          py::arg("data"),
+          "The top-level pieces of a treebank file's bytes as (line, bytes): trees, or a stray ')' "
+          "or text outside any tree; a tree still open where a line starts with '(' is cut there.");
     m.def("strip_label", [](const std::string &l) { return mckd::strip_label(l); }, py::arg("label"));
     m.def("strip_function_tags", &mckd::strip_function_tags, Release(), py::arg("tree"));
     m.def("delete_none", &mckd::delete_none, Release(), py::arg("tree"));

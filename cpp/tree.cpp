@@ -186,14 +186,16 @@ int32_t checked_index(std::size_t n, std::size_t pos) {
 }
 
 // Parses the tree whose opening bracket is at s[start]; returns the offset after its last ')'.
-std::size_t parse_one(std::string_view s, std::size_t start, bool column1_starts_tree, Tree &t) {
+// `s` ends where the caller's tree must end; `end_what` says what is there ("at the end of the
+// text", or where the next tree of a treebank starts).
+std::size_t parse_one(std::string_view s, std::size_t start, const std::string &end_what, Tree &t) {
     std::vector<Frame> stack;
     std::size_t i = start;
     for (;;) {
         if (i >= s.size()) {
             const Frame &inner = stack.back();
-            throw Fail{start, std::to_string(stack.size()) + " ')' missing at the end of the text " +
-                                  "(innermost open bracket " + bracket_name(inner) + " at " +
+            throw Fail{start, std::to_string(stack.size()) + " ')' missing " + end_what +
+                                  " (innermost open bracket " + bracket_name(inner) + " at " +
                                   where(s, inner.open_pos) + ")"};
         }
         const CharInfo c = classify_char(s, i);
@@ -205,10 +207,6 @@ std::size_t parse_one(std::string_view s, std::size_t start, bool column1_starts
             case CharKind::BadUtf8:
                 throw Fail{i, describe_char(c)};
             case CharKind::Open: {
-                if (column1_starts_tree && !stack.empty() && i > 0 && s[i - 1] == '\n')
-                    throw Fail{start, std::to_string(stack.size()) +
-                                          " ')' missing: the tree is still open where a new tree "
-                                          "starts at " + where(s, i)};
                 if (!stack.empty()) {
                     Frame &p = stack.back();
                     if (p.n_bare > 0)
@@ -288,7 +286,7 @@ Tree parse_tree(std::string_view text) {
         const CharInfo c = classify_char(text, i);
         if (c.kind != CharKind::Open)
             throw Fail{i, "expected '(' at the start of a tree, found " + excerpt(text, i)};
-        i = parse_one(text, i, false, t);
+        i = parse_one(text, i, "at the end of the text", t);
         const std::size_t rest = skip_space(text, i);
         if (rest < text.size())
             throw Fail{rest, "text after the end of the tree: " + excerpt(text, rest)};
@@ -298,38 +296,88 @@ Tree parse_tree(std::string_view text) {
     return t;
 }
 
+std::vector<TreeChunk> split_treebank(std::string_view data) {
+    std::vector<TreeChunk> out;
+    const std::size_t n = data.size();
+    std::size_t i = 0, line = 1;
+    while (i < n) {
+        const CharInfo c = classify_char(data, i);
+        if (c.kind == CharKind::Space) {  // between trees
+            line += data[i] == '\n';
+            i += c.len;
+            continue;
+        }
+        TreeChunk ch{i, i, line, false};
+        if (c.kind != CharKind::Open) {  // a stray ')' or a run of text outside any tree
+            std::size_t e = i + c.len;
+            if (c.kind != CharKind::Close)
+                while (e < n) {
+                    const CharInfo d = classify_char(data, e);
+                    if (d.kind == CharKind::Space || d.kind == CharKind::Open ||
+                        d.kind == CharKind::Close)
+                        break;
+                    e += d.len;
+                }
+            ch.end = i = e;
+            out.push_back(ch);
+            continue;
+        }
+        std::size_t depth = 0;
+        for (; i < n; ++i) {  // parentheses and newlines are single bytes in UTF-8
+            const char b = data[i];
+            if (b == '(') {
+                ++depth;
+            } else if (b == ')') {
+                if (--depth == 0) {
+                    ++i;
+                    break;
+                }
+            } else if (b == '\n') {
+                ++line;
+                if (i + 1 < n && data[i + 1] == '(') {  // still open: a new tree starts here
+                    ch.cut = true;
+                    ++i;
+                    break;
+                }
+            }
+        }
+        ch.end = i;
+        out.push_back(ch);
+    }
+    return out;
+}
+
 std::vector<Tree> parse_treebank(std::string_view data, const std::string &source) {
     std::vector<Tree> trees;
-    std::size_t i = 0;
-    for (;;) {
-        std::size_t line, col;
-        try {
-            i = skip_space(data, i);
-            if (i >= data.size()) break;
-            const CharInfo c = classify_char(data, i);
-            if (c.kind == CharKind::Open) {
-                Tree t;
-                try {
-                    i = parse_one(data, i, true, t);
-                } catch (const Fail &f) {
-                    locate(data, f.pos, &line, &col);
-                    throw TreeError(source + ":" + std::to_string(line) + ": tree " +
-                                    std::to_string(trees.size() + 1) + ": " + f.msg);
-                }
-                trees.push_back(std::move(t));
-                continue;
+    std::size_t line, col;
+    for (const TreeChunk &ch : split_treebank(data)) {
+        const std::string_view view = data.substr(0, ch.end);
+        const CharInfo c = classify_char(data, ch.begin);
+        if (c.kind == CharKind::Open) {
+            Tree t;
+            try {
+                parse_one(view, ch.begin,
+                          ch.cut ? "where a new tree starts at " + where(data, ch.end)
+                                 : std::string("at the end of the text"),
+                          t);
+            } catch (const Fail &f) {
+                locate(data, f.pos, &line, &col);
+                throw TreeError(source + ":" + std::to_string(line) + ": tree " +
+                                std::to_string(trees.size() + 1) + ": " + f.msg);
             }
-            throw Fail{i, (c.kind == CharKind::Close ? std::string("unbalanced ')'")
-                                                     : "stray text " + excerpt(data, i)) +
-                              " outside any tree"};
-        } catch (const Fail &f) {
-            locate(data, f.pos, &line, &col);
-            const std::string which = trees.empty()
-                                          ? std::string("before the first tree")
-                                          : "after tree " + std::to_string(trees.size());
-            throw TreeError(source + ":" + std::to_string(line) + ": " + which + ", column " +
-                            std::to_string(col) + ": " + f.msg);
+            trees.push_back(std::move(t));
+            continue;
         }
+        const std::string what =
+            c.kind == CharKind::Close ? std::string("unbalanced ')' outside any tree")
+            : (c.kind == CharKind::Control || c.kind == CharKind::BadUtf8)
+                ? describe_char(c)
+                : "stray text " + excerpt(view, ch.begin) + " outside any tree";
+        locate(data, ch.begin, &line, &col);
+        const std::string which = trees.empty() ? std::string("before the first tree")
+                                                : "after tree " + std::to_string(trees.size());
+        throw TreeError(source + ":" + std::to_string(line) + ": " + which + ", column " +
+                        std::to_string(col) + ": " + what);
     }
     return trees;
 }

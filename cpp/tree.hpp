@@ -104,10 +104,22 @@ std::string excerpt(std::string_view s, std::size_t pos);
 // "line L, column C: what".
 Tree parse_tree(std::string_view text);
 
-// Every tree in a treebank file's bytes: one tree per line (EVALB style) or trees spread over
-// many lines (.mrg, .tree). Errors read "SOURCE:LINE: tree N: what". A "(" in column 1 while a
-// tree is still open is taken as the start of the next tree, so a tree with a missing ")" is
-// reported at its own line instead of swallowing the rest of the file.
+// One top-level piece of a treebank file: bytes [begin, end), starting on `line` (1-based).
+struct TreeChunk {
+    std::size_t begin, end, line;
+    bool cut;  // still open where the next tree starts
+};
+
+// The one treebank splitter (the strict reader, `mckd data import` and EVALB's multi-line mode
+// all read through it). A chunk is a bracketed tree, one tree per line (EVALB style) or spread
+// over many lines (.mrg, .tree), ending where its brackets balance; a "(" in column 1 while a
+// tree is still open starts the next tree, so a tree with a missing ")" is cut at its own end
+// instead of swallowing the rest of the file. A stray ")" and a run of text outside any tree
+// are chunks of their own, so they are reported, never dropped.
+std::vector<TreeChunk> split_treebank(std::string_view data);
+
+// Every tree of a treebank file's bytes (the chunks of split_treebank), failing on the first bad
+// one. Errors read "SOURCE:LINE: tree N: what" or "SOURCE:LINE: after tree N, column C: what".
 std::vector<Tree> parse_treebank(std::string_view data, const std::string &source);
 
 }  // namespace mckd

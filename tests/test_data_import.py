@@ -3,18 +3,29 @@ import json
 import pytest
 
 from mckd.cli import main
-from mckd.data import assign_splits, import_treebank, parse_splits, split_tree_texts
+from mckd.data import assign_splits, import_treebank, parse_splits
+from mckd.trees import split_treebank
 from mckd.errors import MckdError
 
 
-def test_split_tree_texts_multiline_and_recovery():
-    data = b"( (S (NP (DT a)) (VP (VB b))) )\n( (S (NP (DT c)\n( (S (NN d)) )\n(NN e))\n"
-    chunks = list(split_tree_texts(data))
-    assert [c[1] for c in chunks] == [1, 2, 3, 4, 5]
-    assert chunks[4][2] == b")"  # a stray ')' is its own (reported) bad chunk
-    assert chunks[0][2].startswith(b"( (S (NP (DT a))")
-    assert chunks[1][0] == 2 and chunks[2][0] == 3  # the unclosed tree is cut at the next tree start
-    assert chunks[2][2].strip() == b"( (S (NN d)) )"
+def test_split_treebank_multiline_and_recovery():
+    data = (b"( (S (NP (DT a)) (VP (VB b))) )\n( (S (NP (DT c)\n( (S (NN d)) )\n(NN e))\n"
+            b"  stray\xc2\xa0( (X (NN f)\n    (NN g)) )\n")
+    chunks = split_treebank(data)
+    assert [c[0] for c in chunks] == [1, 2, 3, 4, 4, 5, 5]  # the line each piece starts on
+    assert chunks[0][1] == b"( (S (NP (DT a)) (VP (VB b))) )"
+    assert chunks[1][1] == b"( (S (NP (DT c)\n"  # unclosed: cut where the next tree starts
+    assert chunks[2][1] == b"( (S (NN d)) )"
+    assert chunks[3][1] == b"(NN e)" and chunks[4][1] == b")"  # a stray ')' is its own piece
+    assert chunks[5][1] == b"stray"  # text outside any tree too (U+00A0 separates)
+    assert chunks[6][1] == b"( (X (NN f)\n    (NN g)) )"  # an indented '(' does not cut
+
+
+def test_import_reports_text_outside_trees(tmp_path):
+    (tmp_path / "a.mrg").write_text("( (S (NN a)) )\nnoise\n( (S (NN b)) )\n")
+    m = import_treebank(str(tmp_path / "a.mrg"), tmp_path / "out", seed=0, splits="1,0,1")
+    assert m["trees_read"] == 3 and m["trees_skipped"] == 1
+    assert len(m["problems"]) == 1 and "a.mrg:2: tree 2" in m["problems"][0]
 
 
 def test_parse_and_assign_splits():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob as globmod
 import os
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +23,6 @@ DEFAULT_SPLITS = {"train": 50.0, "dev": 10.0, "test": 40.0}  # the paper's CRAFT
 SPLIT_NAMES = ("train", "dev", "test")
 RECORD_FIELDS = ("id", "source")
 
-_PAREN = re.compile(rb"[()]")
-_TREE_START = re.compile(rb"[ \t]*\(\s*\(")
 
 
 @dataclass
@@ -36,50 +33,10 @@ class ImportReport:
     n_skipped: int = 0
 
 
-def split_tree_texts(data: bytes):
-    """Yield (first_line, tree_number, bytes) for each top-level bracketed tree in a file.
-
-    Trees may span lines (.mrg, .tree) or sit one per line. An unclosed tree is cut where the
-    next line starts a new `( (` tree, so one bad tree does not swallow the rest of the file.
-    """
-    depth = 0
-    start = None
-    start_line = 0
-    n = 0
-    line_starts = [0] + [m.end() for m in re.finditer(rb"\n", data)]
-    li = 0  # index into line_starts of the line holding the current position
-    for m in _PAREN.finditer(data):
-        pos = m.start()
-        while li + 1 < len(line_starts) and line_starts[li + 1] <= pos:
-            li += 1
-        if m.group() == b"(":
-            if depth > 0 and line_starts[li] <= pos and data[line_starts[li]:pos].strip() == b"" \
-                    and _TREE_START.match(data, line_starts[li]) and start is not None \
-                    and line_starts[li] > start:
-                n += 1
-                yield start_line, n, data[start:line_starts[li]]
-                depth = 0
-                start = None
-            if depth == 0:
-                start, start_line = pos, li + 1
-            depth += 1
-        else:
-            if depth == 0:
-                n += 1
-                yield li + 1, n, data[pos:pos + 1]  # stray ')' becomes a reported bad tree
-                continue
-            depth -= 1
-            if depth == 0:
-                n += 1
-                yield start_line, n, data[start:pos + 1]
-                start = None
-    if start is not None:
-        n += 1
-        yield start_line, n, data[start:]
-
-
 def read_treebank(paths: list[Path], root: Path | None = None):
     """Read and clean every tree; returns (records, ImportReport)."""
+    from .trees import split_treebank
+
     report = ImportReport()
     records: list[dict] = []
     for path in paths:
@@ -89,7 +46,7 @@ def read_treebank(paths: list[Path], root: Path | None = None):
         except OSError as e:
             raise MckdError(f"{path}: cannot read ({e.strerror})") from None
         n_file = 0
-        for line, num, chunk in split_tree_texts(data):
+        for num, (line, chunk) in enumerate(split_treebank(data), 1):
             report.n_trees += 1
             where = f"{path}:{line}: tree {num}"
             try:

@@ -42,6 +42,7 @@ from .formats import TREE_FORMATS as FORMATS  # this module knows only the tree 
 
 __all__ = [
     "FORMATS", "Tree", "TreeError", "DelinearizeResult", "parse_tree", "read_trees",
+    "split_treebank",
     "parse_treebank_text", "strip_function_tags", "delete_none", "drop_root_wrapper", "clean",
     "linearize", "linearize_many", "delinearize", "delinearize_many", "flat_tree",
     "record_target", "record_words", "tree_units",
@@ -73,6 +74,14 @@ def read_trees(path: str | os.PathLike) -> list[Tree]:
     except OSError as e:
         raise MckdError(f"{p}: cannot read: {e.strerror or e}") from None
     return _core.parse_treebank(data, str(p))
+
+
+def split_treebank(data: bytes) -> list[tuple[int, bytes]]:
+    """(line, bytes) of every top-level piece of a treebank file: the one splitter of every
+    treebank reader (see `_core.split_treebank`): a tree, or a stray ')' or text outside any tree
+    (reported by the readers, never dropped); a tree still open where a line starts with '(' is
+    cut there, so it cannot swallow the trees after it."""
+    return _core.split_treebank(data)
 
 
 def parse_treebank_text(data: bytes | str, source: str = "<text>") -> list[Tree]:

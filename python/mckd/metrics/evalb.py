@@ -99,33 +99,21 @@ def read_tree_file(path: str | os.PathLike, *, treebank: bool = False
     """Trees of a file and the 1-based line each starts on.
 
     Default: one tree per line, every line a sentence (as EVALB reads). ``treebank=True``: a tree
-    may span lines (PTB .mrg style); lines are joined until the brackets balance, and blank lines
-    between trees are not sentences.
+    may span lines (PTB .mrg style), read by `mckd.trees.split_treebank` (the reader of every
+    treebank) and joined onto one line; blank lines between trees are not sentences.
     """
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise MckdError(f"{path}: cannot read: {e.strerror}") from None
-    lines = _split_lines(data)
     if not treebank:
+        lines = _split_lines(data)
         return lines, list(range(1, len(lines) + 1))
-    trees: list[bytes] = []
-    starts: list[int] = []
-    parts: list[bytes] = []
-    depth = 0
-    for i, line in enumerate(lines, 1):
-        if not parts and not line.strip():
-            continue
-        if not parts:
-            starts.append(i)
-        parts.append(line.strip())
-        depth += line.count(b"(") - line.count(b")")
-        if depth <= 0:
-            trees.append(b" ".join(parts))
-            parts, depth = [], 0
-    if parts:  # unbalanced at the end of the file: the scorer reports it
-        trees.append(b" ".join(parts))
-    return trees, starts
+    from ..trees import split_treebank  # the one treebank splitter; a bad piece is scored as an error
+
+    chunks = split_treebank(data)
+    return ([b" ".join(x.strip() for x in c.splitlines() if x.strip()) for _, c in chunks],
+            [line for line, _ in chunks])
 
 
 @dataclass

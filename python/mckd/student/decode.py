@@ -4,7 +4,6 @@ CTranslate2 export must reproduce) and the repair that makes any output a tree o
 
 from __future__ import annotations
 
-from ..errors import MckdError
 from ..formats import TREE_FORMATS
 from .batches import pad
 from .tokenizer import StudentTokenizer, max_decoding_length
