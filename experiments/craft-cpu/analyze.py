@@ -14,7 +14,9 @@ import argparse
 from pathlib import Path
 
 from mckd.data import load_split
+from mckd.metrics.paper import paper_f1
 from mckd.metrics.score import reference_tree, score
+from mckd.metrics.spans import span_f1
 from mckd.jsonio import read_jsonl, write_json_atomic, write_text_atomic
 from mckd.pipeline import final_student, on_test, stage_labels, stage_student
 
@@ -54,6 +56,45 @@ def by_band(gold: dict, preds: dict[str, list[dict]]) -> dict:
     return out
 
 
+def cross_labelling(gold: dict, teacher: list[dict], relabels: dict[str, list[dict]]) -> dict:
+    """What each stage's relabels changed, per half of the pool: paper F1 of the teacher's labels
+    and of the relabels on the same sentences, how far the relabels agree with the teacher
+    (span F1 between the two), and per sentence whether the relabel is better, worse or equal."""
+    t_by = {r["id"]: r for r in teacher}
+    out = {}
+    for name, recs in relabels.items():
+        ids = [r["id"] for r in recs]
+        g = [gold[i]["gold"] for i in ids]
+        src = [" ".join(gold[i]["words"]) for i in ids]
+        tp = paper_f1(g, [t_by[i]["output"] for i in ids], src)["per_sentence"]
+        rp = paper_f1(g, [r["output"] for r in recs], src)["per_sentence"]
+        pairs = [(a, b) for a, b in zip(tp, rp) if a is not None and b is not None]
+        out[name] = {
+            "n": len(ids),
+            "teacher": round(sum(a for a, _ in pairs) / len(pairs), 2),
+            "relabels": round(sum(b for _, b in pairs) / len(pairs), 2),
+            "agreement_with_teacher": round(span_f1([r["output"] for r in recs],
+                                                    [t_by[i]["output"] for i in ids]), 2),
+            "identical_to_teacher": sum(" ".join(r["output"].split()) == " ".join(t_by[i]["output"].split())
+                                        for r, i in zip(recs, ids)),
+            "better": sum(b > a + 1e-9 for a, b in pairs),
+            "worse": sum(b < a - 1e-9 for a, b in pairs),
+            "equal": sum(abs(a - b) <= 1e-9 for a, b in pairs),
+        }
+    return out
+
+
+def cross_table(rows: dict) -> str:
+    lines = ["### Cross-labelling: the stage students' relabels of the pool against the teacher's labels",
+             "", "| relabels | n | teacher | relabels | span agreement with teacher | identical | "
+             "better / worse / equal |", "|---|---:|---:|---:|---:|---:|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['n']} | {r['teacher']:.2f} | {r['relabels']:.2f} | "
+                     f"{r['agreement_with_teacher']:.2f} | {r['identical_to_teacher']} | "
+                     f"{r['better']} / {r['worse']} / {r['equal']} |")
+    return "\n".join(lines) + "\n"
+
+
 def table(title: str, bands: dict) -> str:
     cols = [c for c in next(iter(bands.values())) if c != "n"]
     lines = [f"### {title}", "", "| words | n | " + " | ".join(cols) + " |",
@@ -80,12 +121,20 @@ def main() -> None:
         a, b = _labels(run, stage_labels(k, "A")), _labels(run, stage_labels(k, "B"))
         if a is not None and b is not None:
             pool[f"stage{k} relabels"] = a + b
-    res = {"test": by_band(test_gold, test), "pool": by_band(pool_gold, pool)}
+    halves = {}
+    for k in (1, 2):
+        for side, by in (("B", "A"), ("A", "B")):  # labels of half `side`, written by student `by`
+            recs = _labels(run, stage_labels(k, side))
+            if recs is not None:
+                halves[f"stage {k}: student {by} on half {side}"] = recs
+    res = {"test": by_band(test_gold, test), "pool": by_band(pool_gold, pool),
+           "cross_labelling": cross_labelling(pool_gold, pool["teacher"], halves)}
     write_json_atomic(Path(args.out + ".json"), res)
     md = ("## Paper F1 by sentence length (raw outputs)\n\n"
           "`python experiments/craft-cpu/analyze.py`; rows appear as their steps finish.\n\n"
           + table("Test split", res["test"]) + "\n"
-          + table("Pool: pseudolabels against the held-back gold", res["pool"]))
+          + table("Pool: pseudolabels against the held-back gold", res["pool"])
+          + ("\n" + cross_table(res["cross_labelling"]) if res["cross_labelling"] else ""))
     write_text_atomic(Path(args.out + ".md"), md)
     print(md)
 
