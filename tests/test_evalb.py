@@ -1,4 +1,4 @@
-"""EVALB-exact scoring (cpp/evalb.cpp via mckd.metrics.evalb).
+"""EVALB-exact scoring (cpp/evalb_*.cpp via mckd.metrics.evalb).
 
 Every expected number below was worked out by hand from evalb.c's rules (the comments show the
 working). Set MCKD_EVALB_BIN to a real evalb binary to also check each hand case's report byte for

@@ -1,6 +1,6 @@
 """The EVALB scorer's fast bracket matcher and crossing count against evalb.c's literal loops.
 
-cpp/evalb.cpp scores with an indexed matcher; with DEBUG 2 it runs evalb.c's literal O(n*m)
+cpp/evalb_score.cpp scores with an indexed matcher; with DEBUG 2 it runs evalb.c's literal O(n*m)
 loops instead (they print the bracket-level report). Both must give the same matched, crossing
 and bracket counts on every sentence: on CRAFT's gold trees against perturbed copies of them,
 and on generated trees with random labels.
