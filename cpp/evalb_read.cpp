@@ -39,20 +39,7 @@ void Scorer::read_side(sv buf, Side &s, const char *side, bool quiet) {
             while (p < n && !is_terminator(d[p])) ++p;
             const sv label_text(d + ls, p - ls);
             s.max_label = std::max(s.max_label, label_text.size());
-            int label;
-            if (label_text.size() <= 8 && ls + 8 <= n) {
-                uint64_t packed;  // the label's bytes, little-endian, the rest zeroed
-                std::memcpy(&packed, d + ls, 8);
-                if (label_text.size() < 8) {
-                    const uint64_t keep = (uint64_t{1} << (8 * label_text.size())) - 1;
-                    packed = little_endian(packed) & keep;
-                } else {
-                    packed = little_endian(packed);
-                }
-                label = L.intern_packed(packed, label_text);
-            } else {
-                label = L.intern(label_text);
-            }
+            const int label = L.intern(label_text);
             bool stray = false;
             if (p < n && is_space(d[p])) {
                 size_t q = p + 1;

@@ -38,15 +38,6 @@ inline constexpr CharClass kClass{};
 inline bool is_space(char c) { return kClass.v[static_cast<unsigned char>(c)] & 1; }
 inline bool is_terminator(char c) { return kClass.v[static_cast<unsigned char>(c)] & 2; }
 
-// The value of 8 bytes read with memcpy, as if read little-endian (byte i in bits 8i..8i+7).
-inline uint64_t little_endian(uint64_t v) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    return __builtin_bswap64(v);
-#else
-    return v;
-#endif
-}
-
 // Equality of short strings without a call into memcmp.
 inline bool same(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
@@ -139,32 +130,6 @@ public:
         if (mod < 0) mod = insert(prefix, ph, -1);
         return insert(s, h, mod);
     }
-    // intern() for a label of at most 8 bytes, given those bytes packed little-endian into
-    // `packed` (labels hold no NUL, so the packed value identifies the label): one multiply and
-    // an integer compare on the common path.
-    int intern_packed(uint64_t packed, sv s) {
-        const size_t mask = pslots_.size() - 1;
-        size_t i = static_cast<size_t>((packed * 0x9E3779B97F4A7C15ull) >> 40) & mask;
-        for (;; i = (i + 1) & mask) {
-            const int id = pslots_[i].second;
-            if (id < 0) break;
-            if (pslots_[i].first == packed) return id;
-        }
-        const int id = intern(s);
-        pslots_[i] = {packed, id};
-        if (2 * ++packed_count_ > pslots_.size()) {
-            std::vector<std::pair<uint64_t, int>> old(pslots_.size() * 2, {0, -1});
-            old.swap(pslots_);
-            const size_t m2 = pslots_.size() - 1;
-            for (const auto &e : old) {
-                if (e.second < 0) continue;
-                size_t k = static_cast<size_t>((e.first * 0x9E3779B97F4A7C15ull) >> 40) & m2;
-                while (pslots_[k].second >= 0) k = (k + 1) & m2;
-                pslots_[k] = e;
-            }
-        }
-        return id;
-    }
     const Info &operator[](int id) const { return info_[static_cast<size_t>(id)]; }
     bool comp(int a, int b) const {
         if (a == b) return true;
@@ -180,8 +145,6 @@ private:
     std::vector<int> slots_;  // open addressing, -1 empty
     std::vector<uint64_t> hashes_;
     std::vector<Info> info_;
-    std::vector<std::pair<uint64_t, int>> pslots_ = std::vector<std::pair<uint64_t, int>>(64, {0, -1});
-    size_t packed_count_ = 0;
 
     static uint64_t hash(sv s) {
         uint64_t h = 1469598103934665603ull;
