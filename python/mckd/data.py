@@ -172,7 +172,7 @@ def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
 
 def _check_import_out(out: Path) -> None:
     """Refuse an --out that is a file or a distill run directory (its manifest would be lost)."""
-    from .pipeline.rundir import is_run_dir
+    from .folders import is_run_dir
 
     if out.exists() and not out.is_dir():
         raise MckdError(f"--out {out}: exists and is not a directory; choose a folder path")

@@ -24,10 +24,8 @@ from typing import Any, Callable
 
 from .. import locks
 from ..errors import MckdError
+from ..folders import is_import_dir, is_run_dir
 from ..jsonio import read_json, write_json_atomic, write_text_atomic
-
-IMPORT_FILES = ("train.jsonl", "test.jsonl")  # what `mckd data import` writes beside its manifest
-
 
 def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -117,32 +115,6 @@ class RunDir:
                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         self.ran.append(name)
         return result
-
-
-def _manifest(root: Path) -> dict | None:
-    """manifest.json as a dict, or None when absent or unreadable."""
-    f = root / "manifest.json"
-    if not f.is_file():
-        return None
-    try:
-        m = read_json(f)
-    except MckdError:
-        return None
-    return m if isinstance(m, dict) else None
-
-
-def is_import_dir(root: Path) -> bool:
-    """Whether `root` holds the output of `mckd data import`."""
-    m = _manifest(root)
-    if m is not None and "outputs" in m and "config" not in m:
-        return True
-    return m is None and all((root / f).exists() for f in IMPORT_FILES)
-
-
-def is_run_dir(root: Path) -> bool:
-    """Whether `root` is an mckd run directory (steps/ or a run's manifest.json)."""
-    m = _manifest(root)
-    return (root / "steps").is_dir() or (m is not None and "config" in m)
 
 
 def check_run_dir(root: str | Path, data_dir: str | Path | None = None) -> None:
