@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 ASAN_DIR=${MCKD_ASAN_DIR:-/tmp/mckd-asan-$(printf '%s' "$REPO" | cksum | cut -d' ' -f1)}
 PY=${PYTHON:-python}
-TESTS=(tests/test_trees.py tests/test_repair.py tests/test_paper_metric.py tests/test_evalb.py)
+TESTS=(tests/test_trees.py tests/test_repair.py tests/test_paper_metric.py tests/test_evalb.py tests/test_evalb_matchers.py)
 
 # The editable install builds in an isolated environment, so its build tools may be missing here.
 "$PY" -c "import pybind11" 2>/dev/null || "$PY" -m pip install -q "pybind11>=2.12"
