@@ -16,8 +16,13 @@ from pathlib import Path
 from . import __version__
 from .errors import MckdError
 from .formats import TREE_FORMATS
-from .jsonio import iter_jsonl_lines, read_jsonl, sha256_file, write_json_atomic, \
-    write_jsonl_atomic
+from .jsonio import (
+    iter_jsonl_lines,
+    read_jsonl,
+    sha256_file,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 
 DEFAULT_SPLITS = {"train": 50.0, "dev": 10.0, "test": 40.0}  # the paper's CRAFT split
 SPLIT_NAMES = ("train", "dev", "test")

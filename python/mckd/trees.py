@@ -37,7 +37,6 @@ from pathlib import Path
 from . import _core
 from ._core import DelinearizeResult, Tree  # noqa: F401  (re-exported)
 from .errors import MckdError, TreeError
-
 from .formats import TREE_FORMATS as FORMATS  # this module knows only the tree formats
 
 __all__ = [

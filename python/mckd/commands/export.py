@@ -16,8 +16,8 @@ def run(args) -> int:
     import json
     import sys
 
-    from ..student.export import export_student
     from ..jsonio import check_out_path
+    from ..student.export import export_student
 
     check_out_path(args.out, "dir")
     m = export_student(args.student, args.out, quantization=args.quantization)

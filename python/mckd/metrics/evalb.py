@@ -109,7 +109,9 @@ def read_tree_file(path: str | os.PathLike, *, treebank: bool = False
     if not treebank:
         lines = _split_lines(data)
         return lines, list(range(1, len(lines) + 1))
-    from ..trees import split_treebank  # the one treebank splitter; a bad piece is scored as an error
+    from ..trees import (
+        split_treebank,  # the one treebank splitter; a bad piece is scored as an error
+    )
 
     chunks = split_treebank(data)
     return ([b" ".join(x.strip() for x in c.splitlines() if x.strip()) for _, c in chunks],

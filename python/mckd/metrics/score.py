@@ -87,8 +87,8 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
 
 
 def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
-    from .paper import paper_f1
     from ..trees import delinearize
+    from .paper import paper_f1
 
     gold_trees = [g["gold"] for g in gold_recs]
     scored, n_repaired, n_invalid = [], 0, 0
@@ -158,8 +158,8 @@ def evalb_raw(gold_recs: list[dict], scored: list[str | None], raws: list[str], 
     Invalid outputs are EVALB errors whatever EVALB's own reader makes of them: they leave
     EVALB's totals and enter the errors-as-zero ones with 0 matched brackets.
     """
-    from .evalb import evaluate
     from ..trees import parse_tree
+    from .evalb import evaluate
 
     gold_side, pred_side, bad = [], [], []
     for g, t, raw in zip(gold_recs, scored, raws):

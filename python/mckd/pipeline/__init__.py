@@ -8,6 +8,13 @@ fingerprinted, atomically finished steps and its lock), `report` (results.json, 
 the plot from the finished steps).
 """
 
-from .distiller import Distiller, distill, final_student, on_test, stage_labels, stage_student
+from .distiller import (
+    Distiller,
+    distill,
+    final_student,
+    on_test,
+    stage_labels,
+    stage_student,
+)
 
 __all__ = ["Distiller", "distill", "final_student", "on_test", "stage_labels", "stage_student"]

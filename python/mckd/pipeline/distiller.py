@@ -26,10 +26,16 @@ from pathlib import Path
 from .. import __version__
 from ..config import DistillConfig
 from ..errors import MckdError
-from ..jsonio import (read_json, read_jsonl, sha256_file, sha256_text, write_json_atomic,
-                     write_jsonl_atomic)
-from .rundir import RunDir, fingerprint
+from ..jsonio import (
+    read_json,
+    read_jsonl,
+    sha256_file,
+    sha256_text,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION, SCORER_VERSION, code_versions
+from .rundir import RunDir, fingerprint
 
 
 class _NotCurrent(Exception):

@@ -27,6 +27,7 @@ from ..errors import MckdError
 from ..folders import is_import_dir, is_run_dir
 from ..jsonio import read_json, write_json_atomic, write_text_atomic
 
+
 def fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

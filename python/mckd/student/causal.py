@@ -51,7 +51,9 @@ def _config_is_causal(cfg: dict) -> bool:
     if archs:
         return False
     try:  # no architectures recorded: ask transformers whether the type is a causal LM
-        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        )
     except ImportError:
         return False
     return cfg.get("model_type") in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES

@@ -27,8 +27,8 @@ import math
 from dataclasses import dataclass
 
 from ..errors import MckdError
-from ..teacher.constraint import BARE, TreeConstraint, TreeGrammar, VocabIndex
 from ..formats import TREE_FORMATS
+from ..teacher.constraint import BARE, TreeConstraint, TreeGrammar, VocabIndex
 from .tokenizer import PTB_PHRASES, PTB_TAGS
 
 

@@ -27,10 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..config import QUANTIZATIONS  # noqa: E402  (one list, defined with the config)
 from ..errors import MckdError
 from ..jsonio import read_json, sha256_file, write_json_atomic
-
-from ..config import QUANTIZATIONS  # noqa: E402  (one list, defined with the config)
 
 _STUDENT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "mckd_tokenizer.json",
                   "mckd_student.json")
@@ -136,8 +135,8 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
     import ctranslate2
     from transformers import AutoModelForSeq2SeqLM
 
-    from .tokenizer import StudentTokenizer, max_decoding_length
     from .decode import greedy_decode
+    from .tokenizer import StudentTokenizer, max_decoding_length
 
     tok = StudentTokenizer.load(student_dir)
     model = AutoModelForSeq2SeqLM.from_pretrained(student_dir, local_files_only=True).eval()

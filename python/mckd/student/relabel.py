@@ -24,9 +24,9 @@ from typing import Iterable
 
 from ..errors import MckdError
 from ..formats import TREE_FORMATS
+from ..versions import REPAIR_VERSION
 from .decode import repair_output
 from .tokenizer import StudentTokenizer, max_decoding_length
-from ..versions import REPAIR_VERSION
 
 MODEL_META = "mckd_model.json"
 REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "mckd_tokenizer.json", MODEL_META,
@@ -108,8 +108,8 @@ class Labeler:
         self.decoding = resolve_decoding(decoding, self.causal, self.fmt, self.md.path)
         self._index = None
         if self.decoding == "constrained":
-            from .constrained import token_bytes
             from ..teacher.constraint import VocabIndex
+            from .constrained import token_bytes
 
             self._index = VocabIndex(token_bytes(self.tok.tok))
         engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
@@ -254,7 +254,13 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     decoded text), valid, repaired, logprob (sum of token log-probs), logprob_mean, tokens
     (generated), cut, problems. Returns a summary dict.
     """
-    from ..jsonio import JsonlAppender, iter_jsonl, sha256_text, write_json_atomic, write_jsonl_atomic
+    from ..jsonio import (
+        JsonlAppender,
+        iter_jsonl,
+        sha256_text,
+        write_json_atomic,
+        write_jsonl_atomic,
+    )
 
     ids, words = _records_words(records)
     if not ids:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from ..errors import MckdError
 from ..formats import TREE_FORMATS
 
-
 # The unlabeled tree with bare words as leaves, `( ( More recent ) work )` for the unlabeled
 # `( ( ( More ) ( recent ) ) ( work ) )`: a notation students may write instead, one to one with
 # it and allowed exactly the same trees (mckd.student.tokenizer.bare_units); not a format of its own,

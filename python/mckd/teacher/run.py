@@ -16,10 +16,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import MckdError
-from ..locks import cache_lock, exclusive
-from ..jsonio import JsonlAppender, iter_jsonl, sha256_file, sha256_text, write_jsonl_atomic
-from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from ..formats import FORMATS, TREE_FORMATS
+from ..jsonio import (
+    JsonlAppender,
+    iter_jsonl,
+    sha256_file,
+    sha256_text,
+    write_jsonl_atomic,
+)
+from ..locks import cache_lock, exclusive
+from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from .constraint import TreeGrammar
 from .engine import all_cores  # noqa: F401  (re-exported: what threads = 0 means)
 from .gguf import check_gguf
