@@ -18,7 +18,7 @@ COMMANDS = {
     "data": ("data", "import a treebank into train/dev/test JSONL splits"),
     "eval": ("eval", "score predicted trees against gold (EVALB-exact or the paper's metric)"),
     "teach": ("teach", "pseudolabel inputs with a few-shot prompted local GGUF LLM"),
-    "train": ("train", "train a seq2seq student on (pseudo)labeled JSONL"),
+    "train": ("train", "train a student (seq2seq or decoder-only) on (pseudo)labeled JSONL"),
     "export": ("export", "convert a trained student to CTranslate2 for fast inference"),
     "relabel": ("relabel", "label JSONL inputs with an exported student (batched, resumable)"),
     "parse": ("parse", "parse raw sentences with an exported student (no torch needed)"),

@@ -1,4 +1,4 @@
-"""`mckd train`: train a seq2seq student on (pseudo)labeled JSONL (resumable; torchrun-aware)."""
+"""`mckd train`: train a student (seq2seq or decoder-only) on (pseudo)labeled JSONL (resumable; torchrun-aware)."""
 
 from __future__ import annotations
 
