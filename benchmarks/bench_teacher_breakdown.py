@@ -126,6 +126,8 @@ def render(res: dict) -> str:
              "|---|" + "---:|" * len(next(iter(res["call_scaling"].values())))]
     for ctx, row in res["call_scaling"].items():
         lines.append(f"| {ctx} | " + " | ".join(str(v["tok_per_s"]) for v in row.values()) + " |")
+    if not res["runs"]:
+        return "\n".join(lines) + "\n"
     lines += ["", f"**The product path** on the same {a['n']} CRAFT dev sentences of "
               f"{a['min_words']}-{a['max_words']} words:", "",
               "| parallel | s/sentence | decode s | constraint s | calls | median tokens/call | "
@@ -146,7 +148,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None, help="imported CRAFT dir (default: import to a temp dir)")
     ap.add_argument("--teacher", default="qwen2.5-coder-1.5b")
     ap.add_argument("--n", type=int, default=32)
-    ap.add_argument("--parallel", default="8,32", help="comma-separated settings to compare")
+    ap.add_argument("--parallel", default="8,32",
+                    help="comma-separated settings to compare ('' = llama_decode scaling only)")
     ap.add_argument("--sizes", default="1,2,4,6,7,8,10,12,16,24,32,48,64")
     ap.add_argument("--min-words", type=int, default=20)
     ap.add_argument("--max-words", type=int, default=30)
@@ -180,7 +183,7 @@ def main(argv=None) -> int:
     res["call_scaling"] = call_scaling(m, [100, args.prefix_tokens], sizes, args.threads)
     m.close()
     res["runs"] = []
-    for p in (int(x) for x in args.parallel.split(",")):
+    for p in (int(x) for x in args.parallel.split(",") if x):  # "" = call scaling only
         print(f"run_teacher at parallel {p} on {len(tests)} sentences ...", file=sys.stderr,
               flush=True)
         r = run_breakdown(args.teacher, demos, tests, p, args)

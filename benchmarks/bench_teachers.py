@@ -7,6 +7,11 @@ served from an earlier run), one teacher at a time. Reported per teacher: second
 EVALB of the raw outputs (`mckd.metrics.score.score`), beside the trivial structures on the same
 sentences.
 
+With `--schedules jump,level` each teacher runs once per decode schedule, back to back on the
+same sentences (the ratio is the figure; these machines are noisy). The teacher's entry holds
+the last schedule's figures, `schedules` holds each one's, with the engine's counters (decode
+calls, weight passes, forced tokens) and how many outputs are identical to the first schedule's.
+
     python benchmarks/bench_teachers.py --data data/craft --update-md
     python benchmarks/bench_teachers.py --teachers smollm2 --n 20   # a quick look
 
@@ -51,8 +56,11 @@ def load(args) -> tuple[list[dict], list[dict]]:
     return demos, tests
 
 
-def run_one(name: str, demos, tests, args) -> dict:
+def run_one(name: str, demos, tests, args, schedule: str = "jump") -> dict:
+    import copy
+
     from mckd.errors import MckdError
+    from mckd.teacher import engine
     from mckd.metrics.score import score
     from mckd.jsonio import read_jsonl
     from mckd.teacher import TeacherConfig, resolve_model, run_teacher
@@ -64,11 +72,15 @@ def run_one(name: str, demos, tests, args) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"bench_teachers_{name}_"))
     cfg = TeacherConfig(format="unlabeled", shots=args.shots, demo_selection="fixed",
                         parallel=args.parallel, threads=args.threads, n_ctx=args.n_ctx,
-                        cache_path=str(work / "cache.jsonl"), progress=False)
+                        cache_path=str(work / "cache.jsonl"), progress=False, schedule=schedule)
     inputs = [{"id": r["id"], "words": r["words"], "source": r["source"]} for r in tests]
+    before = copy.deepcopy(engine.STATS)
     t0 = time.perf_counter()
     s = run_teacher(path, demos, inputs, work / "labels.jsonl", cfg)
     wall = time.perf_counter() - t0
+    counters = {k: round(engine.STATS[k] - before[k], 2) for k in
+                ("decode_calls", "ubatches", "decode_s", "constraint_s", "constraint_steps",
+                 "forced_tokens", "tokens_fed", "moves")}
     preds = read_jsonl(work / "labels.jsonl")
     m = score(tests, preds, "unlabeled")
     return {
@@ -78,6 +90,8 @@ def run_one(name: str, demos, tests, args) -> dict:
         "tokens_per_s": s.get("tokens_per_s"), "generated_tokens": s.get("gen_tokens"),
         "paper_f1": round(m["paper_f1"], 2), "paper_f1_strict": round(m["paper_f1_strict"], 2),
         "evalb_f1": round(m["evalb_f1"], 2), "invalid": m["invalid"], "repaired": m["repaired"],
+        "schedule": schedule, "parallel": args.parallel, "threads": args.threads,
+        "counters": counters, "outputs": [p["output"] for p in preds],
     }
 
 
@@ -97,12 +111,32 @@ def render(res: dict) -> str:
         if "skipped" in r:
             lines.append(f"| {name} | skipped: {r['skipped']} | | | | | |")
             continue
-        lines.append(f"| {name} | {r['s_per_sentence']} | {r['tokens_per_s']} | "
-                     f"{r['paper_f1']} | {r['paper_f1_strict']} | {r['evalb_f1']} | "
-                     f"{r['invalid']}/{r['sentences']} |")
+        for sched, q in r.get("schedules", {r.get("schedule", "jump"): r}).items():
+            label = name if len(r.get("schedules", {})) < 2 else f"{name}, {sched}"
+            lines.append(f"| {label} | {q['s_per_sentence']} | {q['tokens_per_s']} | "
+                         f"{q['paper_f1']} | {q['paper_f1_strict']} | {q['evalb_f1']} | "
+                         f"{q['invalid']}/{q['sentences']} |")
     for kind, m in res["references"].items():
         lines.append(f"| _{kind} (no model)_ | | | {m['paper_f1']:.2f} | "
                      f"{m['paper_f1_strict']:.2f} | {m['evalb_f1']:.2f} | |")
+    multi = {n: r["schedules"] for n, r in res["teachers"].items()
+             if len(r.get("schedules", {})) > 1}
+    if multi:
+        lines += ["", "Decode schedules side by side (same sentences, same process, back to "
+                  "back; `jump` feeds each sequence all it has pending, `level` the same count "
+                  "from each, so one weight pass a call):", "",
+                  "| teacher | schedule | s/sentence | ratio to first | decode calls | weight "
+                  "passes | forced tokens | stream moves | identical outputs | paper F1 |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, sch in multi.items():
+            first = next(iter(sch.values()))
+            for sched, q in sch.items():
+                c = q["counters"]
+                lines.append(f"| {name} | {sched} | {q['s_per_sentence']} | "
+                             f"{q['s_per_sentence'] / first['s_per_sentence']:.2f} | "
+                             f"{c['decode_calls']} | {c['ubatches']} | {c['forced_tokens']} | "
+                             f"{c['moves']} | {q['identical_to_first']}/{q['sentences']} | "
+                             f"{q['paper_f1']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -116,6 +150,8 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", type=int, default=10)
     ap.add_argument("--labeled", type=int, default=50)
     ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--schedules", default="jump",
+                    help="comma-separated decode schedules to run side by side (jump,level)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--seed", type=int, default=0)
@@ -136,9 +172,23 @@ def main(argv=None) -> int:
            "mean_words": round(sum(len(t["words"]) for t in tests) / len(tests), 1),
            "teachers": {}}
     for name in args.teachers.split(","):
-        print(f"teacher {name} on {len(tests)} sentences ...", file=sys.stderr, flush=True)
-        res["teachers"][name] = r = run_one(name, demos, tests, args)
-        print(f"  {json.dumps(r)}", file=sys.stderr, flush=True)
+        runs = {}
+        for sched in args.schedules.split(","):
+            print(f"teacher {name}, schedule {sched}, on {len(tests)} sentences ...",
+                  file=sys.stderr, flush=True)
+            r = run_one(name, demos, tests, args, sched)
+            if "skipped" in r:
+                break
+            first = next(iter(runs.values()), r)
+            r["identical_to_first"] = sum(a == b for a, b in zip(first["outputs"], r["outputs"]))
+            runs[sched] = r
+            print(f"  {json.dumps({k: v for k, v in r.items() if k != 'outputs'})}",
+                  file=sys.stderr, flush=True)
+        if not runs:
+            res["teachers"][name] = r
+            continue
+        res["teachers"][name] = {**{k: v for k, v in r.items() if k != "outputs"},
+                                 "schedules": runs}
     refs = reference_scores(tests)
     res["references"] = {k: {m: round(v[m], 2) for m in ("paper_f1", "paper_f1_strict", "evalb_f1")}
                          for k, v in refs.items()}

@@ -486,6 +486,9 @@ def test_cache_key_holds_code_versions_and_batch_settings_not_threads(smollm2, t
     # parallel changes llama.cpp's batches (a near-tied token can flip): a different job
     with pytest.raises(AssertionError, match="model was loaded"):
         run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg(parallel=1))
+    # and so does the decode schedule (it changes the micro-batches)
+    with pytest.raises(AssertionError, match="model was loaded"):
+        run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg(schedule="level"))
     # so does newer constraint code
     monkeypatch.setattr(R, "CONSTRAINT_VERSION", R.CONSTRAINT_VERSION + 1)
     with pytest.raises(AssertionError, match="model was loaded"):
@@ -515,3 +518,76 @@ def test_a_second_writer_on_one_cache_fails_at_once(smollm2, tmp_path):
     finally:
         done.set()
         p.join(30)
+
+
+# ------------------------------------------------------------------ decode schedules
+def test_ubatch_count_replays_llama_cpps_equal_split():
+    from mckd.teacher.engine import ubatch_count
+
+    # one token from each of four consecutive sequences: one pass
+    assert ubatch_count([1, 2, 3, 4], 512, unified=False) == 1
+    # equal counts, laid out sequence by sequence: still one pass of 4 x 3
+    assert ubatch_count([1, 1, 1, 2, 2, 2, 3, 3, 3], 512, unified=False) == 1
+    # one sequence feeds a forced run: 2 x 1, then 1 x 4 -> two passes
+    assert ubatch_count([1, 2, 2, 2, 2, 2], 512, unified=False) == 2
+    # a hole in the ids (sequence 3 finished) cuts the call in two
+    assert ubatch_count([1, 2, 4, 5], 512, unified=False) == 2
+    # out of order: ids must follow one another in batch order
+    assert ubatch_count([2, 1, 3], 512, unified=False) == 2
+    # at most n_ubatch tokens a pass
+    assert ubatch_count([1] * 10 + [2] * 10, 8, unified=False) == 3  # 2 x 4, 2 x 4, 2 x 2
+    assert ubatch_count([1, 2, 4, 5] * 100, 512, unified=True) == 1
+    assert ubatch_count(list(range(600)), 512, unified=True) == 2
+
+
+def test_moving_a_sequence_to_another_stream_keeps_its_logits(smollm2):
+    """`level` compacts running sequences into lower slots: the copy must be exact."""
+    import numpy as np
+
+    from mckd.teacher.engine import BatchDecoder, LlamaModel
+
+    m = LlamaModel(smollm2)
+    try:
+        toks = m.tokenize("The cells were stained with antibodies against the protein .")
+        dec = BatchDecoder(m, n_parallel=3, n_ctx_seq=64, n_threads=1,
+                           prefix_tokens=toks[:4] * 2)  # sequence 0 holds a prefix: 3 streams
+        L = dec.L
+
+        def logits_after(sid: int, pos: int, token: int):
+            dec._put(0, token, pos, sid, True)
+            dec._decode(1)
+            return np.ctypeslib.as_array(L.llama_get_logits_ith(dec.ctx, 0),
+                                         shape=(m.n_vocab,)).copy()
+
+        for j, t in enumerate(toks[:-1]):  # sequence 3 reads the sentence
+            dec._put(j, t, j, 3, False)
+        dec._decode(len(toks) - 1)
+        p = len(toks) - 1
+        at3 = logits_after(3, p, toks[-1])
+        L.llama_memory_seq_rm(dec.mem, 3, p, -1)  # forget the last token again
+        L.llama_memory_seq_rm(dec.mem, 1, -1, -1)
+        L.llama_memory_seq_cp(dec.mem, 3, 1, -1, -1)  # what _compact does
+        L.llama_memory_seq_rm(dec.mem, 3, -1, -1)
+        at1 = logits_after(1, p, toks[-1])
+        assert np.array_equal(at3, at1)
+        dec.close()
+    finally:
+        m.close()
+
+
+def test_level_schedule_makes_one_pass_per_call_and_trees_over_the_words(smollm2, tmp_path):
+    from mckd.teacher import engine
+
+    before = copy.deepcopy(engine.STATS)
+    out = tmp_path / "teacher.jsonl"
+    s = run_teacher(smollm2, DEMOS, INPUTS, out, _cfg(schedule="level"))
+    d = {k: engine.STATS[k] - before[k] for k in ("decode_calls", "ubatches", "moves",
+                                                   "forced_tokens")}
+    assert s["count"] == len(INPUTS)
+    for line, x in zip(out.read_text().splitlines(), INPUTS):
+        r = json.loads(line)
+        assert_tree_over(r["target"], r["words"], "unlabeled")
+    # the shared prefix is one call of its own; every later call is a single weight pass,
+    # even though forced tokens were fed and sentences finished at different times
+    assert d["forced_tokens"] > 0 and d["moves"] > 0
+    assert d["ubatches"] == d["decode_calls"]

@@ -44,6 +44,10 @@ def add_arguments(parser):
                              "machine shared with other jobs: outputs never depend on it)")
     parser.add_argument("--parallel", type=int, default=8,
                         help="sequences decoded together in one llama.cpp batch (8)")
+    parser.add_argument("--schedule", choices=("jump", "level"), default="jump",
+                        help="how each llama.cpp call is filled: jump (each sequence feeds all "
+                             "it has pending) or level (the same count from each, one weight "
+                             "pass per call; see benchmarks/RESULTS.md)")
     parser.add_argument("--n-ctx", type=int, default=4096,
                         help="context per sequence; demos that do not fit are dropped (4096)")
     parser.add_argument("--unconstrained", action="store_true",
@@ -78,7 +82,7 @@ def run(args) -> int:
     cfg = TeacherConfig(format=args.format, shots=args.shots,
                         demo_selection=args.demo_selection, seed=args.seed,
                         parallel=args.parallel, threads=args.threads,
-                        constrained=not args.unconstrained, n_ctx=args.n_ctx,
+                        schedule=args.schedule, constrained=not args.unconstrained, n_ctx=args.n_ctx,
                         temperature=args.temperature, max_new_tokens=args.max_new_tokens,
                         progress=not args.no_progress, url=args.teacher_url or "",
                         server_model=args.server_model, api_key_env=args.api_key_env,

@@ -8,6 +8,15 @@ demonstrations) is evaluated once into sequence 0 and copied into each slot with
 leaves no choice about are fed in the same call as the token before them (jump-forward), with no
 logits computed for them.
 
+How a call is cut up matters on CPU. With one KV stream per sequence, llama.cpp splits a call
+into micro-batches that hold the same number of tokens of every sequence in them
+(`split_equal`), and each micro-batch reads all the weights again. A call where one sequence
+feeds 5 forced tokens and the others 1 is then two or more weight passes, the later ones nearly
+empty. The `level` schedule feeds every active sequence the same number of tokens per call (the
+fewest any of them has pending), so a call is one pass; forced runs still need no logits and
+ride along with other sequences' decode steps. `jump` (the older schedule) feeds each sequence
+all it has pending.
+
 Counters in `STATS` let callers and tests see how often the model was loaded and called.
 """
 
@@ -27,7 +36,9 @@ from .constraint import TreeConstraint
 
 STATS = {"model_loads": 0, "decode_calls": 0, "decode_s": 0.0, "constraint_s": 0.0,
          "constraint_steps": 0, "forced_tokens": 0, "tokens_fed": 0,
+         "ubatches": 0, "moves": 0,  # weight passes llama.cpp's split rule makes of the calls (predicted)
          "call_sizes": {}}  # tokens per llama_decode call -> number of calls
+SCHEDULES = ("jump", "level")
 _LOG_CB = None  # keep the ctypes callback alive for the life of the process
 _BACKEND = False
 
@@ -156,7 +167,11 @@ class BatchDecoder:
 
     def __init__(self, model: LlamaModel, *, n_parallel: int, n_ctx_seq: int, n_threads: int,
                  prefix_tokens: list[int] | None = None, n_batch: int = 512,
-                 flash_attn: bool | None = None, unified: bool = False):
+                 flash_attn: bool | None = None, unified: bool = False,
+                 schedule: str = "jump"):
+        if schedule not in SCHEDULES:
+            raise MckdError(f"unknown decode schedule {schedule!r} (one of {', '.join(SCHEDULES)})")
+        self.schedule = schedule
         L = self.L = model.L
         self.model = model
         self.prefix = list(prefix_tokens or [])
@@ -179,7 +194,7 @@ class BatchDecoder:
         cp = L.llama_context_default_params()
         cp.n_ctx = n_ctx
         cp.n_batch = self.n_batch
-        cp.n_ubatch = min(self.n_batch, 512)
+        cp.n_ubatch = self.n_ubatch = min(self.n_batch, 512)
         cp.n_seq_max = n_seq
         cp.n_threads = n_threads
         cp.n_threads_batch = n_threads
@@ -210,8 +225,10 @@ class BatchDecoder:
             pass
 
     # ---------------------------------------------------------------- low level
-    def _decode(self, n: int) -> None:
+    def _decode(self, n: int, seqs: list[int] | None = None) -> None:
         self.batch.n_tokens = n
+        STATS["ubatches"] += (ubatch_count(seqs, self.n_ubatch, self.unified) if seqs
+                              else -(-n // self.n_ubatch))
         STATS["decode_calls"] += 1
         STATS["tokens_fed"] += n
         STATS["call_sizes"][n] = STATS["call_sizes"].get(n, 0) + 1
@@ -346,23 +363,42 @@ class BatchDecoder:
             active = [s for s in slots if s.job is not None]
             if not active:
                 return
-            n = 0
-            want: list[tuple[_Slot, int]] = []
+            level = self.schedule == "level"
+            if level:  # the same number of tokens from every sequence: one weight pass
+                each = max(1, min(min(len(s.feed) for s in active),
+                                  self.n_batch // len(active)))
+            else:
+                each = self.n_batch
             # generating slots first (1 token each), then prompt chunks in the remaining room
+            take: dict[int, int] = {}
+            n = 0
             for s in sorted(active, key=lambda s: len(s.feed)):
-                room = self.n_batch - n
+                room = min(self.n_batch - n, each)
                 if room <= 0:
                     break
-                take = s.feed[:room]
-                last = len(take) == len(s.feed)
-                for j, t in enumerate(take):
-                    self._put(n, t, s.pos + j, s.sid, last and j == len(take) - 1)
+                take[s.sid] = min(room, len(s.feed))
+                n += take[s.sid]
+            # split_equal groups consecutive sequence ids only, so `level` lays them out in order
+            order = sorted(active, key=lambda s: s.sid) if level else \
+                sorted(active, key=lambda s: len(s.feed))
+            n = 0
+            want: list[tuple[_Slot, int]] = []
+            seqs: list[int] = []
+            for s in order:
+                k = take.get(s.sid, 0)
+                if not k:
+                    continue
+                last = k == len(s.feed)
+                for j in range(k):
+                    self._put(n, s.feed[j], s.pos + j, s.sid, last and j == k - 1)
                     n += 1
+                seqs += [s.sid] * k
                 if last:
                     want.append((s, n - 1))
-                s.pos += len(take)
-                s.feed = s.feed[len(take):]
-            self._decode(n)
+                s.pos += k
+                s.feed = s.feed[k:]
+            self._decode(n, seqs)
+            finished = False
             for s, idx in want:
                 ptr = L.llama_get_logits_ith(self.ctx, idx)
                 logits = np.ctypeslib.as_array(ctypes.cast(ptr, logits_ptr_type).contents)
@@ -371,7 +407,35 @@ class BatchDecoder:
                     job = s.job
                     L.llama_memory_seq_rm(self.mem, s.sid, -1, -1)
                     s.job = None
+                    finished = True
                     yield job, res
+            if level and finished:
+                self._compact(slots)
+
+    def _compact(self, slots: list[_Slot]) -> None:
+        """Move the highest-numbered running sequences into the free slots below them.
+
+        With one KV stream per sequence a micro-batch spans consecutive sequence ids only, so a
+        hole left by a finished sentence would cut every later call in two. The move copies one
+        stream's buffer (a few MB; exact, so no output changes) instead of a weight pass per
+        call."""
+        L = self.L
+        lo, hi = 0, len(slots) - 1
+        while True:
+            while lo < hi and slots[lo].job is not None:
+                lo += 1
+            while hi > lo and slots[hi].job is None:
+                hi -= 1
+            if lo >= hi:
+                return
+            a, b = slots[lo], slots[hi]
+            L.llama_memory_seq_rm(self.mem, a.sid, -1, -1)
+            L.llama_memory_seq_cp(self.mem, b.sid, a.sid, -1, -1)
+            L.llama_memory_seq_rm(self.mem, b.sid, -1, -1)
+            for name in ("job", "pos", "feed", "n_gen", "n_scored", "lp", "text", "rng"):
+                setattr(a, name, getattr(b, name))
+            b.job = None
+            STATS["moves"] += 1
 
     def _start(self, s: _Slot, job: Job) -> None:
         L = self.L
@@ -387,6 +451,39 @@ class BatchDecoder:
         s.job, s.pos, s.feed = job, k, list(job.tokens[k:])
         s.n_gen, s.n_scored, s.lp, s.text = 0, 0, 0.0, b""
         s.rng = np.random.default_rng(job.seed) if job.temperature > 0 else None
+
+
+def ubatch_count(seqs: list[int], n_ubatch: int, unified: bool) -> int:
+    """Weight passes llama.cpp makes of one call whose i-th token belongs to sequence seqs[i].
+
+    A unified cache splits the call into chunks of n_ubatch tokens. With one KV stream per
+    sequence, `llama_batch_allocr::split_equal(n_ubatch, sequential=true)` builds each
+    micro-batch from sequences met in batch order whose ids follow one another (id = last + 1),
+    and takes the same number of tokens from each: as many as the one with the fewest left has
+    (and at most n_ubatch in all). This replays that rule."""
+    if unified:
+        return -(-len(seqs) // n_ubatch)
+    pending: dict[int, int] = {}
+    first: dict[int, int] = {}
+    for i, sid in enumerate(seqs):
+        pending[sid] = pending.get(sid, 0) + 1
+        first.setdefault(sid, i)
+    passes = 0
+    while pending:
+        chosen: list[int] = []
+        # the scan meets each sequence first at its earliest token not yet used; tokens of one
+        # sequence are used front to back, so the earliest unused one keeps the sequence's order
+        for sid in sorted(pending, key=lambda q: first[q]):
+            if not chosen or sid == chosen[-1] + 1:
+                chosen.append(sid)
+        k = min(pending[q] for q in chosen)
+        k = max(1, min(k, n_ubatch // len(chosen)))
+        for q in chosen:
+            pending[q] -= k
+            if not pending[q]:
+                del pending[q]
+        passes += 1
+    return passes
 
 
 def common_prefix_len(a: list[int], b: list[int]) -> int:

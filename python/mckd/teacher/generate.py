@@ -150,7 +150,7 @@ def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads
         check_memory(info, kv_tokens, f" for {K} parallel sequences of {n_ctx_seq}")
     dec = BatchDecoder(model, n_parallel=K, n_ctx_seq=n_ctx_seq, n_threads=threads,
                        prefix_tokens=prefix, flash_attn=cfg.flash_attn,
-                       unified=cfg.kv_unified)
+                       unified=cfg.kv_unified, schedule=cfg.schedule)
     stats = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0}
     bar = None
     if cfg.progress:

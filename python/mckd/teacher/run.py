@@ -61,6 +61,9 @@ class TeacherConfig:
     # KV layout with a shared prefix: False = one stream per sequence (prefix copied in),
     # True = one unified cell pool (prefix shared in place); see engine.BatchDecoder.
     kv_unified: bool = False
+    # How each llama_decode call is filled (engine.SCHEDULES): "jump" feeds every sequence all
+    # it has pending; "level" feeds each the same count, so a call is one weight pass.
+    schedule: str = "jump"
     # A teacher behind an OpenAI-compatible server instead of a local GGUF (teacher/server.py).
     url: str = ""                     # "" = in-process llama.cpp
     server_model: str = ""            # "" = the first model the server lists
@@ -92,6 +95,11 @@ def _validate(cfg: TeacherConfig) -> None:
     for name, lo in (("shots", 0), ("parallel", 1), ("n_ctx", 64), ("max_new_tokens", 0)):
         if getattr(cfg, name) < lo:
             raise MckdError(f"{name} must be >= {lo}, got {getattr(cfg, name)}")
+    from .engine import SCHEDULES
+
+    if cfg.schedule not in SCHEDULES:
+        raise MckdError(f"unknown schedule {cfg.schedule!r} (expected one of "
+                        f"{', '.join(SCHEDULES)})")
     if cfg.threads < 0:
         raise MckdError(f"threads must be >= 0 (0 = all cores), got {cfg.threads}")
     if cfg.temperature < 0:
@@ -241,6 +249,8 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
         # identity; the thread count is not (outputs measured identical).
         common.update({"model": sha, "n_ctx": cfg.n_ctx, "parallel": cfg.parallel,
                        "kv_unified": cfg.kv_unified, "flash_attn": cfg.flash_attn})
+        if cfg.schedule != "jump":  # the older schedule's keys stay what they were
+            common["schedule"] = cfg.schedule
     identity = {"model": name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
