@@ -101,24 +101,28 @@ def render(res: dict) -> str:
              f"`{res['command']}` on {res['machine']} (load average {res['load_before']} before), "
              f"{res['date']}. {a['n']} CRAFT dev sentences of {a['min_words']}-{a['max_words']} "
              f"words (mean {res['mean_words']}), {a['shots']} fixed demonstrations from "
-             f"{a['labeled']} gold train sentences, constrained, unlabeled format, parallel "
-             f"{a['parallel']}, {a['threads']} thread(s), greedy; a fresh cache per teacher. "
+             f"{a['labeled']} gold train sentences, constrained, unlabeled format, "
+             f"{a['threads']} thread(s), greedy; a fresh cache per teacher (rows measured "
+             "earlier keep their own date and command in the JSON). "
              "Scores read the raw outputs (scorer version 2). Raw figures: "
              "`benchmarks/results/teachers.json`.", "",
              "| teacher | s/sentence | generated tok/s | paper F1 | paper F1, strict | "
-             "EVALB F1 (unlabeled) | invalid |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "EVALB F1 (unlabeled) | invalid | parallel | measured |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for name, r in res["teachers"].items():
         if "skipped" in r:
-            lines.append(f"| {name} | skipped: {r['skipped']} | | | | | |")
+            lines.append(f"| {name} | skipped: {r['skipped']} | | | | | | | |")
             continue
+        when = r.get("measured", {}).get("date", res["date"])[:16]
         for sched, q in r.get("schedules", {r.get("schedule", "jump"): r}).items():
             label = name if len(r.get("schedules", {})) < 2 else f"{name}, {sched}"
             lines.append(f"| {label} | {q['s_per_sentence']} | {q['tokens_per_s']} | "
                          f"{q['paper_f1']} | {q['paper_f1_strict']} | {q['evalb_f1']} | "
-                         f"{q['invalid']}/{q['sentences']} |")
+                         f"{q['invalid']}/{q['sentences']} | {q.get('parallel', a['parallel'])} "
+                         f"| {when} |")
     for kind, m in res["references"].items():
         lines.append(f"| _{kind} (no model)_ | | | {m['paper_f1']:.2f} | "
-                     f"{m['paper_f1_strict']:.2f} | {m['evalb_f1']:.2f} | |")
+                     f"{m['paper_f1_strict']:.2f} | {m['evalb_f1']:.2f} | | | |")
     multi = {n: r["schedules"] for n, r in res["teachers"].items()
              if len(r.get("schedules", {})) > 1}
     if multi:
@@ -157,6 +161,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(HERE / "results" / "teachers.json"))
     ap.add_argument("--update-md", action="store_true")
+    ap.add_argument("--keep-others", action="store_true",
+                    help="keep the entries of teachers not run now from the existing --out file "
+                         "(each entry says when and how it was measured)")
     args = ap.parse_args(argv)
     os.environ["MCKD_TEACHER_CACHE"] = "off"  # measure generation, never the shared cache
 
@@ -189,6 +196,20 @@ def main(argv=None) -> int:
             continue
         res["teachers"][name] = {**{k: v for k, v in r.items() if k != "outputs"},
                                  "schedules": runs}
+    for r in res["teachers"].values():
+        r.setdefault("measured", {"date": res["date"], "command": res["command"],
+                                  "load_before": load_before})
+    if args.keep_others and Path(args.out).exists():
+        old = json.loads(Path(args.out).read_text())
+        same = (old.get("settings", {}).get(k) == getattr(args, k)
+                for k in ("n", "min_words", "max_words", "shots", "labeled", "seed"))
+        if not all(same):
+            raise SystemExit(f"{args.out} was measured on other sentences; not merging")
+        for name, r in old.get("teachers", {}).items():
+            if name not in res["teachers"]:
+                r.setdefault("measured", {"date": old["date"], "command": old["command"],
+                                          "load_before": old.get("load_before")})
+                res["teachers"][name] = r
     refs = reference_scores(tests)
     res["references"] = {k: {m: round(v[m], 2) for m in ("paper_f1", "paper_f1_strict", "evalb_f1")}
                          for k, v in refs.items()}

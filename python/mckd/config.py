@@ -41,6 +41,8 @@ class TeacherConfig:
     threads: int = 0             # 0 = all cores
     constrained: bool = True
     n_ctx: int = 4096
+    # how llama_decode calls are filled (mckd.teacher.engine): level = one weight pass a call
+    schedule: str = "jump"
     # an OpenAI-compatible server instead of the local GGUF (see mckd.teacher.server)
     url: str = ""
     server_model: str = ""
@@ -285,6 +287,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "format": FORMATS, "quantization": QUANTIZATIONS,
     "teacher.demo_selection": DEMO_SELECTIONS, "student.device": DEVICES,
     "teacher.grammar": ("auto", "gbnf", "vllm", "none"),
+    "teacher.schedule": ("jump", "level"),
     "student.decoding": ("auto", "constrained", "free"),
 }
 # key -> (smallest allowed value, what the boundary means)
