@@ -44,7 +44,9 @@ def add_arguments(parser):
                              "machine shared with other jobs: outputs never depend on it)")
     parser.add_argument("--parallel", type=int, default=8,
                         help="sequences decoded together in one llama.cpp batch (8)")
-    parser.add_argument("--schedule", choices=("jump", "level"), default="jump",
+    from ..teacher.engine import SCHEDULES
+
+    parser.add_argument("--schedule", choices=SCHEDULES, default="jump",
                         help="how each llama.cpp call is filled: jump (each sequence feeds all "
                              "it has pending) or level (the same count from each, one weight "
                              "pass per call; see benchmarks/RESULTS.md)")

@@ -372,15 +372,15 @@ class BatchDecoder:
             # generating slots first (1 token each), then prompt chunks in the remaining room
             take: dict[int, int] = {}
             n = 0
-            for s in sorted(active, key=lambda s: len(s.feed)):
+            by_len = sorted(active, key=lambda s: len(s.feed))
+            for s in by_len:
                 room = min(self.n_batch - n, each)
                 if room <= 0:
                     break
                 take[s.sid] = min(room, len(s.feed))
                 n += take[s.sid]
             # split_equal groups consecutive sequence ids only, so `level` lays them out in order
-            order = sorted(active, key=lambda s: s.sid) if level else \
-                sorted(active, key=lambda s: len(s.feed))
+            order = sorted(active, key=lambda s: s.sid) if level else by_len
             n = 0
             want: list[tuple[_Slot, int]] = []
             seqs: list[int] = []
@@ -432,8 +432,9 @@ class BatchDecoder:
             L.llama_memory_seq_rm(self.mem, a.sid, -1, -1)
             L.llama_memory_seq_cp(self.mem, b.sid, a.sid, -1, -1)
             L.llama_memory_seq_rm(self.mem, b.sid, -1, -1)
-            for name in ("job", "pos", "feed", "n_gen", "n_scored", "lp", "text", "rng"):
-                setattr(a, name, getattr(b, name))
+            for name in _Slot.__slots__:
+                if name != "sid":  # the slot keeps its stream; the job and its state move
+                    setattr(a, name, getattr(b, name))
             b.job = None
             STATS["moves"] += 1
 
