@@ -56,7 +56,7 @@ def load(args) -> tuple[list[dict], list[dict]]:
     return demos, tests
 
 
-def run_one(name: str, demos, tests, args, schedule: str = "jump") -> dict:
+def run_one(name: str, demos, tests, args, schedule: str = "level") -> dict:
     import copy
 
     from mckd.errors import MckdError
@@ -154,8 +154,9 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", type=int, default=10)
     ap.add_argument("--labeled", type=int, default=50)
     ap.add_argument("--parallel", type=int, default=8)
-    ap.add_argument("--schedules", default="jump",
-                    help="comma-separated decode schedules to run side by side (jump,level)")
+    ap.add_argument("--schedules", default="level",
+                    help="comma-separated decode schedules to run side by side (level, the "
+                         "teacher's default; jump,level compares it with the older one)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--n-ctx", type=int, default=4096)
     ap.add_argument("--seed", type=int, default=0)

@@ -46,3 +46,13 @@ def test_bad_toml_names_the_file(tmp_path):
         load_config(toml_path=str(tmp_path / "missing.toml"))
     with pytest.raises(MckdError, match="unknown preset"):
         load_config("huge")
+
+
+def test_level_schedule_is_the_default_and_craft_cpu_keeps_its_teacher_steps():
+    from mckd.teacher import TeacherConfig
+    from mckd.teacher.engine import SCHEDULES
+
+    assert load_config("demo").teacher.schedule == "level" == TeacherConfig().schedule
+    assert "level" in SCHEDULES
+    # the committed experiment's teacher steps were made with the older schedule
+    assert load_config("craft-cpu").teacher.schedule == "jump"

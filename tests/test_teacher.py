@@ -488,7 +488,7 @@ def test_cache_key_holds_code_versions_and_batch_settings_not_threads(smollm2, t
         run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg(parallel=1))
     # and so does the decode schedule (it changes the micro-batches)
     with pytest.raises(AssertionError, match="model was loaded"):
-        run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg(schedule="level"))
+        run_teacher(smollm2, DEMOS, INPUTS[:2], out, _cfg(schedule="jump"))
     # so does newer constraint code
     monkeypatch.setattr(R, "CONSTRAINT_VERSION", R.CONSTRAINT_VERSION + 1)
     with pytest.raises(AssertionError, match="model was loaded"):
@@ -584,6 +584,10 @@ def test_level_schedule_makes_one_pass_per_call_and_trees_over_the_words(smollm2
     d = {k: engine.STATS[k] - before[k] for k in ("decode_calls", "ubatches", "moves",
                                                    "forced_tokens")}
     assert s["count"] == len(INPUTS)
+    # the summary names the llama.cpp build (its kernels can flip a near-tied token)
+    import llama_cpp
+
+    assert s["llama_cpp_build"].startswith(f"llama-cpp-python {llama_cpp.__version__} (")
     for line, x in zip(out.read_text().splitlines(), INPUTS):
         r = json.loads(line)
         assert_tree_over(r["target"], r["words"], "unlabeled")

@@ -42,7 +42,7 @@ class TeacherConfig:
     constrained: bool = True
     n_ctx: int = 4096
     # how llama_decode calls are filled (mckd.teacher.engine): level = one weight pass a call
-    schedule: str = "jump"
+    schedule: str = "level"
     # an OpenAI-compatible server instead of the local GGUF (see mckd.teacher.server)
     url: str = ""
     server_model: str = ""
@@ -110,6 +110,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "teacher.demo_selection": "fixed", "teacher.parallel": 32, "teacher.n_ctx": 4096,
         "student.init": "smollm2", "student.epochs": 3, "student.batch_size": 16,
         "baselines.sd_filter": True,
+        # its teacher steps were made with the older schedule; pinned so they stay current
+        "teacher.schedule": "jump",
     },
     # The paper's settings: 30 random demonstrations per input, whole pool, T5-base students when
     # --init points at a T5-base checkpoint (from scratch: the larger GPU-sized config).

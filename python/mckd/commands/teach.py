@@ -46,10 +46,10 @@ def add_arguments(parser):
                         help="sequences decoded together in one llama.cpp batch (8)")
     from ..teacher.engine import SCHEDULES
 
-    parser.add_argument("--schedule", choices=SCHEDULES, default="jump",
+    parser.add_argument("--schedule", choices=SCHEDULES, default="level",
                         help="how each llama.cpp call is filled: jump (each sequence feeds all "
                              "it has pending) or level (the same count from each, one weight "
-                             "pass per call; see benchmarks/RESULTS.md)")
+                             "pass per call, the default; see benchmarks/RESULTS.md)")
     parser.add_argument("--n-ctx", type=int, default=4096,
                         help="context per sequence; demos that do not fit are dropped (4096)")
     parser.add_argument("--unconstrained", action="store_true",

@@ -64,6 +64,18 @@ def _lib():
     return L
 
 
+def build_info() -> str:
+    """llama-cpp-python's version and the CPU kernels its llama.cpp was compiled with.
+
+    Recorded beside teacher outputs: a native (AVX-512) build and the portable AVX2 one pick
+    different kernels, which can flip a near-tied token (benchmarks/RESULTS.md)."""
+    L = _lib()
+    feats = L.llama_print_system_info().decode(errors="replace")
+    on = [kv.split("=")[0].strip() for kv in feats.replace("CPU :", "").split("|")
+          if kv.strip().endswith("= 1")]
+    return f"llama-cpp-python {L.__version__} ({' '.join(on)})"
+
+
 class LlamaModel:
     """A loaded GGUF model: weights, tokenizer, token byte strings."""
 
