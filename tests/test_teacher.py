@@ -595,3 +595,30 @@ def test_level_schedule_makes_one_pass_per_call_and_trees_over_the_words(smollm2
     # even though forced tokens were fed and sentences finished at different times
     assert d["forced_tokens"] > 0 and d["moves"] > 0
     assert d["ubatches"] == d["decode_calls"]
+
+
+def test_sample_seeds_give_separate_samples_of_one_prompt(smollm2, tmp_path):
+    """Voting (teacher/vote.py) needs several samples of the same prompt: `sample_seed` changes
+    the sampler and the cache key, never the demonstrations `seed` chose."""
+    from mckd.teacher import engine
+    from mckd.teacher.vote import consensus_tree
+
+    outs = []
+    for j in (1, 2, 3):
+        out = tmp_path / f"sample{j}.jsonl"
+        run_teacher(smollm2, DEMOS, INPUTS[:4], out, _cfg(temperature=1.0, sample_seed=j))
+        outs.append([json.loads(line) for line in out.read_text().splitlines()])
+    # identical prompts: same demonstrations, so the same fixed prefix
+    assert len({r["n_demos"] for rs in outs for r in rs}) == 1
+    assert {r["teacher"]["sample_seed"] for rs in outs for r in rs} == {1, 2, 3}
+    # three different samplers: at temperature 1 some trees differ
+    assert any(len({rs[i]["output"] for rs in outs}) > 1 for i in range(4))
+    # a repeated sample seed is the cached sample, not a new one
+    loads = engine.STATS["model_loads"]
+    again = run_teacher(smollm2, DEMOS, INPUTS[:4], tmp_path / "sample1.jsonl",
+                        _cfg(temperature=1.0, sample_seed=1))
+    assert again["cached"] == 4 and engine.STATS["model_loads"] == loads
+    for i, x in enumerate(INPUTS[:4]):
+        words = outs[0][i]["words"]
+        assert_tree_over(consensus_tree([rs[i]["output"] for rs in outs], words), words,
+                         "unlabeled")

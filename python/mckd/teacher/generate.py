@@ -190,7 +190,7 @@ def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads
             yield Job(key=key, tokens=toks, max_new=max_new,
                       prefix_len=common_prefix_len(toks, prefix) if prefix else 0,
                       constraint=c, heal=HEAL.encode(), temperature=cfg.temperature,
-                      seed=_job_seed(cfg.seed, x["id"]),
+                      seed=_job_seed(cfg.sampling_seed(), x["id"]),
                       meta={"words": x["words"], "n_demos": len(kept)})
 
     try:

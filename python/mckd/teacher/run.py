@@ -50,6 +50,9 @@ class TeacherConfig:
     constrained: bool = True          # False: free generation, then mckd.trees repair
     n_ctx: int = 4096                 # per-sequence context (prompt + output)
     temperature: float = 0.0          # 0 = greedy (default); > 0 samples, seeded per input
+    # the sampling seed alone (None = `seed`): several samples of one prompt (teacher/vote.py)
+    # keep the demonstrations `seed` chose
+    sample_seed: int | None = None
     max_new_tokens: int = 0           # 0 = from the demonstrations' output/input length ratio
     cache_path: str | None = None     # default: <out>.cache.jsonl
     shared_cache: bool = True         # also read/write the shared store (teacher/store.py)
@@ -81,6 +84,10 @@ class TeacherConfig:
         return ServerSettings(url=self.url, model=self.server_model, api_key_env=self.api_key_env,
                               concurrency=self.concurrency, timeout_s=self.timeout_s,
                               retries=self.retries, grammar=self.grammar)
+
+    def sampling_seed(self) -> int:
+        """The seed each input's sampler is derived from."""
+        return self.seed if self.sample_seed is None else self.sample_seed
 
 
 def _warn(msg: str) -> None:
@@ -230,7 +237,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
               "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
               "format": cfg.format, "constrained": cfg.constrained,
               "temperature": cfg.temperature,
-              "sample_seed": cfg.seed if cfg.temperature > 0 else None,
+              "sample_seed": cfg.sampling_seed() if cfg.temperature > 0 else None,
               "max_new": cfg.max_new_tokens,
               "labels": asdict(grammar) if grammar else None}
     if server is not None:
@@ -254,6 +261,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
             common["schedule"] = cfg.schedule
     identity = {"model": name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
+                **({"sample_seed": cfg.sample_seed} if cfg.sample_seed is not None else {}),
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
                 **({"server": common["server"]} if server is not None else
                    {"n_ctx": cfg.n_ctx, "parallel": cfg.parallel}),

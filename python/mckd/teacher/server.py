@@ -185,7 +185,7 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
         # a tree of n words needs ~4 tokens a word in the unlabeled format; labels add more
         max_tokens = cfg.max_new_tokens or (12 * len(x["words"]) + 32)
         r = complete(client, model, prompt, max_tokens, g, mode, cfg.temperature,
-                     _seed(cfg.seed, x["id"]), f"input {x['id']}")
+                     _seed(cfg.sampling_seed(), x["id"]), f"input {x['id']}")
         text = r["text"]
         if text.startswith(HEAL):
             text = text[len(HEAL):]
