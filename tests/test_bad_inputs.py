@@ -149,3 +149,12 @@ def test_an_unforeseen_path_error_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(report, "run", boom)
     assert main(["report", "/srv/run"]) == 2
     assert "mckd report: error: /srv/run/results.json: Permission denied" in _one_error(capsys)
+
+
+def test_teach_instruction_file_that_cannot_be_read_names_it(tmp_path, capsys):
+    d, i = tmp_path / "demos.jsonl", tmp_path / "in.jsonl"
+    d.write_text('{"id": "d", "source": "a b", "targets": {"unlabeled": "( ( a ) ( b ) )"}}\n')
+    i.write_text('{"id": "x", "source": "a b"}\n')
+    assert main(["teach", "--demos", str(d), "--input", str(i), "--out", str(tmp_path / "o.jsonl"),
+                 "--instruction", f"@{tmp_path / 'missing.txt'}"]) == 2
+    assert "missing.txt" in capsys.readouterr().err

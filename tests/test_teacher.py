@@ -181,6 +181,12 @@ def test_grammar_label_sets_come_from_the_demos():
 def test_prompt_is_the_papers_form_with_a_healed_colon():
     assert demo_block("a b", "( ( a ) ( b ) )") == "Input:a b\nOutput:( ( a ) ( b ) )\n\n"
     assert query_text("x y") == "Input:x y\nOutput"
+    from mckd.teacher.prompt import demos_text
+
+    D = [{"source": "a b", "target": "( ( a ) ( b ) )"}]
+    assert demos_text(D, [0]) == demo_block("a b", "( ( a ) ( b ) )")
+    assert demos_text(D, [0], "  Bracket every phrase.\n") == \
+        "Bracket every phrase.\n\n" + demo_block("a b", "( ( a ) ( b ) )")
 
 
 def test_demo_selection_random_is_seeded_per_input_fixed_is_shared_similar_overlaps():
@@ -622,3 +628,42 @@ def test_sample_seeds_give_separate_samples_of_one_prompt(smollm2, tmp_path):
         words = outs[0][i]["words"]
         assert_tree_over(consensus_tree([rs[i]["output"] for rs in outs], words), words,
                          "unlabeled")
+
+
+def test_an_instruction_leads_the_prompt_and_is_part_of_the_key(smollm2, tmp_path, monkeypatch):
+    from mckd.teacher import engine
+
+    seen = []
+    real = engine.BatchDecoder.__init__
+
+    def spy(self, model, *a, prefix_tokens=None, **k):  # the model is closed after the run
+        bos = len(model.tokenize("x", add_bos=True)) - len(model.tokenize("x", add_bos=False))
+        seen.append((model.tokenize(text, add_bos=False)[:-1], bos, list(prefix_tokens or [])))
+        real(self, model, *a, prefix_tokens=prefix_tokens, **k)
+
+    monkeypatch.setattr(engine.BatchDecoder, "__init__", spy)
+    out = tmp_path / "instr.jsonl"
+    text = "Bracket every phrase of the sentence"
+    s = run_teacher(smollm2, DEMOS, INPUTS[:3], out, _cfg(instruction=text))
+    assert s["generated"] == 3 and seen
+    head, bos, prefix = seen[0]  # the shared prefix opens with the instruction
+    assert head and prefix[bos:bos + len(head)] == head
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["teacher"]["instruction"] == text for r in recs)
+    for r in recs:
+        assert_tree_over(r["target"], r["words"], "unlabeled")
+    # the same inputs without it are other outputs: generated, not served from this cache
+    s2 = run_teacher(smollm2, DEMOS, INPUTS[:3], tmp_path / "plain.jsonl",
+                     _cfg(cache_path=str(tmp_path / "instr.jsonl.cache.jsonl")))
+    assert s2["generated"] == 3 and s2["cached"] == 0
+
+
+def test_a_closed_model_is_an_error_not_a_crash(smollm2):
+    from mckd.teacher.engine import LlamaModel
+
+    m = LlamaModel(smollm2)
+    m.close()
+    with pytest.raises(MckdError, match="closed"):
+        m.tokenize("a b")
+    with pytest.raises(MckdError, match="closed"):
+        m.piece(5)

@@ -43,6 +43,7 @@ class TeacherConfig:
     n_ctx: int = 4096
     # how llama_decode calls are filled (mckd.teacher.engine): level = one weight pass a call
     schedule: str = "level"
+    instruction: str = ""        # a paragraph before the demonstrations ("" = the paper's prompt)
     # an OpenAI-compatible server instead of the local GGUF (see mckd.teacher.server)
     url: str = ""
     server_model: str = ""

@@ -50,6 +50,9 @@ def add_arguments(parser):
                         help="how each llama.cpp call is filled: jump (each sequence feeds all "
                              "it has pending) or level (the same count from each, one weight "
                              "pass per call, the default; see benchmarks/RESULTS.md)")
+    parser.add_argument("--instruction", default="",
+                        help="a paragraph before the demonstrations (default: none, the paper's "
+                             "prompt); @FILE reads it from a file")
     parser.add_argument("--n-ctx", type=int, default=4096,
                         help="context per sequence; demos that do not fit are dropped (4096)")
     parser.add_argument("--unconstrained", action="store_true",
@@ -68,6 +71,7 @@ def add_arguments(parser):
 
 def run(args) -> int:
     import sys
+    from pathlib import Path
 
     from ..errors import MckdError
     from ..jsonio import check_out_path, read_jsonl
@@ -81,6 +85,12 @@ def run(args) -> int:
         if args.limit < 0:
             raise MckdError(f"--limit must be >= 0, got {args.limit}")
         inputs = inputs[:args.limit]
+    instruction = args.instruction
+    if instruction.startswith("@"):
+        try:
+            instruction = Path(instruction[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise MckdError(f"--instruction {args.instruction}: cannot read it ({e})") from None
     cfg = TeacherConfig(format=args.format, shots=args.shots,
                         demo_selection=args.demo_selection, seed=args.seed,
                         parallel=args.parallel, threads=args.threads,
@@ -90,7 +100,7 @@ def run(args) -> int:
                         server_model=args.server_model, api_key_env=args.api_key_env,
                         concurrency=args.concurrency, timeout_s=args.timeout,
                         retries=args.retries, grammar=args.grammar,
-                        shared_cache=not args.no_shared_cache)
+                        shared_cache=not args.no_shared_cache, instruction=instruction)
     if args.teacher_url and args.local_teacher:
         raise MckdError("give --local-teacher or --teacher-url, not both")
     s = run_teacher(args.local_teacher, demos, inputs, args.out, cfg)

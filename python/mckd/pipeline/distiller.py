@@ -246,7 +246,7 @@ class Distiller:
                 constrained=c.constrained, n_ctx=c.n_ctx, url=c.url,
                 server_model=c.server_model, api_key_env=c.api_key_env,
                 concurrency=c.concurrency, timeout_s=c.timeout_s, retries=c.retries,
-                grammar=c.grammar, schedule=c.schedule,
+                grammar=c.grammar, schedule=c.schedule, instruction=c.instruction,
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
@@ -262,9 +262,9 @@ class Distiller:
         # (concurrency, timeouts, the key's variable) does not change what it writes.
         skip = SERVER_ONLY if not c.url else LOCAL_ONLY + SERVER_TRANSPORT
         settings = {k: v for k, v in asdict(c).items() if k != "threads" and k not in skip}
-        if settings.get("schedule") == "jump":
-            # the schedule came after runs were made with "jump": their steps stay current
-            settings.pop("schedule", None)
+        for key, before in ADDED_LATER.items():
+            if settings.get(key) == before:  # steps made before the setting existed stay current
+                settings.pop(key, None)
         return self._step(f"teacher_{which}", {
             "teacher": settings, "model_sha256": model_sha, "seed": self.cfg.seed,
             "format": self.fmt, "demos": sel["demos_sha"], "inputs": sel[f"{which}_sha"],
@@ -675,6 +675,9 @@ SERVER_ONLY = ("url", "server_model", "api_key_env", "concurrency", "timeout_s",
                "grammar")
 SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries")
 LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
+# Teacher settings added after runs were committed, with the value those runs had in effect:
+# at that value a setting stays out of the fingerprint, so adding it re-ran nothing.
+ADDED_LATER = {"schedule": "jump", "instruction": ""}
 
 
 def _confidence(rec: dict) -> float:

@@ -97,6 +97,7 @@ class LlamaModel:
 
     def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:
         """Token ids of `text` (BOS prepended when the model wants one and add_bos allows)."""
+        self._alive()
         data = text.encode("utf-8")
         add = self.add_bos if add_bos is None else (add_bos and self.add_bos)
         cap = len(data) + 8
@@ -112,6 +113,7 @@ class LlamaModel:
 
     def piece(self, token: int) -> bytes:
         """The bytes a token writes (b'' for control tokens)."""
+        self._alive()
         buf = ctypes.create_string_buffer(64)
         n = self.L.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
         if n < 0:
@@ -127,6 +129,11 @@ class LlamaModel:
             self._pieces = [b"" if (L.llama_vocab_get_attr(self.vocab, t) & skip) else self.piece(t)
                             for t in range(self.n_vocab)]
         return self._pieces
+
+    def _alive(self) -> None:
+        # the vocab belongs to the freed model: reading it after close() would crash the process
+        if not getattr(self, "model", None):
+            raise MckdError(f"{self.path}: the model was closed")
 
     def close(self) -> None:
         if getattr(self, "model", None):

@@ -10,7 +10,7 @@ from ..formats import TREE_FORMATS
 from .constraint import TreeConstraint, VocabIndex
 from .engine import BatchDecoder, Job, LlamaModel, Result, all_cores, common_prefix_len
 from .gguf import check_memory
-from .prompt import HEAL, demo_block, query_text
+from .prompt import HEAL, demo_block, demos_text, query_text
 
 MIN_SHARED_PREFIX = 32  # tokens; below this a shared prefix sequence is not worth a slot
 
@@ -41,6 +41,7 @@ class _Prompts:
         self.bos = 1 if model.add_bos else 0
         self._tok = lambda text: model.tokenize(text, add_bos=False)
         self.ratio = budget_ratio(self._tok, demos)
+        self.head = len(self._tok(demos_text(demos, [], cfg.instruction)))  # the instruction
 
     def max_new(self, source: str) -> int:
         return output_budget(self._tok, self.ratio, source, self.cfg.max_new_tokens)
@@ -54,8 +55,7 @@ class _Prompts:
         return n
 
     def text(self, idx: list[int], source: str) -> str:
-        return "".join(demo_block(self.D[i]["source"], self.D[i]["target"]) for i in idx) \
-            + query_text(source)
+        return demos_text(self.D, idx, self.cfg.instruction) + query_text(source)
 
     def fit(self, idx: list[int], source: str, max_new: int):
         """(tokens, demo indices kept) within n_ctx - max_new; demos dropped from the front.
@@ -65,7 +65,7 @@ class _Prompts:
         budget = self.cfg.n_ctx - max_new
         q = len(self.m.tokenize(query_text(source), add_bos=False))
         idx = list(idx)
-        total = self.bos + q + sum(self.demo_tokens(i) for i in idx)
+        total = self.bos + q + self.head + sum(self.demo_tokens(i) for i in idx)
         while idx and total > budget:  # first by the per-block counts (cheap) ...
             total -= self.demo_tokens(idx.pop(0))
         while True:  # ... then exactly, since merges at block joins can shift a token or two
@@ -136,7 +136,7 @@ def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads
     n_ctx_seq = cfg.n_ctx
     if cfg.demo_selection == "fixed" and len(plan) >= 2:
         x, idx = next(iter(plan.values()))
-        prefix = model.tokenize("".join(demo_block(D[i]["source"], D[i]["target"]) for i in idx))
+        prefix = model.tokenize(demos_text(D, idx, cfg.instruction))
         if len(prefix) < MIN_SHARED_PREFIX:
             prefix = []
         else:  # every prompt is this prefix + a query: size the per-sequence cache to that

@@ -1,7 +1,7 @@
 """Few-shot prompts in the paper's form and the choice of demonstrations.
 
 A prompt is `Input:{x}\nOutput:{y}` per demonstration (blank line between them), then
-`Input:{test}\nOutput`. The final `:` is not part of the prompt: BPE vocabularies merge `:(` into
+`Input:{test}\nOutput`, optionally after an instruction paragraph (issue 9's lever). The final `:` is not part of the prompt: BPE vocabularies merge `:(` into
 one token, so a prompt ending in `:` puts the model on a token boundary it never saw in the
 demonstrations. The `:` is instead the first thing the teacher must write ("token healing"),
 so it is free to pick the same `:(` token the demonstrations used.
@@ -24,6 +24,12 @@ SELECTIONS = ("random", "fixed", "similar")
 def demo_block(source: str, target: str) -> str:
     """One demonstration, with its separator."""
     return TEMPLATE.format(x=source, y=target) + DEMO_SEP
+
+
+def demos_text(demos: list[dict], idx: list[int], instruction: str = "") -> str:
+    """Everything before the query: an optional instruction, then the demonstrations."""
+    head = instruction.strip() + DEMO_SEP if instruction.strip() else ""
+    return head + "".join(demo_block(demos[i]["source"], demos[i]["target"]) for i in idx)
 
 
 def query_text(source: str) -> str:

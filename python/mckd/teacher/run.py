@@ -53,6 +53,8 @@ class TeacherConfig:
     # the sampling seed alone (None = `seed`): several samples of one prompt (teacher/vote.py)
     # keep the demonstrations `seed` chose
     sample_seed: int | None = None
+    # a paragraph before the demonstrations (issue 9's prompt lever); "" = the paper's prompt
+    instruction: str = ""
     max_new_tokens: int = 0           # 0 = from the demonstrations' output/input length ratio
     cache_path: str | None = None     # default: <out>.cache.jsonl
     shared_cache: bool = True         # also read/write the shared store (teacher/store.py)
@@ -239,6 +241,8 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
               "temperature": cfg.temperature,
               "sample_seed": cfg.sampling_seed() if cfg.temperature > 0 else None,
               "max_new": cfg.max_new_tokens,
+              # only when set: the keys of outputs made without one stay what they were
+              **({"instruction": cfg.instruction.strip()} if cfg.instruction.strip() else {}),
               "labels": asdict(grammar) if grammar else None}
     if server is not None:
         # the server's identity: its URL, the model name and what it reports of the model
@@ -262,6 +266,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
     identity = {"model": name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
                 **({"sample_seed": cfg.sample_seed} if cfg.sample_seed is not None else {}),
+                **({"instruction": cfg.instruction.strip()} if cfg.instruction.strip() else {}),
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
                 **({"server": common["server"]} if server is not None else
                    {"n_ctx": cfg.n_ctx, "parallel": cfg.parallel}),

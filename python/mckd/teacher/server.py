@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..errors import MckdError
 from ..formats import TREE_FORMATS
 from .gbnf import tree_gbnf
-from .prompt import HEAL, demo_block, query_text
+from .prompt import HEAL, demos_text, query_text
 
 GRAMMAR_MODES = ("auto", "gbnf", "vllm", "none")
 DEFAULT_KEY_ENV = "MCKD_TEACHER_API_KEY"
@@ -179,8 +179,7 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
 
     def one(key: str) -> tuple[str, dict]:
         x, idx = todo[key]
-        prompt = "".join(demo_block(D[i]["source"], D[i]["target"]) for i in idx) \
-            + query_text(x["source"])
+        prompt = demos_text(D, idx, cfg.instruction) + query_text(x["source"])
         g = tree_gbnf(x["words"], grammar, HEAL) if mode != "none" else None
         # a tree of n words needs ~4 tokens a word in the unlabeled format; labels add more
         max_tokens = cfg.max_new_tokens or (12 * len(x["words"]) + 32)

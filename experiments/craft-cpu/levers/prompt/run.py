@@ -1,15 +1,17 @@
-"""Issue 9's voting lever: does a consensus of sampled teacher trees beat the greedy tree?
+"""Issue 9's prompt levers on the craft-cpu teacher: an instruction, and voting over samples.
 
 The craft-cpu teacher (Qwen2.5-Coder-1.5B, the run's 50 gold demonstrations, 10 fixed shots,
-constrained, unlabeled) labels N CRAFT *dev* sentences of 20-30 words greedily and K more times
-sampled at --temperature (sample seeds 1..K, the same prompt). `mckd.teacher.vote` rebuilds one
-tree per sentence from the samples' spans at several thresholds. Everything is scored as paper
-F1 of the raw outputs on the same sentences, beside right-branching.
+constrained, unlabeled) labels N CRAFT *dev* sentences of 20-30 words:
+- greedily, as in the experiment;
+- greedily after an instruction paragraph (`--instruction`, '' to skip);
+- K more times sampled at --temperature (sample seeds 1..K, the same prompt), from which
+  `mckd.teacher.vote` rebuilds one tree per sentence at several thresholds.
+Everything is scored as paper F1 of the raw outputs on the same sentences, beside right-branching.
 
-    python experiments/craft-cpu/levers/vote/run.py                 # N=200, K=4, T=0.7
-    python experiments/craft-cpu/levers/vote/run.py --n 8 --samples 2 --out /tmp/vote-smoke
+    python experiments/craft-cpu/levers/prompt/run.py               # N=200, K=4, T=0.7
+    python experiments/craft-cpu/levers/prompt/run.py --n 8 --samples 2 --out /tmp/levers-smoke
 
-Resumable: each pass writes its outputs (`greedy.jsonl`, `sample<j>.jsonl`) and a cache beside
+Resumable: each pass writes its outputs (`greedy.jsonl`, `instruction.jsonl`, `sample<j>.jsonl`) and a cache beside
 them (`*.cache.jsonl`), so an interrupted pass resumes and a finished one is served from its
 cache, never regenerated. Commit both (a pass costs ~20 minutes on 2 cores): with the caches a
 machine elsewhere rescores without the model's time. `results.json` / `results.md` hold the
@@ -29,6 +31,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[3]
 RUN = REPO / "experiments" / "craft-cpu" / "run"
+INSTRUCTION = ("Parse each sentence into its constituency tree. Write every word in brackets, "
+               "( word ), in the order given, and put one more pair of brackets around the words "
+               "of each phrase: noun phrases, verb phrases, prepositional phrases, clauses. "
+               "Never add, drop or change a word.")
 
 
 def sentences(n: int, seed: int) -> list[dict]:
@@ -60,6 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--thresholds", default="0.25,0.35,0.5")
+    ap.add_argument("--instruction", default=INSTRUCTION, help="'' = no instruction pass")
     ap.add_argument("--teacher", default="qwen2.5-coder-1.5b")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0, help="which dev sentences")
@@ -80,6 +87,11 @@ def main(argv=None) -> int:
     greedy, s = teacher_pass("greedy", tests, demos, out_dir, args)
     passes["greedy"] = s
     rows.append((f"greedy ({args.teacher})", f1(greedy)))
+    if args.instruction:
+        recs, s = teacher_pass("instruction", tests, demos, out_dir, args,
+                               instruction=args.instruction)
+        passes["instruction"] = s
+        rows.append(("greedy, instruction before the demonstrations", f1(recs)))
     samples = []
     for j in range(1, args.samples + 1):
         recs, s = teacher_pass(f"sample{j}", tests, demos, out_dir, args,
@@ -99,7 +111,7 @@ def main(argv=None) -> int:
     refs = reference_scores(tests)
     rows.append(("right-branching (no model)", round(refs["right-branching"]["paper_f1"], 2)))
 
-    res = {"command": "python experiments/craft-cpu/levers/vote/run.py " +
+    res = {"command": "python experiments/craft-cpu/levers/prompt/run.py " +
                       " ".join(argv or sys.argv[1:]),
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "sentences": len(tests), "band_words": [20, 30],
@@ -109,9 +121,10 @@ def main(argv=None) -> int:
                                                 "tokens_per_s", "llama_cpp_build")}
                       for k, v in passes.items()}}
     write_json_atomic(out_dir / "results.json", res)
-    md = [f"# Voting over sampled teacher trees ({len(tests)} CRAFT dev sentences, 20-30 words)",
+    md = [f"# Prompt levers of the teacher ({len(tests)} CRAFT dev sentences, 20-30 words)",
           "", f"`{res['command']}`, {res['date']}. Paper F1 of raw outputs; consensus by "
-          "`mckd.teacher.vote` (spans kept where votes/k exceed the threshold, CKY over the rest).",
+          "`mckd.teacher.vote` (spans kept where votes/k exceed the threshold, CKY over the rest). "
+          f"Instruction: \"{args.instruction}\"",
           "", "| row | paper F1 |", "|---|---:|"] + [f"| {r} | {v} |" for r, v in rows]
     write_text_atomic(out_dir / "results.md", "\n".join(md) + "\n")
     print("\n".join(md))
