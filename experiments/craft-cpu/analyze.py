@@ -84,6 +84,39 @@ def cross_labelling(gold: dict, teacher: list[dict], relabels: dict[str, list[di
     return out
 
 
+def sd_filter(gold: dict, teacher: list[dict], relabels: list[dict], kept: list[dict]) -> dict:
+    """What the KD+SD filter kept: paper F1 against the held-back gold of the vanilla-KD student's
+    relabels of the pool and of the teacher's labels, for the half it kept (most confident by mean
+    token log-prob) and the half it dropped, and how many relabels equal the teacher's label."""
+    t_by = {r["id"]: r for r in teacher}
+    keep = {r["id"] for r in kept}
+    out = {}
+    for name, recs in (("kept", [r for r in relabels if r["id"] in keep]),
+                       ("dropped", [r for r in relabels if r["id"] not in keep])):
+        ids = [r["id"] for r in recs]
+        g = [gold[i]["gold"] for i in ids]
+        src = [" ".join(gold[i]["words"]) for i in ids]
+        out[name] = {
+            "n": len(ids),
+            "mean_words": round(sum(len(gold[i]["words"]) for i in ids) / len(ids), 2),
+            "relabels": round(paper_f1(g, [r["output"] for r in recs], src)["f1"], 2),
+            "teacher": round(paper_f1(g, [t_by[i]["output"] for i in ids], src)["f1"], 2),
+            "identical_to_teacher": sum(" ".join(r["output"].split()) == " ".join(t_by[i]["output"].split())
+                                        for r, i in zip(recs, ids)),
+        }
+    return out
+
+
+def sd_table(rows: dict) -> str:
+    lines = ["### KD + SD filter: the half it kept and the half it dropped (pool, against the held-back gold)",
+             "", "| half | n | mean words | vanilla-KD relabels | teacher's labels | relabel = teacher |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['n']} | {r['mean_words']:.2f} | {r['relabels']:.2f} | "
+                     f"{r['teacher']:.2f} | {r['identical_to_teacher']} |")
+    return "\n".join(lines) + "\n"
+
+
 def cross_table(rows: dict) -> str:
     lines = ["### Cross-labelling: the stage students' relabels of the pool against the teacher's labels",
              "", "| relabels | n | teacher | relabels | span agreement with teacher | identical | "
@@ -129,12 +162,16 @@ def main() -> None:
                 halves[f"stage {k}: student {by} on half {side}"] = recs
     res = {"test": by_band(test_gold, test), "pool": by_band(pool_gold, pool),
            "cross_labelling": cross_labelling(pool_gold, pool["teacher"], halves)}
+    relabels, kept = _labels(run, "sd_relabel"), _labels(run, "labels_sd")
+    if relabels is not None and kept is not None:
+        res["sd_filter"] = sd_filter(pool_gold, pool["teacher"], relabels, kept)
     write_json_atomic(Path(args.out + ".json"), res)
     md = ("## Paper F1 by sentence length (raw outputs)\n\n"
           "`python experiments/craft-cpu/analyze.py`; rows appear as their steps finish.\n\n"
           + table("Test split", res["test"]) + "\n"
           + table("Pool: pseudolabels against the held-back gold", res["pool"])
-          + ("\n" + cross_table(res["cross_labelling"]) if res["cross_labelling"] else ""))
+          + ("\n" + cross_table(res["cross_labelling"]) if res["cross_labelling"] else "")
+          + ("\n" + sd_table(res["sd_filter"]) if "sd_filter" in res else ""))
     write_text_atomic(Path(args.out + ".md"), md)
     print(md)
 
