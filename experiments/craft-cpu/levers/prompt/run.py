@@ -1,27 +1,29 @@
-"""Issue 9's prompt levers on the craft-cpu teacher: an instruction, and voting over samples.
+"""Issue 9's prompt levers on the craft-cpu teacher: voting over samples, an instruction, and
+which demonstrations.
 
 The craft-cpu teacher (Qwen2.5-Coder-1.5B, the run's 50 gold demonstrations, 10 fixed shots,
-constrained, unlabeled) labels N CRAFT *dev* sentences of 20-30 words:
+constrained, unlabeled) labels N CRAFT *dev* sentences of 20-30 words, in this order:
 - greedily, as in the experiment;
-- greedily after an instruction paragraph (`--instruction`, '' to skip);
 - K more times sampled at --temperature (sample seeds 1..K, the same prompt), from which
-  `mckd.teacher.vote` rebuilds one tree per sentence at several thresholds.
+  `mckd.teacher.vote` rebuilds one tree per sentence at several thresholds;
+- greedily after an instruction paragraph (`--instruction`, '' to skip);
+- greedily with 10 fixed demonstrations drawn from the gold trees of the test band's length
+  (20-30 words) instead of from all 50 (`--band-demos 0` to skip).
 Everything is scored as paper F1 of the raw outputs on the same sentences, beside right-branching.
 
     python experiments/craft-cpu/levers/prompt/run.py               # N=200, K=4, T=0.7
     python experiments/craft-cpu/levers/prompt/run.py --n 8 --samples 2 --out /tmp/levers-smoke
 
-Resumable: each pass writes its outputs (`greedy.jsonl`, `instruction.jsonl`, `sample<j>.jsonl`) and a cache beside
-them (`*.cache.jsonl`), so an interrupted pass resumes and a finished one is served from its
+Resumable: each pass writes its outputs (`<pass>.jsonl`) and a cache beside them
+(`<pass>.cache.jsonl`), so an interrupted pass resumes and a finished one is served from its
 cache, never regenerated. Commit both (a pass costs ~20 minutes on 2 cores): with the caches a
 machine elsewhere rescores without the model's time. `results.json` / `results.md` hold the
-scores.
+scores of the passes finished so far and are rewritten after each one.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -60,59 +62,28 @@ def teacher_pass(name: str, tests, demos, out_dir: Path, args, **kw) -> tuple[li
     return read_jsonl(out), s
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--samples", type=int, default=4)
-    ap.add_argument("--temperature", type=float, default=0.7)
-    ap.add_argument("--thresholds", default="0.25,0.35,0.5")
-    ap.add_argument("--instruction", default=INSTRUCTION, help="'' = no instruction pass")
-    ap.add_argument("--teacher", default="qwen2.5-coder-1.5b")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=0, help="which dev sentences")
-    ap.add_argument("--out", default=str(HERE))
-    args = ap.parse_args(argv)
-
-    from mckd.jsonio import read_jsonl, write_json_atomic, write_text_atomic
-    from mckd.metrics.score import reference_scores, score
+def write_results(args, argv, tests, outputs, passes, out_dir, f1) -> None:
+    """results.json / results.md from the passes finished so far."""
+    from mckd.jsonio import write_json_atomic, write_text_atomic
+    from mckd.metrics.score import reference_scores
     from mckd.teacher.vote import consensus_tree
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tests = sentences(args.n, args.seed)
-    demos = read_jsonl(RUN / "steps" / "select" / "demos.jsonl")  # the experiment's 50 gold
-    f1 = lambda preds: round(score(tests, preds, "unlabeled")["paper_f1"], 2)  # noqa: E731
-
-    rows, passes = [], {}
-    greedy, s = teacher_pass("greedy", tests, demos, out_dir, args)
-    passes["greedy"] = s
-    rows.append((f"greedy ({args.teacher})", f1(greedy)))
-    if args.instruction:
-        recs, s = teacher_pass("instruction", tests, demos, out_dir, args,
-                               instruction=args.instruction)
-        passes["instruction"] = s
-        rows.append(("greedy, instruction before the demonstrations", f1(recs)))
-    samples = []
-    for j in range(1, args.samples + 1):
-        recs, s = teacher_pass(f"sample{j}", tests, demos, out_dir, args,
-                               temperature=args.temperature, sample_seed=j)
-        passes[f"sample{j}"] = s
-        samples.append(recs)
-        rows.append((f"sample {j} (T={args.temperature})", f1(recs)))
-    by_id = [{r["id"]: r for r in recs} for recs in [greedy] + samples]
-    for with_greedy in (False, True):
-        pool = by_id if with_greedy else by_id[1:]
-        for t in (float(x) for x in args.thresholds.split(",")):
-            preds = [{"id": x["id"], "output": consensus_tree([p[x["id"]]["output"] for p in pool],
-                                                              x["words"], threshold=t)}
-                     for x in tests]
-            what = f"{len(pool)} {'(greedy + samples)' if with_greedy else 'samples'}"
-            rows.append((f"consensus of {what}, threshold {t}", f1(preds)))
+    rows = [(label, f1(recs)) for label, recs in outputs.values()]
+    samples = [recs for name, (_, recs) in outputs.items() if name.startswith("sample")]
+    if len(samples) >= 2:
+        by_id = [{r["id"]: r for r in recs} for recs in [outputs["greedy"][1]] + samples]
+        for with_greedy in (False, True):
+            pool = by_id if with_greedy else by_id[1:]
+            for t in (float(x) for x in args.thresholds.split(",")):
+                preds = [{"id": x["id"], "output": consensus_tree(
+                    [p[x["id"]]["output"] for p in pool], x["words"], threshold=t)} for x in tests]
+                what = f"{len(pool)} {'(greedy + samples)' if with_greedy else 'samples'}"
+                rows.append((f"consensus of {what}, threshold {t}", f1(preds)))
     refs = reference_scores(tests)
     rows.append(("right-branching (no model)", round(refs["right-branching"]["paper_f1"], 2)))
 
     res = {"command": "python experiments/craft-cpu/levers/prompt/run.py " +
-                      " ".join(argv or sys.argv[1:]),
+                      " ".join(argv if argv is not None else sys.argv[1:]),
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "sentences": len(tests), "band_words": [20, 30],
            "mean_words": round(sum(len(r["words"]) for r in tests) / len(tests), 1),
@@ -122,12 +93,56 @@ def main(argv=None) -> int:
                       for k, v in passes.items()}}
     write_json_atomic(out_dir / "results.json", res)
     md = [f"# Prompt levers of the teacher ({len(tests)} CRAFT dev sentences, 20-30 words)",
-          "", f"`{res['command']}`, {res['date']}. Paper F1 of raw outputs; consensus by "
-          "`mckd.teacher.vote` (spans kept where votes/k exceed the threshold, CKY over the rest). "
-          f"Instruction: \"{args.instruction}\"",
+          "", (f"`{res['command']}`, {res['date']}. Paper F1 of raw outputs; consensus by "
+               "`mckd.teacher.vote` (spans kept where votes/k exceed the threshold, CKY over the "
+               f"rest). Instruction: \"{args.instruction}\""),
           "", "| row | paper F1 |", "|---|---:|"] + [f"| {r} | {v} |" for r, v in rows]
     write_text_atomic(out_dir / "results.md", "\n".join(md) + "\n")
-    print("\n".join(md))
+    print("\n".join(md), flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--samples", type=int, default=4)
+    ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--thresholds", default="0.25,0.35,0.5")
+    ap.add_argument("--instruction", default=INSTRUCTION, help="'' = no instruction pass")
+    ap.add_argument("--band-demos", type=int, default=1,
+                    help="1 = a pass whose 10 fixed demonstrations are gold trees of 20-30 words")
+    ap.add_argument("--teacher", default="qwen2.5-coder-1.5b")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="which dev sentences")
+    ap.add_argument("--out", default=str(HERE))
+    args = ap.parse_args(argv)
+
+    from mckd.jsonio import read_jsonl
+    from mckd.metrics.score import score
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tests = sentences(args.n, args.seed)
+    demos = read_jsonl(RUN / "steps" / "select" / "demos.jsonl")  # the experiment's 50 gold
+    f1 = lambda preds: round(score(tests, preds, "unlabeled")["paper_f1"], 2)
+
+    # passes in the order worth having if the session ends early: the baseline, the samples
+    # voting needs, then the single-pass levers; results are rewritten after every pass
+    band_demos = [d for d in demos if 20 <= len(d["words"]) <= 30]
+    plan = [("greedy", f"greedy ({args.teacher})", demos, {})]
+    plan += [(f"sample{j}", f"sample {j} (T={args.temperature})", demos,
+              {"temperature": args.temperature, "sample_seed": j})
+             for j in range(1, args.samples + 1)]
+    if args.instruction:
+        plan.append(("instruction", "greedy, instruction before the demonstrations", demos,
+                     {"instruction": args.instruction}))
+    if args.band_demos:
+        label = f"greedy, 10 demonstrations of 20-30 words (of {len(band_demos)} such gold)"
+        plan.append(("band_demos", label, band_demos, {}))
+    outputs, passes = {}, {}
+    for name, label, pass_demos, kw in plan:
+        recs, s = teacher_pass(name, tests, pass_demos, out_dir, args, **kw)
+        outputs[name], passes[name] = (label, recs), s
+        write_results(args, argv, tests, outputs, passes, out_dir, f1)
     return 0
 
 
