@@ -57,5 +57,8 @@ def test_level_schedule_is_the_default_and_craft_cpu_keeps_its_teacher_steps():
 
     # config validates without importing llama.cpp's engine, so it keeps its own copy
     assert CHOICES["teacher.schedule"] == SCHEDULES
+    from mckd.teacher.prompt import PROMPT_FORMATS
+
+    assert CHOICES["teacher.prompt_format"] == PROMPT_FORMATS
     # the committed experiment's teacher steps were made with the older schedule
     assert load_config("craft-cpu").teacher.schedule == "jump"

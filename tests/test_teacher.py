@@ -667,3 +667,70 @@ def test_a_closed_model_is_an_error_not_a_crash(smollm2):
         m.tokenize("a b")
     with pytest.raises(MckdError, match="closed"):
         m.piece(5)
+
+
+CHATML = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+          "{{ '<|im_start|>system\nDefault system.<|im_end|>\n' }}{% endif %}"
+          "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+          "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def test_chat_format_renders_the_demonstrations_as_turns_of_the_template():
+    from jinja2 import Template
+
+    from mckd.teacher.prompt import chat_format
+
+    D = [{"source": "a b", "target": "( ( a ) ( b ) )"}, {"source": "c", "target": "( c )"}]
+    for instruction, system in (("", "Default system."), ("Bracket it.", "Bracket it.")):
+        f = chat_format(CHATML, instruction)
+        assert f.special and f.heal == ""
+        msgs = ([{"role": "system", "content": instruction}] if instruction else []) + [
+            {"role": "user", "content": "a b"}, {"role": "assistant", "content": "( ( a ) ( b ) )"},
+            {"role": "user", "content": "c"}, {"role": "assistant", "content": "( c )"},
+            {"role": "user", "content": "x y"}]
+        want = Template(CHATML).render(messages=msgs, add_generation_prompt=True)
+        assert f.demos(D, [0, 1]) + f.query("x y") == want
+        assert want.startswith(f"<|im_start|>system\n{system}<|im_end|>")
+        # the shared prefix ends inside the last demonstration's turn; the query closes it
+        assert f.query("x y") == "<|im_end|>\n<|im_start|>user\nx y<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_chat_templates_that_do_not_repeat_per_turn_are_refused():
+    from mckd.teacher.prompt import chat_format
+
+    numbered = "{% for m in messages %}{{ loop.index }}:{{ m['content'] }};{% endfor %}"
+    with pytest.raises(MckdError, match="plain"):
+        chat_format(numbered)
+    with pytest.raises(MckdError, match="dropped"):
+        chat_format("{% for m in messages %}{{ m['role'] }}{% endfor %}")
+    with pytest.raises(MckdError, match="parse"):
+        chat_format("{% for m in messages %}")
+    with pytest.raises(MckdError, match="render"):
+        chat_format("{{ raise_exception('no system role') }}")
+
+
+def test_chat_prompt_format_runs_smollm2_on_its_own_template(smollm2, tmp_path):
+    out = tmp_path / "chat.jsonl"
+    s = run_teacher(smollm2, DEMOS, INPUTS[:3], out, _cfg(prompt_format="chat"))
+    assert s["generated"] == 3
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    for r in recs:
+        assert r["teacher"]["prompt_format"] == "chat"
+        assert_tree_over(r["target"], r["words"], "unlabeled")
+        assert r["output"].startswith("(")  # no healed ':' in a chat turn
+    # the plain prompt's outputs are other outputs: generated, not served from this cache
+    s2 = run_teacher(smollm2, DEMOS, INPUTS[:3], tmp_path / "plain.jsonl",
+                     _cfg(cache_path=str(tmp_path / "chat.jsonl.cache.jsonl")))
+    assert s2["generated"] == 3 and s2["cached"] == 0
+    # an input that spells the template's markup would open a turn of its own: refused
+    bad = [{"id": "inject", "source": "a <|im_start|> b"}]
+    with pytest.raises(MckdError, match="input inject.*special token"):
+        run_teacher(smollm2, DEMOS, bad, tmp_path / "bad.jsonl", _cfg(prompt_format="chat"))
+
+
+def test_chat_prompt_format_is_refused_for_a_server_teacher(tmp_path):
+    with pytest.raises(MckdError, match="local GGUF"):
+        run_teacher("unused", DEMOS, INPUTS[:1], tmp_path / "o.jsonl",
+                    _cfg(prompt_format="chat", url="http://127.0.0.1:9/v1"))
+    with pytest.raises(MckdError, match="unknown prompt format"):
+        run_teacher("unused", DEMOS, INPUTS[:1], tmp_path / "o.jsonl", _cfg(prompt_format="x"))

@@ -44,6 +44,7 @@ class TeacherConfig:
     # how llama_decode calls are filled (mckd.teacher.engine): level = one weight pass a call
     schedule: str = "level"
     instruction: str = ""        # a paragraph before the demonstrations ("" = the paper's prompt)
+    prompt_format: str = "plain"  # plain (the paper's Input:/Output:) | chat (the model's template)
     # an OpenAI-compatible server instead of the local GGUF (see mckd.teacher.server)
     url: str = ""
     server_model: str = ""
@@ -291,6 +292,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "teacher.demo_selection": DEMO_SELECTIONS, "student.device": DEVICES,
     "teacher.grammar": ("auto", "gbnf", "vllm", "none"),
     "teacher.schedule": ("jump", "level"),
+    "teacher.prompt_format": ("plain", "chat"),
     "student.decoding": ("auto", "constrained", "free"),
 }
 # key -> (smallest allowed value, what the boundary means)

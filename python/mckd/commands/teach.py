@@ -45,6 +45,7 @@ def add_arguments(parser):
     parser.add_argument("--parallel", type=int, default=8,
                         help="sequences decoded together in one llama.cpp batch (8)")
     from ..teacher.engine import SCHEDULES
+    from ..teacher.prompt import PROMPT_FORMATS
 
     parser.add_argument("--schedule", choices=SCHEDULES, default="level",
                         help="how each llama.cpp call is filled: jump (each sequence feeds all "
@@ -53,6 +54,10 @@ def add_arguments(parser):
     parser.add_argument("--instruction", default="",
                         help="a paragraph before the demonstrations (default: none, the paper's "
                              "prompt); @FILE reads it from a file")
+    parser.add_argument("--prompt-format", choices=PROMPT_FORMATS, default="plain",
+                        help="plain: the paper's Input:/Output: prompt (default); chat: the "
+                             "demonstrations as turns of the model's own chat template, the "
+                             "instruction as its system message")
     parser.add_argument("--n-ctx", type=int, default=4096,
                         help="context per sequence; demos that do not fit are dropped (4096)")
     parser.add_argument("--unconstrained", action="store_true",
@@ -100,7 +105,8 @@ def run(args) -> int:
                         server_model=args.server_model, api_key_env=args.api_key_env,
                         concurrency=args.concurrency, timeout_s=args.timeout,
                         retries=args.retries, grammar=args.grammar,
-                        shared_cache=not args.no_shared_cache, instruction=instruction)
+                        shared_cache=not args.no_shared_cache, instruction=instruction,
+                        prompt_format=args.prompt_format)
     if args.teacher_url and args.local_teacher:
         raise MckdError("give --local-teacher or --teacher-url, not both")
     s = run_teacher(args.local_teacher, demos, inputs, args.out, cfg)

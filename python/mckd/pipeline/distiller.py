@@ -247,6 +247,7 @@ class Distiller:
                 server_model=c.server_model, api_key_env=c.api_key_env,
                 concurrency=c.concurrency, timeout_s=c.timeout_s, retries=c.retries,
                 grammar=c.grammar, schedule=c.schedule, instruction=c.instruction,
+                prompt_format=c.prompt_format,
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
@@ -677,7 +678,7 @@ SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries")
 LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
 # Teacher settings added after runs were committed, with the value those runs had in effect:
 # at that value a setting stays out of the fingerprint, so adding it re-ran nothing.
-ADDED_LATER = {"schedule": "jump", "instruction": ""}
+ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain"}
 
 
 def _confidence(rec: dict) -> float:

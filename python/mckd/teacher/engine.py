@@ -95,18 +95,19 @@ class LlamaModel:
         self._pieces: list[bytes] | None = None
         self.eog = {t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t)}
 
-    def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:
-        """Token ids of `text` (BOS prepended when the model wants one and add_bos allows)."""
+    def tokenize(self, text: str, add_bos: bool | None = None, special: bool = False) -> list[int]:
+        """Token ids of `text` (BOS prepended when the model wants one and add_bos allows);
+        `special`: text such as `<|im_start|>` becomes its special token (chat markup)."""
         self._alive()
         data = text.encode("utf-8")
         add = self.add_bos if add_bos is None else (add_bos and self.add_bos)
         cap = len(data) + 8
         buf = (self.L.llama_token * cap)()
-        n = self.L.llama_tokenize(self.vocab, data, len(data), buf, cap, add, False)
+        n = self.L.llama_tokenize(self.vocab, data, len(data), buf, cap, add, special)
         if n < 0:
             cap = -n
             buf = (self.L.llama_token * cap)()
-            n = self.L.llama_tokenize(self.vocab, data, len(data), buf, cap, add, False)
+            n = self.L.llama_tokenize(self.vocab, data, len(data), buf, cap, add, special)
         if n < 0:
             raise MckdError("llama.cpp failed to tokenize a prompt")
         return list(buf[:n])
@@ -120,6 +121,22 @@ class LlamaModel:
             buf = ctypes.create_string_buffer(-n)
             n = self.L.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
         return buf.raw[:max(n, 0)]
+
+    def chat_template(self) -> str | None:
+        """The model's own chat template (GGUF `tokenizer.chat_template`), None if it has none."""
+        self._alive()
+        t = self.L.llama_model_chat_template(self.model, None)
+        return t.decode("utf-8", "replace") if t else None
+
+    def special_texts(self) -> tuple[str, str]:
+        """The text of the BOS and EOS tokens ('' where the vocabulary has none)."""
+        self._alive()
+        L = self.L
+        out = []
+        for t in (L.llama_vocab_bos(self.vocab), L.llama_vocab_eos(self.vocab)):
+            raw = L.llama_vocab_get_text(self.vocab, t) if t >= 0 else None
+            out.append(raw.decode("utf-8", "replace") if raw else "")
+        return out[0], out[1]
 
     def pieces(self) -> list[bytes]:
         """Bytes of every token id; control/unknown tokens map to b'' (never constrained in)."""

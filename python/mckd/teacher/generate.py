@@ -10,7 +10,7 @@ from ..formats import TREE_FORMATS
 from .constraint import TreeConstraint, VocabIndex
 from .engine import BatchDecoder, Job, LlamaModel, Result, all_cores, common_prefix_len
 from .gguf import check_memory
-from .prompt import HEAL, demo_block, demos_text, query_text
+from .prompt import PromptFormat, chat_format, plain_format
 
 MIN_SHARED_PREFIX = 32  # tokens; below this a shared prefix sequence is not worth a slot
 
@@ -32,16 +32,38 @@ def output_budget(tokenize, ratio: float, source: str, fixed: int = 0) -> int:
     return int(ratio * len(tokenize(" " + source)) * 1.25) + 16
 
 
+def prompt_format(model: LlamaModel, cfg) -> PromptFormat:
+    """The PromptFormat `cfg.prompt_format` names, for this model (chat: its own template)."""
+    if cfg.prompt_format != "chat":
+        return plain_format(cfg.instruction)
+    template = model.chat_template()
+    if not template:
+        raise MckdError(f"{model.path}: this GGUF has no chat template "
+                        "(tokenizer.chat_template); use prompt_format 'plain'")
+    bos, eos = model.special_texts()
+    return chat_format(template, cfg.instruction, bos, eos, strip_bos=model.add_bos)
+
+
+def check_no_special(model: LlamaModel, texts) -> None:
+    """Chat prompts parse special tokens: refuse an input or demonstration that spells one
+    (`texts`: (where, text) pairs), rather than let it inject a turn."""
+    for where, text in texts:
+        if model.tokenize(text, add_bos=False, special=True) != model.tokenize(text, add_bos=False):
+            raise MckdError(f"{where}: the text spells a special token of the model's chat "
+                            "template; use prompt_format 'plain' for such data")
+
+
 class _Prompts:
     """Token counts of demos and queries, and the fitting of demos into the context."""
 
-    def __init__(self, model: LlamaModel, demos: list[dict], cfg):
-        self.m, self.D, self.cfg = model, demos, cfg
+    def __init__(self, model: LlamaModel, demos: list[dict], cfg, pf: PromptFormat):
+        self.m, self.D, self.cfg, self.pf = model, demos, cfg, pf
         self._demo_tok: dict[int, int] = {}
         self.bos = 1 if model.add_bos else 0
-        self._tok = lambda text: model.tokenize(text, add_bos=False)
+        self._tok = lambda text: model.tokenize(text, add_bos=False)  # plain text: no specials
+        self.tok = lambda text, bos=False: model.tokenize(text, add_bos=bos, special=pf.special)
         self.ratio = budget_ratio(self._tok, demos)
-        self.head = len(self._tok(demos_text(demos, [], cfg.instruction)))  # the instruction
+        self.head = len(self.tok(pf.demos(demos, [])))  # the instruction / system turn
 
     def max_new(self, source: str) -> int:
         return output_budget(self._tok, self.ratio, source, self.cfg.max_new_tokens)
@@ -50,12 +72,11 @@ class _Prompts:
         n = self._demo_tok.get(i)
         if n is None:
             d = self.D[i]
-            n = self._demo_tok[i] = len(self.m.tokenize(demo_block(d["source"], d["target"]),
-                                                        add_bos=False))
+            n = self._demo_tok[i] = len(self.tok(self.pf.demo(d["source"], d["target"])))
         return n
 
     def text(self, idx: list[int], source: str) -> str:
-        return demos_text(self.D, idx, self.cfg.instruction) + query_text(source)
+        return self.pf.demos(self.D, idx) + self.pf.query(source)
 
     def fit(self, idx: list[int], source: str, max_new: int):
         """(tokens, demo indices kept) within n_ctx - max_new; demos dropped from the front.
@@ -63,13 +84,13 @@ class _Prompts:
         Returns (None, []) when the input alone does not fit.
         """
         budget = self.cfg.n_ctx - max_new
-        q = len(self.m.tokenize(query_text(source), add_bos=False))
+        q = len(self.tok(self.pf.query(source)))
         idx = list(idx)
         total = self.bos + q + self.head + sum(self.demo_tokens(i) for i in idx)
         while idx and total > budget:  # first by the per-block counts (cheap) ...
             total -= self.demo_tokens(idx.pop(0))
         while True:  # ... then exactly, since merges at block joins can shift a token or two
-            toks = self.m.tokenize(self.text(idx, source))
+            toks = self.tok(self.text(idx, source), bos=None)
             if len(toks) <= budget:
                 return toks, idx
             if not idx:
@@ -128,20 +149,24 @@ def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads
     index = VocabIndex(model.pieces()) if constrain else None
     if cfg.n_ctx > model.n_ctx_train > 0:
         warn(f"n_ctx {cfg.n_ctx} exceeds the model's training context {model.n_ctx_train}")
-    P = _Prompts(model, D, cfg)
+    pf = prompt_format(model, cfg)
+    if pf.special:
+        check_no_special(model, [(f"demonstration {d.get('id', i)}", d["source"] + " " + d["target"])
+                                 for i, d in enumerate(D)]
+                         + [(f"input {x['id']}", x["source"]) for x, _ in plan.values()])
+    P = _Prompts(model, D, cfg, pf)
 
     # sizes come from the whole plan, not from what is left to do, so a resumed run gets the
     # same context layout (and so the same numbers) as an uninterrupted one
     prefix: list[int] = []
     n_ctx_seq = cfg.n_ctx
     if cfg.demo_selection == "fixed" and len(plan) >= 2:
-        x, idx = next(iter(plan.values()))
-        prefix = model.tokenize(demos_text(D, idx, cfg.instruction))
+        _, idx = next(iter(plan.values()))
+        prefix = P.tok(pf.demos(D, idx), bos=None)
         if len(prefix) < MIN_SHARED_PREFIX:
             prefix = []
         else:  # every prompt is this prefix + a query: size the per-sequence cache to that
-            tok = lambda t: model.tokenize(t, add_bos=False)
-            longest = max(len(tok(query_text(x["source"]))) + P.max_new(x["source"])
+            longest = max(len(P.tok(pf.query(x["source"]))) + P.max_new(x["source"])
                           for x, _ in plan.values())
             n_ctx_seq = min(cfg.n_ctx, len(prefix) + longest + 16)
     K = max(1, min(cfg.parallel, len(plan)))
@@ -186,10 +211,10 @@ def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads
                     warn(f"input {x['id']}: kept {len(kept)} of {len(idx)} demonstrations to fit "
                          f"n_ctx {cfg.n_ctx}" + (" (further such warnings are counted in the "
                                                  "summary)" if stats["demos_dropped"] == 3 else ""))
-            c = TreeConstraint(grammar, index, x["words"], heal=HEAL) if constrain else None
+            c = TreeConstraint(grammar, index, x["words"], heal=pf.heal) if constrain else None
             yield Job(key=key, tokens=toks, max_new=max_new,
                       prefix_len=common_prefix_len(toks, prefix) if prefix else 0,
-                      constraint=c, heal=HEAL.encode(), temperature=cfg.temperature,
+                      constraint=c, heal=pf.heal.encode(), temperature=cfg.temperature,
                       seed=_job_seed(cfg.sampling_seed(), x["id"]),
                       meta={"words": x["words"], "n_demos": len(kept)})
 

@@ -30,7 +30,7 @@ from .constraint import TreeGrammar
 from .engine import all_cores  # noqa: F401  (re-exported: what threads = 0 means)
 from .gguf import check_gguf
 from .models import resolve_model, verified_sha256
-from .prompt import DEMO_SEP, HEAL, SELECTIONS, TEMPLATE, DemoSelector
+from .prompt import DEMO_SEP, HEAL, PROMPT_FORMATS, SELECTIONS, TEMPLATE, DemoSelector
 
 # 2: outputs keep the model's raw text in `output`; the code versions enter the key as well
 # 3: the batch settings (parallel, KV layout, flash attention) enter the key
@@ -55,6 +55,9 @@ class TeacherConfig:
     sample_seed: int | None = None
     # a paragraph before the demonstrations (issue 9's prompt lever); "" = the paper's prompt
     instruction: str = ""
+    # "plain": the paper's Input:/Output: prompt; "chat": the same demonstrations as turns of
+    # the model's own chat template (the instruction as its system message)
+    prompt_format: str = "plain"
     max_new_tokens: int = 0           # 0 = from the demonstrations' output/input length ratio
     cache_path: str | None = None     # default: <out>.cache.jsonl
     shared_cache: bool = True         # also read/write the shared store (teacher/store.py)
@@ -102,6 +105,12 @@ def _validate(cfg: TeacherConfig) -> None:
     if cfg.demo_selection not in SELECTIONS:
         raise MckdError(f"unknown demo selection {cfg.demo_selection!r} "
                         f"(expected one of {', '.join(SELECTIONS)})")
+    if cfg.prompt_format not in PROMPT_FORMATS:
+        raise MckdError(f"unknown prompt format {cfg.prompt_format!r} (expected one of "
+                        f"{', '.join(PROMPT_FORMATS)})")
+    if cfg.prompt_format == "chat" and cfg.url:
+        raise MckdError("prompt_format 'chat' needs a local GGUF teacher (it renders the GGUF's "
+                        "own chat template); a server teacher takes the plain prompt")
     for name, lo in (("shots", 0), ("parallel", 1), ("n_ctx", 64), ("max_new_tokens", 0)):
         if getattr(cfg, name) < lo:
             raise MckdError(f"{name} must be >= {lo}, got {getattr(cfg, name)}")
@@ -243,6 +252,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
               "max_new": cfg.max_new_tokens,
               # only when set: the keys of outputs made without one stay what they were
               **({"instruction": cfg.instruction.strip()} if cfg.instruction.strip() else {}),
+              **({"prompt_format": cfg.prompt_format} if cfg.prompt_format != "plain" else {}),
               "labels": asdict(grammar) if grammar else None}
     if server is not None:
         # the server's identity: its URL, the model name and what it reports of the model
@@ -267,6 +277,7 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
                 **({"sample_seed": cfg.sample_seed} if cfg.sample_seed is not None else {}),
                 **({"instruction": cfg.instruction.strip()} if cfg.instruction.strip() else {}),
+                **({"prompt_format": cfg.prompt_format} if cfg.prompt_format != "plain" else {}),
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
                 **({"server": common["server"]} if server is not None else
                    {"n_ctx": cfg.n_ctx, "parallel": cfg.parallel}),

@@ -8,7 +8,9 @@ constrained, unlabeled) labels N CRAFT *dev* sentences of 20-30 words, in this o
   `mckd.teacher.vote` rebuilds one tree per sentence at several thresholds;
 - greedily after an instruction paragraph (`--instruction`, '' to skip);
 - greedily with 10 fixed demonstrations drawn from the gold trees of the test band's length
-  (20-30 words) instead of from all 50 (`--band-demos 0` to skip).
+  (20-30 words) instead of from all 50 (`--band-demos 0` to skip);
+- greedily with the demonstrations as turns of the model's own chat template, under its default
+  system message (`--chat 0` to skip).
 Everything is scored as paper F1 of the raw outputs on the same sentences, beside right-branching.
 
     python experiments/craft-cpu/levers/prompt/run.py               # N=200, K=4, T=0.7
@@ -110,6 +112,8 @@ def main(argv=None) -> int:
     ap.add_argument("--instruction", default=INSTRUCTION, help="'' = no instruction pass")
     ap.add_argument("--band-demos", type=int, default=1,
                     help="1 = a pass whose 10 fixed demonstrations are gold trees of 20-30 words")
+    ap.add_argument("--chat", type=int, default=1,
+                    help="1 = a pass in the model's chat template (teacher.prompt_format=chat)")
     ap.add_argument("--teacher", default="qwen2.5-coder-1.5b")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0, help="which dev sentences")
@@ -138,6 +142,9 @@ def main(argv=None) -> int:
     if args.band_demos:
         label = f"greedy, 10 demonstrations of 20-30 words (of {len(band_demos)} such gold)"
         plan.append(("band_demos", label, band_demos, {}))
+    if args.chat:
+        plan.append(("chat", "greedy, chat template (the model's default system message)",
+                     demos, {"prompt_format": "chat"}))
     outputs, passes = {}, {}
     for name, label, pass_demos, kw in plan:
         recs, s = teacher_pass(name, tests, pass_demos, out_dir, args, **kw)
