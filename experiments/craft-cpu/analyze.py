@@ -37,6 +37,11 @@ def _labels(run: Path, step: str) -> list[dict] | None:
     return read_jsonl(run / "steps" / step / "labels.jsonl")
 
 
+def _same(a: str, b: str) -> bool:
+    """The same tree text, up to whitespace."""
+    return a.split() == b.split()
+
+
 def by_band(gold: dict, preds: dict[str, list[dict]]) -> dict:
     """{band: {"n", row: paper F1, "right-branching": paper F1}} over the ids of the first row."""
     ids = [p["id"] for p in next(iter(preds.values()))]
@@ -75,7 +80,7 @@ def cross_labelling(gold: dict, teacher: list[dict], relabels: dict[str, list[di
             "relabels": round(sum(b for _, b in pairs) / len(pairs), 2),
             "agreement_with_teacher": round(span_f1([r["output"] for r in recs],
                                                     [t_by[i]["output"] for i in ids]), 2),
-            "identical_to_teacher": sum(" ".join(r["output"].split()) == " ".join(t_by[i]["output"].split())
+            "identical_to_teacher": sum(_same(r["output"], t_by[i]["output"])
                                         for r, i in zip(recs, ids)),
             "better": sum(b > a + 1e-9 for a, b in pairs),
             "worse": sum(b < a - 1e-9 for a, b in pairs),
@@ -101,7 +106,7 @@ def sd_filter(gold: dict, teacher: list[dict], relabels: list[dict], kept: list[
             "mean_words": round(sum(len(gold[i]["words"]) for i in ids) / len(ids), 2),
             "relabels": round(paper_f1(g, [r["output"] for r in recs], src)["f1"], 2),
             "teacher": round(paper_f1(g, [t_by[i]["output"] for i in ids], src)["f1"], 2),
-            "identical_to_teacher": sum(" ".join(r["output"].split()) == " ".join(t_by[i]["output"].split())
+            "identical_to_teacher": sum(_same(r["output"], t_by[i]["output"])
                                         for r, i in zip(recs, ids)),
         }
     return out

@@ -34,11 +34,11 @@ class PromptFormat:
     `special`: the markup holds special tokens (chat templates), so prompts are tokenized with
     special-token parsing, and inputs must not spell one."""
     head: str = ""
-    pre: str = "Input:"
-    mid: str = "\nOutput:"
-    post: str = DEMO_SEP
-    end: str = "\nOutput"
-    heal: str = HEAL
+    pre: str = ""
+    mid: str = ""
+    post: str = ""
+    end: str = ""
+    heal: str = ""
     special: bool = False
 
     def demo(self, source: str, target: str) -> str:
@@ -54,7 +54,10 @@ class PromptFormat:
 
 def plain_format(instruction: str = "") -> PromptFormat:
     """The paper's prompt (TEMPLATE), after an optional instruction paragraph."""
-    return PromptFormat(head=instruction.strip() + DEMO_SEP if instruction.strip() else "")
+    pre, rest = TEMPLATE.split("{x}")
+    mid = rest.split("{y}")[0]
+    return PromptFormat(head=instruction.strip() + DEMO_SEP if instruction.strip() else "",
+                        pre=pre, mid=mid, post=DEMO_SEP, end=mid[:-len(HEAL)], heal=HEAL)
 
 
 # Sentinels stand for the contents while a template is rendered; the text between them is the
