@@ -630,6 +630,76 @@ def test_sample_seeds_give_separate_samples_of_one_prompt(smollm2, tmp_path):
                          "unlabeled")
 
 
+def test_samples_vote_into_one_consensus_label_reusing_each_pass_cache(smollm2, tmp_path):
+    """teacher.samples=K: the first pass plus K sampled passes, each cached under the key a lone
+    run of it has (so earlier single passes are reused, not redone); `output` is the consensus
+    of what the passes wrote, `votes` keeps every pass's raw text."""
+    from mckd.teacher import engine
+    from mckd.teacher.vote import consensus_tree
+
+    cache = tmp_path / "shared.cache.jsonl"
+    greedy = tmp_path / "greedy.jsonl"
+    run_teacher(smollm2, DEMOS, INPUTS[:4], greedy, _cfg(cache_path=str(cache)))
+    out = tmp_path / "voted.jsonl"
+    s = run_teacher(smollm2, DEMOS, INPUTS[:4], out,
+                    _cfg(cache_path=str(cache), samples=2, vote_temperature=1.0,
+                         vote_threshold=0.3))
+    assert s["passes"] == 3 and s["cached"] == 4 and s["generated"] == 8  # greedy reused
+    voted = [json.loads(line) for line in out.read_text().splitlines()]
+    first = [json.loads(line) for line in greedy.read_text().splitlines()]
+    for g, v in zip(first, voted, strict=True):
+        assert v["id"] == g["id"] and v["votes"]["outputs"][0] == g["output"]
+        assert len(v["votes"]["outputs"]) == 3 and v["votes"]["usable"] == 3
+        assert v["output"] == v["target"] == consensus_tree(v["votes"]["outputs"], v["words"],
+                                                           threshold=0.3)
+        assert_tree_over(v["output"], v["words"], "unlabeled")
+        assert v["valid"] and v["logprob"] == g["logprob"]
+        assert v["teacher"]["samples"] == 2 and v["teacher"]["vote_threshold"] == 0.3
+    # each sample is what a lone sampled run with that seed writes (seed + j)
+    lone = tmp_path / "sample2.jsonl"
+    loads = engine.STATS["model_loads"]
+    again = run_teacher(smollm2, DEMOS, INPUTS[:4], lone,
+                        _cfg(cache_path=str(cache), temperature=1.0, sample_seed=2))
+    assert again["cached"] == 4 and engine.STATS["model_loads"] == loads
+    assert [json.loads(line)["output"] for line in lone.read_text().splitlines()] == \
+        [v["votes"]["outputs"][2] for v in voted]
+    # a re-run is all cache, and another threshold re-votes without the model
+    again = run_teacher(smollm2, DEMOS, INPUTS[:4], tmp_path / "v2.jsonl",
+                        _cfg(cache_path=str(cache), samples=2, vote_temperature=1.0,
+                             vote_threshold=0.0))
+    assert again["generated"] == 0 and engine.STATS["model_loads"] == loads
+
+
+def test_vote_settings_are_checked(tmp_path):
+    p = tmp_path / "m.gguf"
+    p.write_bytes(b"GGUF" + b"\0" * 64)
+    for kw, msg in ((dict(samples=-1), "samples must be"),
+                    (dict(samples=2, format="labeled"), "unlabeled"),
+                    (dict(samples=2, vote_temperature=0.0), "vote_temperature"),
+                    (dict(samples=2, vote_threshold=1.0), "vote_threshold")):
+        with pytest.raises(MckdError, match=msg):
+            run_teacher(p, DEMOS, INPUTS[:1], tmp_path / "o.jsonl", _cfg(**kw))
+
+
+def test_a_pass_that_wrote_no_tree_keeps_the_model_output_not_a_made_up_tree():
+    from mckd.teacher.run import vote_records
+
+    words = ["a", "b", "c"]
+    base = {"id": "x", "words": words, "source": "a b c", "logprob": -1.0, "tokens": 5,
+            "teacher": {}}
+    runs = [([{**base, "output": "( ( a ) ( b", "target": "( ( a ) ( b ) ( c ) )",
+               "valid": False, "repaired": True}], {}),
+            ([{**base, "output": "( ( a ) ( c ) ( b ) )", "target": "", "valid": True,
+               "repaired": False}], {})]
+    (rec,) = vote_records(runs, TeacherConfig(samples=1))
+    assert rec["votes"]["usable"] == 0
+    assert rec["output"] == "( ( a ) ( b" and not rec["valid"] and rec["tokens"] == 10
+    runs[1][0][0]["output"] = "( ( ( a ) ( b ) ) ( c ) )"
+    (rec,) = vote_records(runs, TeacherConfig(samples=1, vote_threshold=0.2))
+    assert rec["votes"]["usable"] == 1 and rec["valid"]
+    assert rec["output"] == "( ( ( a ) ( b ) ) ( c ) )"
+
+
 def test_an_instruction_leads_the_prompt_and_is_part_of_the_key(smollm2, tmp_path, monkeypatch):
     from mckd.teacher import engine
 

@@ -26,6 +26,10 @@ from mckd.errors import MckdError
     ("teacher.parallel=0", r"teacher\.parallel must be >= 1"),
     ("teacher.threads=-1", r"teacher\.threads must be >= 0"),
     ("teacher.n_ctx=0", r"teacher\.n_ctx must be >= 1"),
+    ("teacher.samples=-1", r"teacher\.samples must be >= 0 \(0 = one pass, no vote\)"),
+    ("teacher.vote_threshold=1.5", r"teacher\.vote_threshold must be in \[0, 1\), got 1\.5"),
+    ("teacher.vote_temperature=0", r"teacher\.vote_temperature must be > 0"),
+    ("format=labeled teacher.samples=3", r"teacher\.samples=3: voting works on format 'unlabeled'"),
     ("teacher.model=/no/such/model.gguf", r"teacher\.model='/no/such/model\.gguf': no such file"),
     ("data.labeled=0", r"data\.labeled must be >= 1"),
     ("data.max_pool=-1", r"data\.max_pool must be >= 0 .*got -1"),
@@ -39,7 +43,7 @@ from mckd.errors import MckdError
 ])
 def test_every_bad_setting_is_one_clear_line(bad, msg):
     with pytest.raises(MckdError, match=msg) as e:
-        load_config(overrides=[bad])
+        load_config(overrides=bad.split())
     assert "\n" not in str(e.value)
 
 

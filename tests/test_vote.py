@@ -23,8 +23,11 @@ def test_majority_spans_are_kept_and_minority_ones_dropped():
 
 
 def test_samples_that_are_not_trees_over_the_words_abstain_but_count():
-    votes, usable = span_votes([A, "( ( the ) ( big )", "( ( the ) ( dog ) )", ""], len(WORDS))
+    votes, usable = span_votes([A, "( ( the ) ( big )", "( ( the ) ( dog ) )", ""], WORDS)
     assert usable == 1 and votes[(0, 3)] == 1
+    # the right number of words, but not these words in this order: abstains too
+    swapped = "( ( ( the ) ( dog ) ( big ) ) ( barked ) ( . ) )"
+    assert span_votes([swapped, A], WORDS) == ({(0, 3): 1, (0, 5): 1}, 1)
     # one good sample of four: nothing passes a majority, so the tree is flat (root only)
     assert consensus_tree([A, "( broken", "", "( ( the ) )"], WORDS) == \
         "( ( the ) ( big ) ( dog ) ( barked ) ( . ) )"

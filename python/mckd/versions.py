@@ -16,6 +16,10 @@ CONSTRAINT_VERSION = 2
 # 2: relabel keeps the raw decoded text in `output` beside the repaired `target`.
 REPAIR_VERSION = 2
 
+# The teacher's self-consistency vote (mckd.teacher.vote: span votes, CKY, rendering) and how
+# run_teacher turns the passes into one label; enters a teacher step only when it votes.
+VOTE_VERSION = 1
+
 # Metrics of evaluate.score (eval.json, references.json, results.json).
 # 2: scores the raw `output` (not the repaired target); paper F1 via the authors' algorithm;
 #    unlabeled EVALB in the unlabeled linearization space (exact prediction = 100).

@@ -65,6 +65,15 @@ def add_arguments(parser):
                              "constrained decoding that always yields a tree over the words)")
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="0 = greedy (default); > 0 samples, seeded per input")
+    parser.add_argument("--samples", type=int, default=0,
+                        help="self-consistency: this many more passes sampled at "
+                             "--vote-temperature (seeds seed+1..), and each output becomes the "
+                             "consensus tree of all passes (unlabeled format; 0 = one pass)")
+    parser.add_argument("--vote-temperature", type=float, default=0.7,
+                        help="temperature of the voting samples (0.7)")
+    parser.add_argument("--vote-threshold", type=float, default=0.2,
+                        help="a span is kept where votes / passes exceed this (0.2: with 3 "
+                             "samples, one pass of four suffices, and a CKY settles conflicts)")
     parser.add_argument("--max-new-tokens", type=int, default=0,
                         help="output token limit (0 = from the demonstrations)")
     parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
@@ -106,7 +115,9 @@ def run(args) -> int:
                         concurrency=args.concurrency, timeout_s=args.timeout,
                         retries=args.retries, grammar=args.grammar,
                         shared_cache=not args.no_shared_cache, instruction=instruction,
-                        prompt_format=args.prompt_format)
+                        prompt_format=args.prompt_format, samples=args.samples,
+                        vote_temperature=args.vote_temperature,
+                        vote_threshold=args.vote_threshold)
     if args.teacher_url and args.local_teacher:
         raise MckdError("give --local-teacher or --teacher-url, not both")
     s = run_teacher(args.local_teacher, demos, inputs, args.out, cfg)

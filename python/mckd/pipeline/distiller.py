@@ -34,7 +34,13 @@ from ..jsonio import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION, SCORER_VERSION, code_versions
+from ..versions import (
+    CONSTRAINT_VERSION,
+    REPAIR_VERSION,
+    SCORER_VERSION,
+    VOTE_VERSION,
+    code_versions,
+)
 from .rundir import RunDir, fingerprint
 
 
@@ -247,7 +253,8 @@ class Distiller:
                 server_model=c.server_model, api_key_env=c.api_key_env,
                 concurrency=c.concurrency, timeout_s=c.timeout_s, retries=c.retries,
                 grammar=c.grammar, schedule=c.schedule, instruction=c.instruction,
-                prompt_format=c.prompt_format,
+                prompt_format=c.prompt_format, samples=c.samples,
+                vote_temperature=c.vote_temperature, vote_threshold=c.vote_threshold,
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
@@ -266,10 +273,16 @@ class Distiller:
         for key, before in ADDED_LATER.items():
             if settings.get(key) == before:  # steps made before the setting existed stay current
                 settings.pop(key, None)
+        versions = {"constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION}
+        if "samples" in settings:
+            versions["vote"] = VOTE_VERSION
+        else:  # no vote: its settings decide nothing
+            settings.pop("vote_temperature", None)
+            settings.pop("vote_threshold", None)
         return self._step(f"teacher_{which}", {
             "teacher": settings, "model_sha256": model_sha, "seed": self.cfg.seed,
             "format": self.fmt, "demos": sel["demos_sha"], "inputs": sel[f"{which}_sha"],
-            "versions": {"constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION}},
+            "versions": versions},
             fn, f"teacher labels the {which} ({sel[which]} sentences)")
 
     # ---------------------------------------------------------------- split
@@ -678,7 +691,7 @@ SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries")
 LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
 # Teacher settings added after runs were committed, with the value those runs had in effect:
 # at that value a setting stays out of the fingerprint, so adding it re-ran nothing.
-ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain"}
+ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain", "samples": 0}
 
 
 def _confidence(rec: dict) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..errors import MckdError
@@ -81,6 +81,14 @@ class TeacherConfig:
     timeout_s: float = 300.0
     retries: int = 4
     grammar: str = "auto"             # auto | gbnf | vllm | none (unconstrained + repair)
+    # Self-consistency (teacher/vote.py, issue 9's strongest prompt lever: +10.2 paper F1 on 200
+    # CRAFT dev sentences): `samples` more passes over the same prompts at `vote_temperature`,
+    # sample seeds seed+1 .. seed+samples; `output` becomes the consensus tree of the first pass
+    # and the samples, a span kept where votes / (samples + 1) > `vote_threshold` (CKY settles
+    # conflicts). Each pass is cached under the key a lone run of it would have. 0 = one pass.
+    samples: int = 0
+    vote_temperature: float = 0.7
+    vote_threshold: float = 0.2
 
     def server(self):
         """The server settings (teacher.server.ServerSettings) of a URL teacher."""
@@ -93,6 +101,12 @@ class TeacherConfig:
     def sampling_seed(self) -> int:
         """The seed each input's sampler is derived from."""
         return self.seed if self.sample_seed is None else self.sample_seed
+
+    def passes(self) -> list["TeacherConfig"]:
+        """The single-pass settings whose outputs vote: this one, then each sample."""
+        one = replace(self, samples=0)
+        return [one] + [replace(one, temperature=self.vote_temperature,
+                                sample_seed=self.seed + j) for j in range(1, self.samples + 1)]
 
 
 def _warn(msg: str) -> None:
@@ -123,6 +137,17 @@ def _validate(cfg: TeacherConfig) -> None:
         raise MckdError(f"threads must be >= 0 (0 = all cores), got {cfg.threads}")
     if cfg.temperature < 0:
         raise MckdError(f"temperature must be >= 0, got {cfg.temperature}")
+    if cfg.samples < 0:
+        raise MckdError(f"samples must be >= 0 (0 = one pass, no vote), got {cfg.samples}")
+    if cfg.samples:
+        if cfg.format != "unlabeled":
+            raise MckdError(f"samples (voting) works on the unlabeled format, not {cfg.format!r}: "
+                            "the consensus tree carries no labels")
+        if cfg.vote_temperature <= 0:
+            raise MckdError("vote_temperature must be > 0 (the samples that vote are sampled), "
+                            f"got {cfg.vote_temperature}")
+        if not 0 <= cfg.vote_threshold < 1:
+            raise MckdError(f"vote_threshold must be in [0, 1), got {cfg.vote_threshold}")
     if cfg.url:
         from .server import Client
 
@@ -233,15 +258,22 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     # one writer per cache: a second run on the same cache fails at once, naming the holder
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(cache_lock(cache_path), "teacher cache", cache_path):
-        return _label(path, info, out_path, cache_path, D, X, grammar, cfg,
-                      (t_start, loads0, calls0))
+        passes = cfg.passes()
+        runs = []
+        for i, pcfg in enumerate(passes):
+            if len(passes) > 1 and cfg.progress:
+                what = "first pass" if i == 0 else \
+                    f"sample {i} of {cfg.samples} (T={pcfg.temperature}, seed {pcfg.sample_seed})"
+                print(f"mckd teach: {what}", file=sys.stderr, flush=True)
+            runs.append(_label(path, info, cache_path, D, X, grammar, pcfg))
+    records = runs[0][0] if len(runs) == 1 else vote_records(runs, cfg)
+    write_jsonl_atomic(out_path, records)
+    return _summary(records, [r[1] for r in runs], cfg, out_path, cache_path,
+                    (t_start, loads0, calls0))
 
 
-def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dict:
-    """run_teacher's work once the cache is held: cached outputs, generation, the out file."""
-    from . import engine
-
-    t_start, loads0, calls0 = started
+def _label(path, info, cache_path, D, X, grammar, cfg) -> tuple[list[dict], dict]:
+    """One pass once the cache is held: (records in input order, the pass's counts)."""
     items, shas = _read_cache(cache_path)
     server = path if cfg.url else None
     common = {"v": KEY_VERSION, "constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION,
@@ -346,7 +378,51 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
                         "output": o.get("output", o.get("target")),
                         "logprob": o.get("logprob_mean"), "n_tokens": o.get("tokens", 0),
                         "teacher": identity})
-    write_jsonl_atomic(out_path, records)
+    counts = {"cached": n_cached,
+              "from_shared_cache": sum(1 for _, _, k in plan if k in shared and k not in todo),
+              **gen, "model": name, "sha256": sha}
+    return records, counts
+
+
+def vote_records(runs: list[tuple[list[dict], dict]], cfg: TeacherConfig) -> list[dict]:
+    """One record per input from the passes' records (in input order): `output` / `target` the
+    consensus tree, `votes` what each pass wrote. Every span of the consensus was written by
+    some pass; an input where no pass wrote a tree over its words keeps the first pass's
+    output (so it scores as what the model wrote, not as a tree made up for it)."""
+    from .vote import best_spans, render_unlabeled, span_votes
+
+    k = len(runs)
+    out = []
+    for recs in zip(*(r[0] for r in runs), strict=True):
+        first = recs[0]
+        assert all(r["id"] == first["id"] for r in recs)  # every pass labels X in order
+        raw = [r["output"] for r in recs]
+        votes, usable = span_votes(raw, first["words"])
+        rec = {**first, "tokens": sum(r.get("tokens", 0) for r in recs),
+               "n_tokens": sum(r.get("tokens", 0) for r in recs),
+               "teacher": {**first["teacher"], "samples": cfg.samples,
+                           "vote_temperature": cfg.vote_temperature,
+                           "vote_threshold": cfg.vote_threshold}}
+        rec["votes"] = {"outputs": raw, "usable": usable}
+        if usable:
+            tree = render_unlabeled(first["words"],
+                                    best_spans(votes, len(first["words"]), k, cfg.vote_threshold))
+            rec.update(output=tree, target=tree, valid=True, repaired=False, stop="vote")
+            rec.pop("problems", None)
+            rec.pop("raw", None)
+        out.append(rec)
+    return out
+
+
+def _summary(records, passes: list[dict], cfg, out_path, cache_path, started) -> dict:
+    from . import engine
+
+    t_start, loads0, calls0 = started
+    gen = {k: sum(p.get(k, 0) for p in passes)
+           for k in ("generated", "gen_tokens", "gen_time_s", "demos_dropped", "cached",
+                     "from_shared_cache")}
+    gen["gen_time_s"] = round(gen["gen_time_s"], 3)
+    threads = next((p["threads"] for p in passes if p.get("threads")), None)
     n = len(records)
     summary = {
         "count": n,
@@ -354,15 +430,16 @@ def _label(path, info, out_path, cache_path, D, X, grammar, cfg, started) -> dic
         "repaired": sum(1 for r in records if r["repaired"]),
         "fallback": sum(1 for r in records if r.get("error")),
         "tokens": sum(r["tokens"] for r in records),
-        "cached": n_cached,
-        "from_shared_cache": sum(1 for _, _, k in plan if k in shared and k not in todo),
         **gen,
+        **({"threads": threads} if threads else {}),
+        **({"passes": len(passes)} if len(passes) > 1 else {}),
         "time_s": round(time.time() - t_start, 3),
         "tokens_per_s": (round(gen["gen_tokens"] / gen["gen_time_s"], 1)
                          if gen["gen_time_s"] else None),
         "model_loads": engine.STATS["model_loads"] - loads0,
         "decode_calls": engine.STATS["decode_calls"] - calls0,
-        "model": name, "sha256": sha, "out": str(out_path), "cache": str(cache_path),
+        "model": passes[0]["model"], "sha256": passes[0]["sha256"], "out": str(out_path),
+        "cache": str(cache_path),
     }
     if gen["gen_tokens"] and not cfg.url:  # what produced the outputs generated now
         summary["llama_cpp_build"] = engine.build_info()

@@ -20,14 +20,15 @@ from ..metrics.spans import spans as tree_spans
 from ..trees import tree_units
 
 
-def span_votes(trees: list[str], n_words: int) -> tuple[dict[tuple[int, int], int], int]:
-    """(votes per span, number of samples that were trees over n_words words)."""
+def span_votes(trees: list[str], words: list[str]) -> tuple[dict[tuple[int, int], int], int]:
+    """(votes per span, number of samples that were trees over exactly `words`, in order)."""
     votes: dict[tuple[int, int], int] = {}
     usable = 0
     for t in trees:
         s = tree_spans(t) if t else None
-        if s is None or sum(1 for u in tree_units(t) if not u.startswith("(") and u != ")") \
-                != n_words:
+        # a sample that dropped, added or changed a word abstains: its spans index other words
+        if s is None or [u for u in tree_units(t) if not u.startswith("(") and u != ")"] \
+                != list(words):
             continue
         usable += 1
         for sp in s:
@@ -95,5 +96,5 @@ def render_unlabeled(words: list[str], spans: set[tuple[int, int]]) -> str:
 
 def consensus_tree(trees: list[str], words: list[str], threshold: float = 0.5) -> str:
     """The consensus of sampled unlabeled trees over `words` (see the module docstring)."""
-    votes, _ = span_votes(trees, len(words))
+    votes, _ = span_votes(trees, words)
     return render_unlabeled(words, best_spans(votes, len(words), len(trees), threshold))
