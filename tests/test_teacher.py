@@ -670,13 +670,41 @@ def test_samples_vote_into_one_consensus_label_reusing_each_pass_cache(smollm2, 
     assert again["generated"] == 0 and engine.STATS["model_loads"] == loads
 
 
+def test_a_vote_pass_with_demonstrations_of_the_inputs_length(smollm2, tmp_path):
+    """vote_demo_words: a greedy pass over the gold examples of that many words votes too; it is
+    the pass a lone run over those demonstrations makes (same cache key)."""
+    from mckd.teacher import engine
+
+    cache = tmp_path / "c.cache.jsonl"
+    band = [d for d in DEMOS if 5 <= len(d["words"]) <= 6]
+    lone = tmp_path / "band.jsonl"
+    run_teacher(smollm2, band, INPUTS[:3], lone, _cfg(cache_path=str(cache)))
+    loads = engine.STATS["model_loads"]
+    out = tmp_path / "voted.jsonl"
+    s = run_teacher(smollm2, DEMOS, INPUTS[:3], out,
+                    _cfg(cache_path=str(cache), vote_demo_words="5-6"))
+    assert s["passes"] == 2 and s["cached"] == 3 and s["generated"] == 3
+    assert engine.STATS["model_loads"] == loads + 1  # only the first pass needed the model
+    voted = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [v["votes"]["outputs"][1] for v in voted] == \
+        [json.loads(line)["output"] for line in lone.read_text().splitlines()]
+    for v in voted:
+        assert_tree_over(v["output"], v["words"], "unlabeled")
+        assert v["teacher"]["vote_demo_words"] == "5-6"
+    with pytest.raises(MckdError, match="none of the 5 demonstrations has 40 to 50 words"):
+        run_teacher(smollm2, DEMOS, INPUTS[:3], out, _cfg(vote_demo_words="40-50"))
+
+
 def test_vote_settings_are_checked(tmp_path):
     p = tmp_path / "m.gguf"
     p.write_bytes(b"GGUF" + b"\0" * 64)
     for kw, msg in ((dict(samples=-1), "samples must be"),
                     (dict(samples=2, format="labeled"), "unlabeled"),
                     (dict(samples=2, vote_temperature=0.0), "vote_temperature"),
-                    (dict(samples=2, vote_threshold=1.0), "vote_threshold")):
+                    (dict(samples=2, vote_threshold=1.0), "vote_threshold"),
+                    (dict(vote_demo_words="20"), "expected LO-HI words"),
+                    (dict(vote_demo_words="30-20"), "expected LO-HI words"),
+                    (dict(demo_words="a-b"), "demo_words 'a-b': expected LO-HI")):
         with pytest.raises(MckdError, match=msg):
             run_teacher(p, DEMOS, INPUTS[:1], tmp_path / "o.jsonl", _cfg(**kw))
 

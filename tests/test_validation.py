@@ -29,6 +29,8 @@ from mckd.errors import MckdError
     ("teacher.samples=-1", r"teacher\.samples must be >= 0 \(0 = one pass, no vote\)"),
     ("teacher.vote_threshold=1.5", r"teacher\.vote_threshold must be in \[0, 1\), got 1\.5"),
     ("teacher.vote_temperature=0", r"teacher\.vote_temperature must be > 0"),
+    ("teacher.vote_demo_words=20to30", r"teacher\.vote_demo_words '20to30': expected LO-HI words"),
+    ("teacher.vote_demo_words=auto", r"teacher\.vote_demo_words='auto' needs data\.max_words"),
     ("format=labeled teacher.samples=3", r"teacher\.samples=3: voting works on format 'unlabeled'"),
     ("teacher.model=/no/such/model.gguf", r"teacher\.model='/no/such/model\.gguf': no such file"),
     ("data.labeled=0", r"data\.labeled must be >= 1"),

@@ -74,6 +74,11 @@ def add_arguments(parser):
     parser.add_argument("--vote-threshold", type=float, default=0.2,
                         help="a span is kept where votes / passes exceed this (0.2: with 3 "
                              "samples, one pass of four suffices, and a CKY settles conflicts)")
+    parser.add_argument("--vote-demo-words", default="", metavar="LO-HI",
+                        help="one more greedy pass in the vote whose demonstrations are the gold "
+                             "examples of LO to HI words (e.g. 20-30)")
+    parser.add_argument("--demo-words", default="", metavar="LO-HI",
+                        help="only gold examples of LO to HI words are demonstrations")
     parser.add_argument("--max-new-tokens", type=int, default=0,
                         help="output token limit (0 = from the demonstrations)")
     parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
@@ -117,7 +122,8 @@ def run(args) -> int:
                         shared_cache=not args.no_shared_cache, instruction=instruction,
                         prompt_format=args.prompt_format, samples=args.samples,
                         vote_temperature=args.vote_temperature,
-                        vote_threshold=args.vote_threshold)
+                        vote_threshold=args.vote_threshold,
+                        vote_demo_words=args.vote_demo_words, demo_words=args.demo_words)
     if args.teacher_url and args.local_teacher:
         raise MckdError("give --local-teacher or --teacher-url, not both")
     s = run_teacher(args.local_teacher, demos, inputs, args.out, cfg)

@@ -255,6 +255,7 @@ class Distiller:
                 grammar=c.grammar, schedule=c.schedule, instruction=c.instruction,
                 prompt_format=c.prompt_format, samples=c.samples,
                 vote_temperature=c.vote_temperature, vote_threshold=c.vote_threshold,
+                vote_demo_words=self._vote_band(),
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
@@ -274,8 +275,10 @@ class Distiller:
             if settings.get(key) == before:  # steps made before the setting existed stay current
                 settings.pop(key, None)
         versions = {"constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION}
-        if "samples" in settings:
+        if "samples" in settings or "vote_demo_words" in settings:
             versions["vote"] = VOTE_VERSION
+            if "vote_demo_words" in settings:
+                settings["vote_demo_words"] = self._vote_band()
         else:  # no vote: its settings decide nothing
             settings.pop("vote_temperature", None)
             settings.pop("vote_threshold", None)
@@ -284,6 +287,12 @@ class Distiller:
             "format": self.fmt, "demos": sel["demos_sha"], "inputs": sel[f"{which}_sha"],
             "versions": versions},
             fn, f"teacher labels the {which} ({sel[which]} sentences)")
+
+    def _vote_band(self) -> str:
+        """teacher.vote_demo_words with "auto" made the data's word band."""
+        v = self.cfg.teacher.vote_demo_words
+        d = self.cfg.data
+        return f"{d.min_words}-{d.max_words}" if v == "auto" else v
 
     # ---------------------------------------------------------------- split
     def split(self, sel: dict) -> dict:
@@ -691,7 +700,8 @@ SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries")
 LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
 # Teacher settings added after runs were committed, with the value those runs had in effect:
 # at that value a setting stays out of the fingerprint, so adding it re-ran nothing.
-ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain", "samples": 0}
+ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain", "samples": 0,
+               "vote_demo_words": ""}
 
 
 def _confidence(rec: dict) -> float:
