@@ -82,6 +82,19 @@ def write_results(args, argv, tests, outputs, passes, out_dir, f1) -> None:
                     [p[x["id"]]["output"] for p in pool], x["words"], threshold=t)} for x in tests]
                 what = f"{len(pool)} {'(greedy + samples)' if with_greedy else 'samples'}"
                 rows.append((f"consensus of {what}, threshold {t}", f1(preds)))
+    # votes across prompts: the band-demonstrations pass beside the greedy one (and samples),
+    # what teacher.vote_demo_words runs (mckd.teacher.run.vote_records)
+    if "band_demos" in outputs:
+        by_name = {name: {r["id"]: r for r in recs} for name, (_, recs) in outputs.items()}
+        for extra in ([], ["sample1"], ["sample1", "sample2"]):
+            names = ["greedy", "band_demos"] + [n for n in extra if n in by_name]
+            if len(names) < 2 + len(extra):
+                continue
+            for t in (float(x) for x in args.thresholds.split(",")):
+                preds = [{"id": x["id"], "output": consensus_tree(
+                    [by_name[n][x["id"]]["output"] for n in names], x["words"], threshold=t)}
+                    for x in tests]
+                rows.append((f"consensus of {' + '.join(names)}, threshold {t}", f1(preds)))
     refs = reference_scores(tests)
     rows.append(("right-branching (no model)", round(refs["right-branching"]["paper_f1"], 2)))
 
