@@ -189,6 +189,37 @@ def test_relabel_gives_valid_trees_and_resumes(tmp_path, model_dir, monkeypatch)
     assert [r["target"] for r in rows2] == [r["target"] for r in rows]
 
 
+def test_a_gpu_ctranslate2_cannot_use_falls_back_to_cpu_or_fails_early(model_dir,
+                                                                         monkeypatch, capsys):
+    """CTranslate2 loads its CUDA libraries at the first decode (seen on an H200 with CUDA 13
+    only: 'Library libcublas.so.12 is not found'); auto must fall back, cuda must fail at once."""
+    import ctranslate2
+
+    from mckd.student.relabel import Labeler
+
+    Real = ctranslate2.Translator
+
+    class NoCublas:
+        def __init__(self, path, device="cpu", **kw):
+            self.device = device
+            self.real = Real(path, device="cpu", **{k: v for k, v in kw.items()
+                                                    if k != "compute_type"})
+
+        def translate_batch(self, *a, **k):
+            if self.device == "cuda":
+                raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
+            return self.real.translate_batch(*a, **k)
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 1)
+    monkeypatch.setattr(ctranslate2, "Translator", NoCublas)
+    lab = Labeler(model_dir, device="auto", threads=1)
+    assert lab.device == "cpu" and lab.translator.device == "cpu"
+    assert "libcublas.so.12" in capsys.readouterr().err
+    assert lab.label([["a", "b", "c"]])[0]["target"]
+    with pytest.raises(MckdError, match=r"device cuda: CTranslate2 .* libcublas\.so\.12"):
+        Labeler(model_dir, device="cuda", threads=1)
+
+
 def test_parse_cli_reads_stdin_and_prints_trees(model_dir, monkeypatch, capsys):
     from mckd.cli import main
 
@@ -273,6 +304,31 @@ def test_text_format_student_round_trip(tmp_path):
     for r in rows:
         assert r["target"] == " ".join(r["output"].split())
         assert r["repaired"] is (r["cut"] or not r["output"].strip()) and r["valid"] is not r["repaired"]
+
+
+def test_a_loss_that_turns_nan_stops_training_with_a_clear_error(tmp_path, records,
+                                                                 monkeypatch):
+    """A diverged student must not be saved, exported and used as if it had trained."""
+    import torch
+
+    from mckd.student.train import train_student
+
+    real = torch.nn.Module.__call__
+    calls = {"n": 0}
+
+    def nan_on_third(self, *a, **k):
+        out = real(self, *a, **k)
+        if self.__class__.__name__.endswith("ForConditionalGeneration") and "labels" in k:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                out.loss = out.loss * float("nan")
+        return out
+
+    monkeypatch.setattr(torch.nn.Module, "__call__", nan_on_third)
+    d = tmp_path / "s"
+    with pytest.raises(MckdError, match=r"training loss became nan at epoch 1, batch 3"):
+        train_student(records, d, tiny_cfg())
+    assert not (d / "model.safetensors").exists()
 
 
 def test_train_command_line(tmp_path, records, capsys):

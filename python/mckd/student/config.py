@@ -43,7 +43,10 @@ class TrainConfig:
     max_target_len: int = 2048
     bucket: int = 50              # batches per length bucket (sorted inside, shuffled across)
     device: str = "auto"          # auto | cpu | cuda
-    bf16: bool = True             # bf16 autocast on CUDA
+    # bf16 autocast on CUDA. Off by default: at these students' sizes (batches of 16 sentences)
+    # it was slower on an H200, not faster: 135M decoder 8.0 s an epoch of 1,000 sentences
+    # against 5.7 in fp32; t5-small 5.8 s against 1.9 for 480 (benchmarks/RESULTS.md)
+    bf16: bool = False
     threads: int = 0              # torch CPU threads (0 = auto, see _set_threads)
     seed: int = 0
     stop_after_epochs: int = 0    # end this invocation after N more epochs (resume later)

@@ -96,14 +96,6 @@ class Labeler:
         self.bound = self.md.meta["length_bound"]
         self.max_batch_tokens = max(1, int(max_batch_tokens))
         self.device = _ct2_device(device)
-        # On CPU, students are small: their matmuls barely gain from a second core, while two
-        # sub-batches decoded side by side (one core each) do (measured in bench_relabel). So
-        # `threads` become CTranslate2 workers ("inter" threads) of one core each, and label()
-        # splits a chunk into at least that many token-bounded sub-batches. On CUDA, one worker.
-        # `workers` overrides this split (bench_relabel compares it with one worker of n threads).
-        n = max(0, int(threads)) or (os.cpu_count() or 1)
-        cpu = self.device == "cpu"
-        self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
         self.causal = self.md.meta.get("student_kind") == "causal"
         self.decoding = resolve_decoding(decoding, self.causal, self.fmt, self.md.path)
         self._index = None
@@ -112,6 +104,35 @@ class Labeler:
             from .constrained import token_bytes
 
             self._index = VocabIndex(token_bytes(self.tok.tok))
+        self._load(compute_type, threads, workers)
+        if self.device == "cuda":
+            # CTranslate2 loads its CUDA libraries (cuBLAS of the CUDA major it was built for)
+            # at the first decode, not at load: seen on an H200 with only CUDA 13 libraries,
+            # "Library libcublas.so.12 is not found" after the model had loaded. Decode one step
+            # now, so `auto` falls back to the CPU and `cuda` fails before any work, not mid-run.
+            err = self._cuda_error()
+            if err is not None:
+                if device == "cuda":
+                    raise MckdError(f"device cuda: CTranslate2 {ctranslate2.__version__} cannot "
+                                    f"decode on this GPU ({err}); install the CUDA libraries it "
+                                    "was built for (e.g. pip install nvidia-cublas-cu12, with its "
+                                    "lib folder on LD_LIBRARY_PATH) or use device cpu")
+                print(f"mckd: CTranslate2 sees a GPU but cannot decode on it ({err}); "
+                      "relabelling on the CPU", file=sys.stderr, flush=True)
+                self.device = "cpu"
+                self._load(compute_type, threads, workers)
+
+    def _load(self, compute_type: str, threads: int, workers: int | None) -> None:
+        import ctranslate2
+
+        # On CPU, students are small: their matmuls barely gain from a second core, while two
+        # sub-batches decoded side by side (one core each) do (measured in bench_relabel). So
+        # `threads` become CTranslate2 workers ("inter" threads) of one core each, and label()
+        # splits a chunk into at least that many token-bounded sub-batches. On CUDA, one worker.
+        # `workers` overrides this split (bench_relabel compares it with one worker of n threads).
+        n = max(0, int(threads)) or (os.cpu_count() or 1)
+        cpu = self.device == "cpu"
+        self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
         engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
         try:
             self.translator = engine(
@@ -119,6 +140,18 @@ class Labeler:
                 inter_threads=self.workers, intra_threads=max(1, n // self.workers) if cpu else 0)
         except (RuntimeError, ValueError) as e:
             raise MckdError(f"{self.md.path}: CTranslate2 cannot load the model ({e})") from None
+
+    def _cuda_error(self) -> str | None:
+        """None if one decoding step runs on the device, else CTranslate2's message."""
+        tokens = self.tok.ids_to_tokens([self.tok.eos_id])
+        try:
+            if self.causal:
+                self.translator.generate_batch([tokens], max_length=1)
+            else:
+                self.translator.translate_batch([tokens], max_decoding_length=1)
+        except RuntimeError as e:
+            return str(e)
+        return None
 
     def label(self, words_list: list[list[str]], ids: list[str] | None = None) -> list[dict]:
         """Greedy-decode one chunk (ideally of similar lengths) and repair every output."""

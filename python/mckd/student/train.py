@@ -330,7 +330,15 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                     loss = model(input_ids=x, attention_mask=am, labels=y).loss
                 (loss / cfg.grad_accum).backward()
             n_tok = int((y != -100).sum())
-            tot_loss += float(loss.detach()) * n_tok
+            lv = float(loss.detach())
+            if not math.isfinite(lv):
+                # seen on an H200: a from-scratch t5-small at the default lr 2e-3 went NaN in its
+                # first epoch and trained on, saved and exported a NaN model without a word
+                raise MckdError(
+                    f"{out}: the training loss became {lv} at epoch {epoch + 1}, batch {bi + 1} "
+                    f"(lr {cfg.lr if cfg.lr else 'auto'}, bf16 {use_bf16}); nothing of this "
+                    "epoch is kept. Lower student.lr (or set student.bf16=false) and re-run")
+            tot_loss += lv * n_tok
             tot_tok += n_tok
             if last_micro:
                 if cfg.max_grad_norm > 0:
