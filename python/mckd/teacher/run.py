@@ -158,8 +158,8 @@ def _validate(cfg: TeacherConfig) -> None:
             word_band(getattr(cfg, name), name)
     if cfg.voting():
         if cfg.format != "unlabeled":
-            raise MckdError(f"samples (voting) works on the unlabeled format, not {cfg.format!r}: "
-                            "the consensus tree carries no labels")
+            raise MckdError(f"voting (samples, vote_demo_words) works on the unlabeled format, "
+                            f"not {cfg.format!r}: the consensus tree carries no labels")
         if cfg.vote_temperature <= 0:
             raise MckdError("vote_temperature must be > 0 (the samples that vote are sampled), "
                             f"got {cfg.vote_temperature}")
