@@ -104,23 +104,8 @@ class Labeler:
             from .constrained import token_bytes
 
             self._index = VocabIndex(token_bytes(self.tok.tok))
+        self._asked, self._load_args = device, (compute_type, threads, workers)
         self._load(compute_type, threads, workers)
-        if self.device == "cuda":
-            # CTranslate2 loads its CUDA libraries (cuBLAS of the CUDA major it was built for)
-            # at the first decode, not at load: seen on an H200 with only CUDA 13 libraries,
-            # "Library libcublas.so.12 is not found" after the model had loaded. Decode one step
-            # now, so `auto` falls back to the CPU and `cuda` fails before any work, not mid-run.
-            err = self._cuda_error()
-            if err is not None:
-                if device == "cuda":
-                    raise MckdError(f"device cuda: CTranslate2 {ctranslate2.__version__} cannot "
-                                    f"decode on this GPU ({err}); install the CUDA libraries it "
-                                    "was built for (e.g. pip install nvidia-cublas-cu12, with its "
-                                    "lib folder on LD_LIBRARY_PATH) or use device cpu")
-                print(f"mckd: CTranslate2 sees a GPU but cannot decode on it ({err}); "
-                      "relabelling on the CPU", file=sys.stderr, flush=True)
-                self.device = "cpu"
-                self._load(compute_type, threads, workers)
 
     def _load(self, compute_type: str, threads: int, workers: int | None) -> None:
         import ctranslate2
@@ -141,20 +126,32 @@ class Labeler:
         except (RuntimeError, ValueError) as e:
             raise MckdError(f"{self.md.path}: CTranslate2 cannot load the model ({e})") from None
 
-    def _cuda_error(self) -> str | None:
-        """None if one decoding step runs on the device, else CTranslate2's message."""
-        tokens = self.tok.ids_to_tokens([self.tok.eos_id])
-        try:
-            if self.causal:
-                self.translator.generate_batch([tokens], max_length=1)
-            else:
-                self.translator.translate_batch([tokens], max_decoding_length=1)
-        except RuntimeError as e:
-            return str(e)
-        return None
-
     def label(self, words_list: list[list[str]], ids: list[str] | None = None) -> list[dict]:
         """Greedy-decode one chunk (ideally of similar lengths) and repair every output."""
+        try:
+            return self._label(words_list, ids)
+        except RuntimeError as e:
+            # CTranslate2 loads the CUDA libraries it was built for (cuBLAS of CUDA 12 for the
+            # 4.x wheels) at the first decode, not when the model loads: seen on an H200 with
+            # only CUDA 13's, "Library libcublas.so.12 is not found or cannot be loaded" (a
+            # one-step decode at load did not trigger it). `auto` moves to the CPU and goes on;
+            # an explicit `cuda` stops here, before any output is written.
+            if self.device != "cuda" or "cannot be loaded" not in str(e):
+                raise
+            if self._asked == "cuda":
+                import ctranslate2
+
+                raise MckdError(f"device cuda: CTranslate2 {ctranslate2.__version__} cannot "
+                                f"decode on this GPU ({e}); install the CUDA libraries it was "
+                                "built for (e.g. pip install nvidia-cublas-cu12, with its lib "
+                                "folder on LD_LIBRARY_PATH) or use device cpu") from None
+            print(f"mckd: CTranslate2 sees a GPU but cannot decode on it ({e}); relabelling on "
+                  "the CPU", file=sys.stderr, flush=True)
+            self.device = "cpu"
+            self._load(*self._load_args)
+            return self._label(words_list, ids)
+
+    def _label(self, words_list: list[list[str]], ids: list[str] | None = None) -> list[dict]:
         if not words_list:
             return []
         srcs = [self.tok.ids_to_tokens(self.tok.encode_source(w)) for w in words_list]
