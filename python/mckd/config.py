@@ -373,24 +373,18 @@ def validate(cfg: DistillConfig) -> None:
         raise MckdError(f"data.min_words={d.min_words} is above data.max_words={d.max_words}: "
                         "no sentence would fit")
     t = cfg.teacher
-    if t.samples and cfg.format != "unlabeled":
-        raise MckdError(f"teacher.samples={t.samples}: voting works on format 'unlabeled', "
-                        f"not {cfg.format!r} (the consensus tree carries no labels)")
-    if t.vote_demo_words:
-        if cfg.format != "unlabeled":
-            raise MckdError(f"teacher.vote_demo_words={t.vote_demo_words!r}: voting works on "
-                            f"format 'unlabeled', not {cfg.format!r}")
-        if t.vote_demo_words == "auto":
-            if not d.max_words:
-                raise MckdError("teacher.vote_demo_words='auto' needs data.max_words (the band "
-                                "is data.min_words-data.max_words)")
-        else:
-            from .teacher.run import word_band
+    if (t.samples or t.vote_demo_words) and cfg.format != "unlabeled":
+        how = (f"teacher.samples={t.samples}" if t.samples else
+               f"teacher.vote_demo_words={t.vote_demo_words!r}")
+        raise MckdError(f"{how}: voting works on format 'unlabeled', not {cfg.format!r} (the "
+                        "consensus tree carries no labels)")
+    if t.vote_demo_words == "auto" and not d.max_words:
+        raise MckdError("teacher.vote_demo_words='auto' needs data.max_words (the band is "
+                        "data.min_words-data.max_words)")
+    if t.vote_demo_words not in ("", "auto"):
+        from .teacher.run import word_band
 
-            try:
-                word_band(t.vote_demo_words, "teacher.vote_demo_words")
-            except MckdError as e:
-                raise MckdError(str(e)) from None
+        word_band(t.vote_demo_words, "teacher.vote_demo_words")
     if t.vote_temperature <= 0:
         raise MckdError(f"teacher.vote_temperature must be > 0, got {t.vote_temperature}")
     if not 0 <= t.vote_threshold < 1:

@@ -105,10 +105,13 @@ class Labeler:
 
             self._index = VocabIndex(token_bytes(self.tok.tok))
         self._asked, self._load_args = device, (compute_type, threads, workers)
-        self._load(compute_type, threads, workers)
+        self._load()
 
-    def _load(self, compute_type: str, threads: int, workers: int | None) -> None:
+    def _load(self) -> None:
+        """(Re)create the CTranslate2 model on self.device."""
         import ctranslate2
+
+        compute_type, threads, workers = self._load_args
 
         # On CPU, students are small: their matmuls barely gain from a second core, while two
         # sub-batches decoded side by side (one core each) do (measured in bench_relabel). So
@@ -148,7 +151,7 @@ class Labeler:
             print(f"mckd: CTranslate2 sees a GPU but cannot decode on it ({e}); relabelling on "
                   "the CPU", file=sys.stderr, flush=True)
             self.device = "cpu"
-            self._load(*self._load_args)
+            self._load()
             return self._label(words_list, ids)
 
     def _label(self, words_list: list[list[str]], ids: list[str] | None = None) -> list[dict]:

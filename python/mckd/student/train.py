@@ -336,7 +336,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                 # first epoch and trained on, saved and exported a NaN model without a word
                 raise MckdError(
                     f"{out}: the training loss became {lv} at epoch {epoch + 1}, batch {bi + 1} "
-                    f"(lr {cfg.lr if cfg.lr else 'auto'}, bf16 {use_bf16}); nothing of this "
+                    f"(lr {cfg.lr}, bf16 {use_bf16}); nothing of this "
                     "epoch is kept. Lower student.lr (or set student.bf16=false) and re-run")
             tot_loss += lv * n_tok
             tot_tok += n_tok

@@ -297,6 +297,7 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(cache_lock(cache_path), "teacher cache", cache_path):
         passes = cfg.passes()
+        cache = _read_cache(cache_path)  # once: every pass adds what it generates to it
         runs = []
         for i, pcfg in enumerate(passes):
             if len(passes) > 1 and cfg.progress:
@@ -305,18 +306,19 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
                         f"sample, T={pcfg.temperature}, seed {pcfg.sample_seed}")
                 print(f"mckd teach: vote pass {i + 1} of {len(passes)} ({what})",
                       file=sys.stderr, flush=True)
-            runs.append(_label(path, info, cache_path, D, X, grammar, pcfg))
+            runs.append(_label(path, info, cache_path, cache, D, X, grammar, pcfg))
     records = vote_records(runs, cfg) if cfg.voting() else runs[0][0]
     write_jsonl_atomic(out_path, records)
     return _summary(records, [r[1] for r in runs], cfg, out_path, cache_path,
                     (t_start, loads0, calls0))
 
 
-def _label(path, info, cache_path, D, X, grammar, cfg) -> tuple[list[dict], dict]:
-    """One pass once the cache is held: (records in input order, the pass's counts)."""
+def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict], dict]:
+    """One pass once the cache is held: (records in input order, the pass's counts).
+    `cache`: (items, model hashes) as _read_cache gives them, kept current with what is added."""
     if cfg.demo_words:  # the grammar's label sets stay those of all the demonstrations
         D = _in_band(D, cfg.demo_words)
-    items, shas = _read_cache(cache_path)
+    items, shas = cache
     server = path if cfg.url else None
     common = {"v": KEY_VERSION, "constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION,
               "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
@@ -393,6 +395,7 @@ def _label(path, info, cache_path, D, X, grammar, cfg) -> tuple[list[dict], dict
         if mid is not None and mid not in shas:
             app.append({"kind": "model", "path": mid[0], "size": mid[1], "mtime_ns": mid[2],
                         "sha256": sha})
+            shas[mid] = sha
         for k, o in shared.items():
             run_app.append({"kind": "item", "key": k, "out": o})
         if todo and server is not None:
@@ -441,8 +444,8 @@ def vote_records(runs: list[tuple[list[dict], dict]], cfg: TeacherConfig) -> lis
         assert all(r["id"] == first["id"] for r in recs)  # every pass labels X in order
         raw = [r["output"] for r in recs]
         votes, usable = span_votes(raw, first["words"])
-        rec = {**first, "tokens": sum(r.get("tokens", 0) for r in recs),
-               "n_tokens": sum(r.get("tokens", 0) for r in recs),
+        tokens = sum(r.get("tokens", 0) for r in recs)
+        rec = {**first, "tokens": tokens, "n_tokens": tokens,
                "teacher": {**first["teacher"], "samples": cfg.samples,
                            "vote_temperature": cfg.vote_temperature,
                            "vote_threshold": cfg.vote_threshold,

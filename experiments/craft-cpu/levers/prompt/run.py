@@ -72,29 +72,26 @@ def write_results(args, argv, tests, outputs, passes, out_dir, f1) -> None:
     from mckd.teacher.vote import consensus_tree
 
     rows = [(label, f1(recs)) for label, recs in outputs.values()]
-    samples = [recs for name, (_, recs) in outputs.items() if name.startswith("sample")]
+    by_name = {name: {r["id"]: r for r in recs} for name, (_, recs) in outputs.items()}
+
+    def votes(names: list[str], what: str) -> None:  # a row per threshold: the passes' consensus
+        for t in (float(x) for x in args.thresholds.split(",")):
+            preds = [{"id": x["id"], "output": consensus_tree(
+                [by_name[n][x["id"]]["output"] for n in names], x["words"], threshold=t)}
+                for x in tests]
+            rows.append((f"consensus of {what}, threshold {t}", f1(preds)))
+
+    samples = [name for name in outputs if name.startswith("sample")]
     if len(samples) >= 2:
-        by_id = [{r["id"]: r for r in recs} for recs in [outputs["greedy"][1]] + samples]
-        for with_greedy in (False, True):
-            pool = by_id if with_greedy else by_id[1:]
-            for t in (float(x) for x in args.thresholds.split(",")):
-                preds = [{"id": x["id"], "output": consensus_tree(
-                    [p[x["id"]]["output"] for p in pool], x["words"], threshold=t)} for x in tests]
-                what = f"{len(pool)} {'(greedy + samples)' if with_greedy else 'samples'}"
-                rows.append((f"consensus of {what}, threshold {t}", f1(preds)))
+        votes(samples, f"{len(samples)} samples")
+        votes(["greedy"] + samples, f"{len(samples) + 1} (greedy + samples)")
     # votes across prompts: the band-demonstrations pass beside the greedy one (and samples),
     # what teacher.vote_demo_words runs (mckd.teacher.run.vote_records)
     if "band_demos" in outputs:
-        by_name = {name: {r["id"]: r for r in recs} for name, (_, recs) in outputs.items()}
         for extra in ([], ["sample1"], ["sample1", "sample2"]):
-            names = ["greedy", "band_demos"] + [n for n in extra if n in by_name]
-            if len(names) < 2 + len(extra):
-                continue
-            for t in (float(x) for x in args.thresholds.split(",")):
-                preds = [{"id": x["id"], "output": consensus_tree(
-                    [by_name[n][x["id"]]["output"] for n in names], x["words"], threshold=t)}
-                    for x in tests]
-                rows.append((f"consensus of {' + '.join(names)}, threshold {t}", f1(preds)))
+            if all(n in by_name for n in extra):
+                names = ["greedy", "band_demos"] + extra
+                votes(names, " + ".join(names))
     refs = reference_scores(tests)
     rows.append(("right-branching (no model)", round(refs["right-branching"]["paper_f1"], 2)))
 
