@@ -45,7 +45,7 @@ class TrainConfig:
     device: str = "auto"          # auto | cpu | cuda
     # bf16 autocast on CUDA. Off by default: at these students' sizes (batches of 16 sentences)
     # it was slower on an H200, not faster: 135M decoder 8.0 s an epoch of 1,000 sentences
-    # against 5.7 in fp32; t5-small 5.8 s against 1.9 for 480 (benchmarks/RESULTS.md)
+    # against 5.7 in fp32, side by side (benchmarks/gpu_check.sh, RESULTS.md)
     bf16: bool = False
     threads: int = 0              # torch CPU threads (0 = auto, see _set_threads)
     seed: int = 0
