@@ -348,3 +348,59 @@ def test_student_init_short_name_enters_the_fingerprint_by_content(data_dir, tmp
     d = Distiller(_cfg(_gguf(tmp_path), "student.init=smollm2"), data_dir, tmp_path / "run",
                   log=lambda s: None)
     assert d._init_sha() == sha256_file(gguf)
+
+
+# ----------------------------------------------------------------------------- --only (parts of a run)
+
+def test_only_runs_the_named_model_steps_and_the_bookkeeping_before_them(fakes, data_dir, tmp_path):
+    run = tmp_path / "run"
+    cfg = _cfg(_gguf(tmp_path))
+    res = distill(cfg, data_dir, run, log=lambda s: None, only={"teacher_pool", "teacher_test"})
+    assert fakes["teacher"] == 2 and "train" not in fakes and not res["complete"]
+    assert json.loads((run / "manifest.json").read_text())["status"] == "partial"
+    # the two stage-1 sides are independent: both are next, with vanilla KD and the baselines
+    d = Distiller(cfg, data_dir, run, log=lambda s: None)
+    assert set(d.plan()) == {"final_0", "s1_A", "s1_B", "sft_gold"}
+    # student B and its relabel of half A, without student A
+    distill(cfg, data_dir, run, log=lambda s: None, only={"s1_B", "labels_1_A"})
+    assert fakes["train"] == 1
+    assert (run / "steps/labels_1_A/done.json").is_file()
+    assert not (run / "steps/s1_A").exists() and not (run / "steps/labels_1_B").exists()
+    assert set(Distiller(cfg, data_dir, run, log=lambda s: None).plan()) == {
+        "final_0", "s1_A", "s1_B_test", "sft_gold"}
+    # the rest, as one sequential run: the parts are reused, the result is whole
+    n = fakes["train"]
+    res, log = _run(data_dir, run, cfg)
+    assert res["complete"] and "[done] stage 1/2: student B trains on half B" in log
+    assert fakes["train"] == n + 4  # s1_A, final_0, final_1, sft_gold (sd_filter is off)
+
+
+def test_only_names_what_to_run_first_and_refuses_unknown_steps(fakes, data_dir, tmp_path):
+    from mckd.errors import MckdError
+
+    run = tmp_path / "run"
+    cfg = _cfg(_gguf(tmp_path))
+    with pytest.raises(MckdError, match="not a model step"):
+        Distiller(cfg, data_dir, run, only={"s1_C"})
+    with pytest.raises(MckdError, match=r"--only final_1: not run.*run first: .*teacher_pool"):
+        distill(cfg, data_dir, run, log=lambda s: None, only={"final_1"})
+    assert "teacher" not in fakes and "train" not in fakes
+    with pytest.raises(MckdError, match="s3_A: not run"):  # a stage beyond --stages
+        distill(cfg, data_dir, run, log=lambda s: None, only={"teacher_pool", "teacher_test",
+                                                              "s3_A"})
+
+
+def test_a_run_continues_without_the_teacher_file_once_the_teacher_steps_are_done(
+        fakes, data_dir, tmp_path):
+    from mckd.errors import MckdError
+
+    run = tmp_path / "run"
+    gguf = _gguf(tmp_path)
+    cfg, other_shots = _cfg(gguf), _cfg(gguf, "teacher.shots=1")
+    distill(cfg, data_dir, run, log=lambda s: None, only={"teacher_pool", "teacher_test"})
+    gguf.unlink()  # another machine: the teacher steps are committed, the GGUF is not there
+    res, log = _run(data_dir, run, cfg)
+    assert res["complete"] and fakes["teacher"] == 2 and "[done] teacher labels the pool" in log
+    # a teacher step that has to run still needs the model, and says so
+    with pytest.raises(MckdError, match="teacher.gguf: file not found"):
+        _run(data_dir, run, other_shots)

@@ -28,6 +28,12 @@ def add_arguments(parser):
                              "causal-LM folder, a .gguf file or a packaged GGUF short name")
     parser.add_argument("--device", default=None, choices=DEVICES,
                         help="where students train and relabel")
+    parser.add_argument("--only", default=None, metavar="STEP[,STEP...]",
+                        help="run only these model steps (named as in RUN_DIR/steps/, e.g. "
+                             "s1_A,final_0); other missing ones are skipped, done ones reused. "
+                             "To share a run between processes or machines: each works on its "
+                             "own copy of the run directory, then the step folders are copied "
+                             "into one")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="any config key, e.g. teacher.shots=10 student.epochs=30")
 
@@ -53,6 +59,8 @@ def run(args) -> int:
     # Held for the whole run (the run directory takes the same, re-entrant lock): a second
     # `mckd distill` into this --out fails here, before it writes anything.
     with locks.exclusive(locks.run_dir_lock(args.out), "run directory", args.out):
-        results = distill(cfg, args.data, args.out)
+        only = None if args.only is None else {n for n in args.only.split(",") if n.strip()}
+        results = distill(cfg, args.data, args.out,
+                          only={n.strip() for n in only} if only is not None else None)
     print(table(results), end="")
     return 0

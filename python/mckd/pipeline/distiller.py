@@ -101,8 +101,17 @@ class Distiller:
     """Holds the config and run directory; each method is one pipeline step."""
 
     def __init__(self, cfg: DistillConfig, data_dir: str | Path, run_dir: str | Path,
-                 log=None):
+                 log=None, only: set[str] | frozenset[str] | None = None):
         self.cfg = cfg
+        # `--only`: the model steps (teachers, students, relabels) this invocation may run; any
+        # other one not yet done ends its branch as in plan(). Cheap bookkeeping steps (label
+        # collections, inputs files) always run. None: every step may run.
+        self.only = frozenset(only) if only is not None else None
+        bad = sorted(n for n in self.only or () if not _is_step_name(n))
+        if bad:
+            raise MckdError(f"--only {', '.join(bad)}: not a model step (steps are named as in "
+                            "RUN_DIR/steps/: teacher_pool, s1_A, labels_1_B, final_0, final_0_test, "
+                            "sd_relabel, ...)")
         self.fmt = cfg.format
         self.data_dir = Path(data_dir)
         self.run = RunDir(run_dir, log=log)
@@ -113,11 +122,15 @@ class Distiller:
         self._missing: list[str] = []        # steps the current config needs but lacks
         self._walked = False
         self._trainers: dict = {}  # student step -> its step function (see _model_dir)
+        self._teacher_error: Exception | None = None  # why the teacher model is not here
 
     # ---------------------------------------------------------------- steps
-    def _step(self, name: str, inputs: dict, fn, title: str) -> dict:
-        """Run a step (or, plan-only, check it is done under these inputs) and note it current."""
-        if self._plan_only:
+    def _step(self, name: str, inputs: dict, fn, title: str, model_step: bool = False) -> dict:
+        """Run a step (or, plan-only, check it is done under these inputs) and note it current.
+
+        A model step outside `only` is checked like in plan(), never run."""
+        held = model_step and self.only is not None and name not in self.only
+        if self._plan_only or held:
             r = self._check(name, inputs)
             if r is None:
                 self._missing.append(name)
@@ -156,15 +169,27 @@ class Distiller:
         # a packaged model checked when it was assembled need not be hashed again (1 GB: ~4 s)
         return str(path), verified_sha256(path) or file_sha256(path, self._hash_cache())
 
+    def _teacher_or_record(self) -> tuple[str, str]:
+        """teacher_model(), or where the model file is not on this machine, what the manifest
+        recorded of it: a run continued elsewhere from its committed teacher steps needs no
+        teacher. The error is kept and raised if a teacher step has to run after all."""
+        try:
+            return self.teacher_model()
+        except (MckdError, OSError) as e:
+            m = self.root / "manifest.json"
+            rec = (read_json(m).get("teacher") if m.exists() else None) or {}
+            if not rec.get("sha256") or self.cfg.teacher.url:
+                raise
+            self._teacher_error = e
+            return rec.get("path") or "", rec["sha256"]
+
     def _teacher_sha(self) -> str:
         if self._plan_only:  # `mckd report` where the GGUF is gone: trust the manifest's record
             try:
-                return self.teacher_model()[1]
+                return self._teacher_or_record()[1]
             except (MckdError, OSError):
-                m = self.root / "manifest.json"
-                rec = read_json(m).get("teacher") if m.exists() else None
-                return (rec or {}).get("sha256") or "unknown"
-        return self.teacher_model()[1]
+                return "unknown"
+        return self._teacher_or_record()[1]
 
     def _init_sha(self) -> str | None:
         """Content hash of the `student.init` checkpoint (every file), None when from scratch."""
@@ -246,6 +271,9 @@ class Distiller:
         def fn(d: Path) -> dict:
             from .. import teacher as T
 
+            if self._teacher_error is not None:  # the step must run: the model is needed now
+                raise self._teacher_error
+
             tcfg = T.TeacherConfig(
                 format=self.fmt, shots=c.shots, demo_selection=c.demo_selection,
                 seed=self.cfg.seed, parallel=c.parallel, threads=c.threads,
@@ -286,7 +314,7 @@ class Distiller:
             "teacher": settings, "model_sha256": model_sha, "seed": self.cfg.seed,
             "format": self.fmt, "demos": sel["demos_sha"], "inputs": sel[f"{which}_sha"],
             "versions": versions},
-            fn, f"teacher labels the {which} ({sel[which]} sentences)")
+            fn, f"teacher labels the {which} ({sel[which]} sentences)", model_step=True)
 
     def _vote_band(self) -> str:
         """teacher.vote_demo_words with "auto" made the data's word band."""
@@ -353,7 +381,7 @@ class Distiller:
                                  "format": self.fmt, "seed": seed, "labels": train_sha,
                                  "quantization": self.cfg.quantization,
                                  "versions": {"repair": REPAIR_VERSION}},
-                          fn, title)
+                          fn, title, model_step=True)
 
     def relabel(self, name: str, model: dict, inputs_file: Path, inputs_sha: str, title: str) -> dict:
         def fn(d: Path) -> dict:
@@ -366,7 +394,8 @@ class Distiller:
 
         return self._step(name, {"model": model, "inputs": inputs_sha,
                                  "decoding": self.cfg.student.decoding,
-                                 "versions": {"repair": REPAIR_VERSION}}, fn, title)
+                                 "versions": {"repair": REPAIR_VERSION}}, fn, title,
+                          model_step=True)
 
     def _model_dir(self, model: dict) -> Path:
         """The exported folder of a finished student step, trained again from the same inputs
@@ -423,9 +452,15 @@ class Distiller:
     # ---------------------------------------------------------------- the algorithm
     def run_all(self) -> dict:
         t0 = time.time()
-        teacher_path, teacher_sha = self.teacher_model()
+        teacher_path, teacher_sha = self._teacher_or_record()
         self._write_manifest(status="running", teacher=(teacher_path, teacher_sha))
         self._walk()
+        if self.only is not None:  # a part of the run: what it was asked for must be done
+            self._check_only()
+            self._write_manifest(status="partial", teacher=(teacher_path, teacher_sha))
+            results = self.collect()
+            results["seconds_this_invocation"] = round(time.time() - t0, 1)
+            return results
         final = self._current.get(final_student(self.cfg.stages - 1))
         if final:  # the run ships this model: it must be there, whatever was done elsewhere
             self._model_dir(final)
@@ -433,6 +468,17 @@ class Distiller:
         results = self.collect()
         results["seconds_this_invocation"] = round(time.time() - t0, 1)
         return results
+
+    def _check_only(self) -> None:
+        """Every step named in `only` is done now, or the error says what to run first."""
+        held = [n for n in sorted(self.only) if n not in self._current]
+        if held:
+            # plan() ends each branch at its first step not done: those come first
+            self._walked = False
+            first = [n for n in self.plan() if n not in self.only]
+            raise MckdError(f"--only {', '.join(held)}: not run; either the steps before it are "
+                            f"not done (run first: {', '.join(first) or 'none'}) or this config "
+                            "has no such step (a switched-off baseline, a stage beyond --stages)")
 
     def plan(self) -> list[str]:
         """Walk the pipeline without running anything; returns the steps not current.
@@ -468,12 +514,13 @@ class Distiller:
             self._branch(self._sd_filter, test_file, sel)
         self._walked = True
 
-    def _branch(self, fn, *args) -> None:
-        """Run an independent branch; plan-only, a missing step there ends only that branch."""
+    def _branch(self, fn, *args):
+        """Run an independent branch and return what it returns; None where a step it needs is
+        not current (plan-only, or held back by `only`): that ends only this branch."""
         try:
-            fn(*args)
+            return fn(*args)
         except _NotCurrent:
-            pass
+            return None
 
     def _mckd(self, sel: dict, model_sha: str, test_file: Path) -> None:
         """Teacher labels of the pool, the split, and the stages."""
@@ -504,21 +551,31 @@ class Distiller:
                 break
             if not self._plan_only:
                 self.log(f"stage {k + 1}/{c.stages}: collaborative students")
+            # The two sides are independent branches (plan() lists both when both are
+            # missing, `--only s1_B` can run without s1_A); the next stage needs both.
             seed_a, seed_b = c.seed + 100 * (k + 1), c.seed + 100 * (k + 1) + 1
-            sa = self.student(stage_student(k + 1, "A"), la_file, la_sha, seed_a,
-                              f"stage {k + 1}/{c.stages}: student A trains on half A")
-            sb = self.student(stage_student(k + 1, "B"), lb_file, lb_sha, seed_b,
-                              f"stage {k + 1}/{c.stages}: student B trains on half B")
-            rb = self.relabel(stage_labels(k + 1, "B"), sa, b_inputs[0], b_inputs[1],
-                              f"stage {k + 1}/{c.stages}: student A relabels half B")
-            ra = self.relabel(stage_labels(k + 1, "A"), sb, a_inputs[0], a_inputs[1],
-                              f"stage {k + 1}/{c.stages}: student B relabels half A")
-            for side, model in (("A", sa), ("B", sb)):
+            sides = {"A": (la_file, la_sha, seed_a), "B": (lb_file, lb_sha, seed_b)}
+            models, relabelled = {}, {}
+            for side, (f, sha, seed) in sides.items():
+                models[side] = self._branch(
+                    self.student, stage_student(k + 1, side), f, sha, seed,
+                    f"stage {k + 1}/{c.stages}: student {side} trains on half {side}")
+            for side, other, (inp, inp_sha) in (("A", "B", b_inputs), ("B", "A", a_inputs)):
+                if models[side]:
+                    relabelled[other] = self._branch(
+                        self.relabel, stage_labels(k + 1, other), models[side], inp, inp_sha,
+                        f"stage {k + 1}/{c.stages}: student {side} relabels half {other}")
+            models = {side: m for side, m in models.items() if m}
+            relabelled = {side: r for side, r in relabelled.items() if r}
+            for side, model in models.items():
                 self._branch(self.relabel, on_test(stage_student(k + 1, side)), model, test_file,
                              sel["test_sha"],
                              f"stage {k + 1}/{c.stages}: student {side} labels the test split")
-            la_file, la_sha = self.run.step_dir(stage_labels(k + 1, "A")) / "labels.jsonl", ra["sha"]
-            lb_file, lb_sha = self.run.step_dir(stage_labels(k + 1, "B")) / "labels.jsonl", rb["sha"]
+            if len(relabelled) < 2:  # a side is not done (plan-only, or outside `only`)
+                raise _NotCurrent(stage_labels(k + 1, "A" if "A" not in relabelled else "B"))
+            la_file = self.run.step_dir(stage_labels(k + 1, "A")) / "labels.jsonl"
+            lb_file = self.run.step_dir(stage_labels(k + 1, "B")) / "labels.jsonl"
+            la_sha, lb_sha = relabelled["A"]["sha"], relabelled["B"]["sha"]
 
     def _model_rows(self) -> list[tuple[str, str, str | None]]:
         """(results key, test label step, student step) of every row the config reports."""
@@ -623,7 +680,7 @@ class Distiller:
     def _sd_filter(self, test_file, sel):
         vk = self._current.get(final_student(0))
         if vk is None:  # vanilla KD is where this baseline starts
-            if self._plan_only:
+            if self._plan_only or self.only is not None:
                 raise _NotCurrent(final_student(0))
             raise MckdError("baselines.sd_filter needs the vanilla KD student (final_0)")
         pool_file = self.run.step_dir("select") / "pool.jsonl"
@@ -704,6 +761,15 @@ ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain", 
                "vote_demo_words": ""}
 
 
+def _is_step_name(name: str) -> bool:
+    """Whether `name` is shaped like a step of some pipeline (any stage count, any baselines)."""
+    import re
+
+    student = r"(s\d+_[AB]|final_\d+|sft_gold|sd_filter)"
+    return bool(re.fullmatch(rf"teacher_(pool|test)|{student}(_test)?|labels_\d+_[AB]|sd_relabel",
+                             name))
+
+
 def _confidence(rec: dict) -> float:
     """Mean token log-prob of a label; only a missing one (None) ranks last (0.0 is the best)."""
     lp = rec.get("logprob_mean")
@@ -728,11 +794,12 @@ def _jsonable(obj):
     return str(obj)
 
 
-def distill(cfg: DistillConfig, data_dir, run_dir, log=None) -> dict:
-    """Run (or resume) the whole pipeline and write results.json / results.md / the plot."""
+def distill(cfg: DistillConfig, data_dir, run_dir, log=None, only=None) -> dict:
+    """Run (or resume) the whole pipeline and write results.json / results.md / the plot.
+    `only`: the model steps this call may run (see Distiller); None runs everything."""
     from .report import write_reports
 
-    d = Distiller(cfg, data_dir, run_dir, log=log)
+    d = Distiller(cfg, data_dir, run_dir, log=log, only=only)
     d.run.acquire()  # one writer per run directory, before anything is written
     try:
         results = d.run_all()

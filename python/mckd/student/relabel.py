@@ -70,6 +70,14 @@ def load_model_dir(model_dir: str | os.PathLike) -> ModelDir:
     return ModelDir(path=d, meta=meta, manifest=metas["manifest.json"], tok=tok)
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on (taskset, a container's cpuset), not the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS)
+        return max(1, os.cpu_count() or 1)
+
+
 def _ct2_device(device: str) -> str:
     import ctranslate2
 
@@ -118,7 +126,7 @@ class Labeler:
         # `threads` become CTranslate2 workers ("inter" threads) of one core each, and label()
         # splits a chunk into at least that many token-bounded sub-batches. On CUDA, one worker.
         # `workers` overrides this split (bench_relabel compares it with one worker of n threads).
-        n = max(0, int(threads)) or (os.cpu_count() or 1)
+        n = max(0, int(threads)) or usable_cpus()
         cpu = self.device == "cpu"
         self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
         engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
