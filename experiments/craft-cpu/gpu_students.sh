@@ -47,4 +47,4 @@ nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 \
 cat "$OUT/setup.log"
 export PYTHONPATH=$SITE
 python3 experiments/parallel.py --data data/craft --out experiments/craft-cpu/run-vote \
-  --preset craft-cpu-vote --status "$OUT" --work /tmp/par "$@" 2>&1 | tee "$OUT/driver.log"
+  --preset craft-cpu-vote --status "$OUT" "$@" 2>&1 | tee "$OUT/driver.log"
