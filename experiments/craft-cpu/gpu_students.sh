@@ -40,7 +40,10 @@ nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 \
     --no-index --no-cache-dir --target "$SITE" . || exit 1
   mkdir -p data experiments/craft-cpu
   tar -xJf "$STAGE/data-craft.tar.xz" -C data || exit 1
-  [ -d experiments/craft-cpu/run-vote ] || tar -xJf "$STAGE/run-vote.tar.xz" -C experiments/craft-cpu || exit 1
+  # a folder of ignored leftovers may have travelled: the committed steps replace it
+  rm -rf experiments/craft-cpu/run-vote
+  tar -xJf "$STAGE/run-vote.tar.xz" -C experiments/craft-cpu || exit 1
+  ls experiments/craft-cpu/run-vote/steps
   PYTHONPATH=$SITE python3 -c "import mckd, ctranslate2, torch, transformers; print('mckd', mckd.__file__, 'ct2', ctranslate2.__version__, 'torch', torch.__version__, torch.cuda.get_device_name(0), 'transformers', transformers.__version__)"
   nproc; date -u +%FT%TZ
 } > "$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
