@@ -190,8 +190,12 @@ def main(argv=None) -> int:
                  cpus=",".join(map(str, cpus)) if cpus else "all")
         if not running:
             break
+        last = time.time()
         while not any(r["proc"].poll() is not None for r in running.values()):
             time.sleep(1)
+            if time.time() - last > 30:  # the running workers' logs too, for a call cut short
+                bundle(run, made, status_dir, logs)
+                last = time.time()
         for step in [s for s, r in running.items() if r["proc"].poll() is not None]:
             r = running.pop(step)
             r["log"].close()
