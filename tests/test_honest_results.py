@@ -404,3 +404,17 @@ def test_a_run_continues_without_the_teacher_file_once_the_teacher_steps_are_don
     # a teacher step that has to run still needs the model, and says so
     with pytest.raises(MckdError, match="teacher.gguf: file not found"):
         _run(data_dir, run, other_shots)
+
+
+def test_only_on_the_command_line(fakes, data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["distill", "--data", str(data_dir), "--out", str(run), "stages=2", "data.labeled=4",
+            "data.max_pool=12", "data.max_test=6", "teacher.shots=2",
+            f"teacher.model={_gguf(tmp_path)}"]
+    assert main(args + ["--only", "teacher_pool, teacher_test"]) == 0
+    assert fakes["teacher"] == 2 and "train" not in fakes
+    assert (run / "steps/labels_0_all/done.json").is_file()  # bookkeeping runs
+    assert main(args + ["--only", "s1_B"]) == 0 and fakes["train"] == 1
+    capsys.readouterr()
+    assert main(args + ["--only", "final_9"]) == 2
+    assert "--only final_9: not run" in capsys.readouterr().err
