@@ -16,6 +16,18 @@
 #   data-craft.tar.xz    craft/{train,test,manifest}.json[l] of `mckd data import` (checksummed
 #                        by the run)
 #   run-vote.tar.xz      the run directory's committed steps (none of them are re-run)
+# Making the two carries here (git-ignored folders .g1 and .g2 through .git/info/exclude; on a
+# branch where experiments/ holds only parallel.py and this script, so the tree that travels is
+# ~1.2 MB; 64 MiB a call in all):
+#   G=$(python -c "from mckd.teacher.models import resolve_model; print(resolve_model('smollm2'))")
+#   head -c 64000000 $G > .g1/smollm2.gguf.part-aa; tail -c +64000001 $G > .g2/smollm2.gguf.part-ab
+#   .g2/: the two wheels (see benchmarks/gpu_check.sh for the download), data-craft.tar.xz
+#   (tar -cf - -C data craft/train.jsonl craft/test.jsonl craft/manifest.json | xz -9) and
+#   run-vote.tar.xz (tar of experiments/craft-cpu/run-vote without cache/teacher.cache.jsonl)
+# Device calls: `mkdir -p /tmp/stage && cp .g1/* /tmp/stage/` (carry .g1), then at once (the
+# machine goes back 30 s after a call) `cp .g2/* /tmp/stage/` and this script under setsid,
+# waiting on its pid, never on `pgrep -f` (it matches the waiting command itself), and copying
+# $OUT's files into the call's $OUT as they change (carry .g2).
 # Writes $OUT/driver.log, $OUT/status.json and $OUT/steps.tar.gz (every step folder made here,
 # without weights; rewritten after each step), $OUT/gpu_smi.csv, $OUT/setup.log.
 set -u
