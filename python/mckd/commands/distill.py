@@ -59,8 +59,8 @@ def run(args) -> int:
     # Held for the whole run (the run directory takes the same, re-entrant lock): a second
     # `mckd distill` into this --out fails here, before it writes anything.
     with locks.exclusive(locks.run_dir_lock(args.out), "run directory", args.out):
-        only = None if args.only is None else {n for n in args.only.split(",") if n.strip()}
-        results = distill(cfg, args.data, args.out,
-                          only={n.strip() for n in only} if only is not None else None)
+        only = None if args.only is None else {
+            n.strip() for n in args.only.split(",") if n.strip()}
+        results = distill(cfg, args.data, args.out, only=only)
     print(table(results), end="")
     return 0
