@@ -418,3 +418,53 @@ def test_only_on_the_command_line(fakes, data_dir, tmp_path, capsys):
     capsys.readouterr()
     assert main(args + ["--only", "final_9"]) == 2
     assert "--only final_9: not run" in capsys.readouterr().err
+
+
+def _lb(words):
+    t = f"( {words[0]} )"
+    for w in words[1:]:
+        t = f"( {t} ( {w} ) )"
+    return t
+
+
+def _fake_voting_teacher(model_path, demos, inputs, out_path, cfg):
+    """Two passes per sentence, right- and left-branching; the label is the first."""
+    CALLS["teacher"] = CALLS.get("teacher", 0) + 1
+    recs = [{"id": x["id"], "source": x["source"], "words": x["words"], "target": _rb(x["words"]),
+             "output": _rb(x["words"]), "valid": True, "repaired": False,
+             "votes": {"outputs": [_rb(x["words"]), _lb(x["words"])], "usable": 2}}
+            for x in inputs]
+    write_jsonl_atomic(out_path, recs)
+    return {"count": len(recs)}
+
+
+def test_stage_vote_hands_on_the_consensus_of_teacher_passes_and_relabels(
+        fakes, data_dir, tmp_path, monkeypatch):
+    import mckd.teacher
+    from mckd.errors import MckdError
+    from mckd.teacher.vote import consensus_tree
+
+    monkeypatch.setattr(mckd.teacher, "run_teacher", _fake_voting_teacher)
+    run, gguf = tmp_path / "run", _gguf(tmp_path)
+    _run(data_dir, run, _cfg(gguf))
+    trained = fakes["train"]
+    res, log = _run(data_dir, run, _cfg(gguf, "stage_vote=true"))
+    # only what reads the handed-on labels trains again: final_1, not the stage-1 students
+    assert res["complete"] and fakes["train"] == trained + 1
+    assert "[done] stage 1/2: student A trains on half A" in log
+    handed = read_jsonl(run / "steps/labels_1_all/labels.jsonl")
+    raw = {r["id"]: r for s in "AB" for r in read_jsonl(run / f"steps/labels_1_{s}/labels.jsonl")}
+    teacher = {r["id"]: r for r in read_jsonl(run / "steps/teacher_pool/labels.jsonl")}
+    assert len(handed) == len(raw) == 12
+    for r in handed:
+        assert r["relabel_output"] == raw[r["id"]]["output"] and r["target"] == r["output"]
+        trees = teacher[r["id"]]["votes"]["outputs"] + [raw[r["id"]]["output"]]
+        assert r["output"] == consensus_tree(trees, r["words"], 0.2)
+        # a relabel that is not a tree over the words abstains; a valid one sides with the
+        # right-branching pass, and the two outvote the left-branching one
+        assert r["stage_vote"] == {"voters": 3, "usable": 3 if raw[r["id"]]["valid"] else 2}
+        if raw[r["id"]]["valid"]:
+            assert r["output"] == _rb(r["words"])
+    assert {"teacher", "stage1", "stage1_voted"} <= set(res["pool_quality"])
+    with pytest.raises(MckdError, match="stage_vote=true: voting works on format 'unlabeled'"):
+        _cfg(gguf, "stage_vote=true", "format=labeled")

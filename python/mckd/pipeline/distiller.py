@@ -2,6 +2,7 @@
 
     select → teacher(pool, test) → split pool once into A, B
     stage k = 1 … N-1: fresh student_A on A (labels k-1) relabels B; student_B on B relabels A
+        (stage_vote: a half's labels k are the consensus of the teacher's passes and its relabel)
     final_k: one student on A ∪ B with labels k  (final_0 is vanilla KD; final_{N-1} ships)
     baselines: SFT on the gold demonstrations; optional KD + self-distillation with filter
 
@@ -57,6 +58,11 @@ def stage_student(k: int, side: str) -> str:
 def stage_labels(k: int, side: str) -> str:
     """Labels of half `side` after stage k (k = 0: the teacher's)."""
     return f"labels_{k}_{side}"
+
+
+def voted_labels(k: int, side: str) -> str:
+    """stage_vote: the consensus of the teacher's passes and stage k's relabels of half `side`."""
+    return f"voted_{k}_{side}"
 
 
 def final_student(k: int) -> str:
@@ -573,9 +579,45 @@ class Distiller:
                              f"stage {k + 1}/{c.stages}: student {side} labels the test split")
             if len(relabelled) < 2:  # a side is not done (plan-only, or outside `only`)
                 raise _NotCurrent(stage_labels(k + 1, "A" if "A" not in relabelled else "B"))
-            la_file = self.run.step_dir(stage_labels(k + 1, "A")) / "labels.jsonl"
-            lb_file = self.run.step_dir(stage_labels(k + 1, "B")) / "labels.jsonl"
-            la_sha, lb_sha = relabelled["A"]["sha"], relabelled["B"]["sha"]
+            la_file, la_sha = self._handed_on(k + 1, "A", relabelled["A"]["sha"])
+            lb_file, lb_sha = self._handed_on(k + 1, "B", relabelled["B"]["sha"])
+
+    def _handed_on(self, k: int, side: str, relabel_sha: str) -> tuple[Path, str]:
+        """The labels of half `side` that stage k hands on: the other student's relabels, or
+        (stage_vote) their consensus with the teacher's passes over the same sentences."""
+        raw = self.run.step_dir(stage_labels(k, side)) / "labels.jsonl"
+        if not self.cfg.stage_vote:
+            return raw, relabel_sha
+        threshold = self.cfg.teacher.vote_threshold
+
+        def fn(d: Path) -> dict:
+            from ..teacher.vote import best_spans, render_unlabeled, span_votes
+
+            teacher = {r["id"]: r for r in self._labels("teacher_pool")}
+            out = []
+            for r in read_jsonl(raw):
+                t = teacher.get(r["id"])
+                if t is None:
+                    raise MckdError(f"{raw}: record {r['id']!r} is not in the teacher's "
+                                    "labels of the pool")
+                # a teacher that did not vote is one pass: its raw output
+                trees = list((t.get("votes") or {}).get("outputs") or [t["output"]])
+                trees.append(r["output"])
+                votes, usable = span_votes(trees, r["words"])
+                tree = render_unlabeled(r["words"], best_spans(votes, len(r["words"]),
+                                                               len(trees), threshold))
+                out.append({"id": r["id"], "source": r["source"], "words": r["words"],
+                            "target": tree, "output": tree, "valid": True, "repaired": False,
+                            "relabel_output": r["output"],
+                            "stage_vote": {"voters": len(trees), "usable": usable}})
+            write_jsonl_atomic(d / "labels.jsonl", out)
+            return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out)}
+
+        name = voted_labels(k, side)
+        r = self._step(name, {"relabel": relabel_sha, "teacher": self._current["teacher_pool"]["sha"],
+                              "threshold": threshold, "versions": {"vote": VOTE_VERSION}},
+                       fn, f"stage {k}: teacher passes and relabels of half {side} vote")
+        return self.run.step_dir(name) / "labels.jsonl", r["sha"]
 
     def _model_rows(self) -> list[tuple[str, str, str | None]]:
         """(results key, test label step, student step) of every row the config reports."""
@@ -625,6 +667,13 @@ class Distiller:
             steps = [stage_labels(k, "A"), stage_labels(k, "B")]
             if all(s in cur for s in steps):
                 res["pool_quality"]["teacher" if k == 0 else f"stage{k}"] = dict(
+                    self._pool_quality(steps),
+                    labels=[str((self.run.step_dir(s) / "labels.jsonl").relative_to(self.root))
+                            for s in steps])
+        for k in range(1, c.stages):
+            steps = [voted_labels(k, "A"), voted_labels(k, "B")]
+            if all(s in cur for s in steps):
+                res["pool_quality"][f"stage{k}_voted"] = dict(
                     self._pool_quality(steps),
                     labels=[str((self.run.step_dir(s) / "labels.jsonl").relative_to(self.root))
                             for s in steps])

@@ -141,10 +141,16 @@ def plot(results: dict, path: Path) -> bool:
         ax.axhline(rb, color="0.3", linestyle=(0, (1, 3)), linewidth=1,
                    label="right-branching (no model)")
     pq = results.get("pool_quality", {})
-    if pq:
-        px = [0 if k == "teacher" else int(k.replace("stage", "")) for k in pq]
-        ax.plot([x + 1 for x in px], [v.get(metric) for v in pq.values()], marker="s",
-                color="0.5", linestyle="-", alpha=0.6, label="pool pseudolabels (analysis)")
+    # keys: teacher, stage<k> (relabels), stage<k>_voted (stage_vote: what stage k hands on)
+    for suffix, style, name in (("", "-", "pool pseudolabels (analysis)"),
+                                ("_voted", "--", "pool labels voted with the teacher (analysis)")):
+        pts = sorted((0 if k == "teacher" else int(k[len("stage"):len(k) - len(suffix)]), v)
+                     for k, v in pq.items()
+                     if k == "teacher" or (k.startswith("stage") and k.endswith(suffix)
+                                           and k[len("stage"):len(k) - len(suffix)].isdigit()))
+        if len(pts) > (1 if suffix else 0):
+            ax.plot([x + 1 for x, _ in pts], [v.get(metric) for _, v in pts], marker="s",
+                    color="0.5", linestyle=style, alpha=0.6, label=name)
     ax.set_xlabel("stages (1 = vanilla KD)")
     ax.set_ylabel(f"test {label}")
     ax.set_xticks(sorted(set(xs + [1])))
