@@ -32,12 +32,7 @@ import time
 from pathlib import Path
 
 from mckd.config import PRESETS, load_config
-from mckd.pipeline.distiller import Distiller
-
-TRAIN = re.compile(r"s\d+_[AB]|final_\d+|sft_gold|sd_filter")  # a student's training step
-# a step that runs a model (else a bookkeeping step: a label collection, an inputs file)
-MODEL = re.compile(r"teacher_(pool|test)|(s\d+_[AB]|final_\d+|sft_gold|sd_filter)(_test)?"
-                   r"|labels_[1-9]\d*_[AB]|sd_relabel")
+from mckd.pipeline.distiller import Distiller, is_model_step, is_training_step
 
 
 def priority(step: str) -> tuple:
@@ -147,7 +142,7 @@ def main(argv=None) -> int:
     last_books = None
     while True:
         todo = frontier()
-        books = [s for s in todo if not MODEL.fullmatch(s)]
+        books = [s for s in todo if not is_model_step(s)]
         if books:  # label collections, inputs files: cheap, done here at once
             if books == last_books:
                 note(event="stuck", steps=books)
@@ -163,7 +158,7 @@ def main(argv=None) -> int:
                 failed[step] = -1  # this script runs students; the teacher is mckd distill's
                 note(event="skip", step=step, why="teacher steps run with mckd distill")
                 continue
-            train = bool(TRAIN.fullmatch(step))
+            train = is_training_step(step)
             if train and sum(r["train"] for r in running.values()) >= a.train_jobs:
                 continue
             slot = None

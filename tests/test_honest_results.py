@@ -380,8 +380,9 @@ def test_only_names_what_to_run_first_and_refuses_unknown_steps(fakes, data_dir,
 
     run = tmp_path / "run"
     cfg = _cfg(_gguf(tmp_path))
-    with pytest.raises(MckdError, match="not a model step"):
-        Distiller(cfg, data_dir, run, only={"s1_C"})
+    for bookkeeping_or_unknown in ("s1_C", "labels_0_A", "labels_1_all", "voted_1_B", "split"):
+        with pytest.raises(MckdError, match="not a model step"):
+            Distiller(cfg, data_dir, run, only={bookkeeping_or_unknown})
     with pytest.raises(MckdError, match=r"--only final_1: not run.*run first: .*teacher_pool"):
         distill(cfg, data_dir, run, log=lambda s: None, only={"final_1"})
     assert "teacher" not in fakes and "train" not in fakes

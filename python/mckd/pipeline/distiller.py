@@ -113,7 +113,7 @@ class Distiller:
         # other one not yet done ends its branch as in plan(). Cheap bookkeeping steps (label
         # collections, inputs files) always run. None: every step may run.
         self.only = frozenset(only) if only is not None else None
-        bad = sorted(n for n in self.only or () if not _is_step_name(n))
+        bad = sorted(n for n in self.only or () if not is_model_step(n))
         if bad:
             raise MckdError(f"--only {', '.join(bad)}: not a model step (steps are named as in "
                             "RUN_DIR/steps/: teacher_pool, s1_A, labels_1_B, final_0, final_0_test, "
@@ -810,13 +810,24 @@ ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain", 
                "vote_demo_words": ""}
 
 
-def _is_step_name(name: str) -> bool:
-    """Whether `name` is shaped like a step of some pipeline (any stage count, any baselines)."""
+# A student's training step, and every step that runs a model (the rest are bookkeeping: label
+# collections, inputs files, votes), named for any stage count and any baselines.
+_TRAINING = r"s\d+_[AB]|final_\d+|sft_gold|sd_filter"
+_MODEL = rf"teacher_(pool|test)|({_TRAINING})(_test)?|labels_[1-9]\d*_[AB]|sd_relabel"
+
+
+def is_training_step(name: str) -> bool:
+    """Whether step `name` trains a student."""
     import re
 
-    student = r"(s\d+_[AB]|final_\d+|sft_gold|sd_filter)"
-    return bool(re.fullmatch(rf"teacher_(pool|test)|{student}(_test)?|labels_\d+_[AB]|sd_relabel",
-                             name))
+    return bool(re.fullmatch(_TRAINING, name))
+
+
+def is_model_step(name: str) -> bool:
+    """Whether step `name` runs a model (teacher, training, relabel); what `only=` may name."""
+    import re
+
+    return bool(re.fullmatch(_MODEL, name))
 
 
 def _confidence(rec: dict) -> float:
