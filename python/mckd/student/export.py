@@ -1,8 +1,9 @@
 """Export a trained student to CTranslate2, and prove the export decodes like PyTorch.
 
     student (HF folder) → [BART: config patched with normalize_before=false]
-    → TransformersConverter float32 → parity check against PyTorch greedy on probe inputs
-    → [convert again with the requested quantization] → MODEL_DIR (atomic rename)
+    → TransformersConverter, loaded once: float32 and the requested quantization
+    → parity check of the float32 model against PyTorch greedy on probe inputs
+    → the requested quantization → MODEL_DIR (atomic rename)
 
 Decoder-only students ("student_kind": "causal" in mckd_student.json, mckd.student.causal)
 convert the same way to a CTranslate2 Generator model; their parity check decodes with
@@ -61,10 +62,21 @@ def _check_student(student_dir: Path) -> dict:
     return read_json(student_dir / "mckd_student.json")
 
 
-def _convert(src: Path, out: Path, quantization: str) -> None:
-    conv = _converter_class()(str(src))
+def _convert(src: Path, outs: dict[str, Path]) -> None:
+    """Convert `src` once per {quantization: folder}, loading the checkpoint only once: the
+    load is most of a conversion's time, and each copy of the loaded spec quantizes on its own
+    (the files are byte for byte those of separate conversions)."""
+    import copy
+
     try:
-        conv.convert(str(out), quantization=quantization, force=True)
+        spec = _converter_class()(str(src))._load()
+        spec.validate()
+        for i, (quantization, out) in enumerate(outs.items()):
+            one = spec if i == len(outs) - 1 else copy.deepcopy(spec)
+            one.optimize(quantization=quantization)
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            one.save(str(out))
     except Exception as e:  # noqa: BLE001 - the converter raises bare ValueError/KeyError/...
         raise MckdError(f"{src}: CTranslate2 conversion failed ({type(e).__name__}: {e})") from None
 
@@ -191,9 +203,10 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
         if cfg.get("model_type") in ("bart", "mbart") and "normalize_before" not in cfg:
             cfg["normalize_before"] = cfg.get("model_type") == "mbart"
             write_json_atomic(hf / "config.json", cfg)
-        # 2. float32 conversion and the parity check
+        # 2. float32 (for the parity check) and the requested quantization, from one load
         f32 = work / "ct2-float32"
-        _convert(hf, f32, "float32")
+        final = f32 if quantization == "float32" else work / f"ct2-{quantization}"
+        _convert(hf, {"float32": f32, quantization: final})
         parity = None
         if check:
             inputs = (check_inputs or []) + list(meta.get("probes") or [])
@@ -205,11 +218,6 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
                 parity = causal_parity_check(hf, f32, meta, inputs)
             else:
                 parity = parity_check(hf, f32, meta, inputs)
-        # 3. the requested quantization
-        final = f32
-        if quantization != "float32":
-            final = work / f"ct2-{quantization}"
-            _convert(hf, final, quantization)
         for name in ("tokenizer.json", "mckd_tokenizer.json"):
             shutil.copy2(hf / name, final / name)
         model_meta = {
