@@ -1,0 +1,98 @@
+"""Does a student's relabel add to the teacher's passes? craft-cpu run-vote's stage 1, re-voted.
+
+No model runs: the teacher's two passes of every pool and test sentence are in its label records
+(`votes.outputs`), the stage-1 students' raw outputs in their label steps. Each combination is
+voted as the teacher's own passes were (mckd.teacher.vote at threshold 0.2, the teacher's), and
+scored from those trees against the held-back gold (analysis only). Other thresholds are listed as
+a sensitivity check; they read the gold, so none of them is a setting.
+
+    python experiments/craft-cpu/levers/stage_vote/analyze.py   # writes results.json beside it
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from mckd.data import load_split
+from mckd.jsonio import read_jsonl, write_json_atomic
+from mckd.metrics import score
+from mckd.teacher.vote import best_spans, render_unlabeled, span_votes
+
+ROOT = Path(__file__).resolve().parents[4]
+STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
+THRESHOLD = 0.2  # the teacher's (teacher.vote_threshold in the craft-cpu-vote preset)
+
+
+def by_id(step: str) -> dict[str, dict]:
+    return {r["id"]: r for r in read_jsonl(STEPS / step / "labels.jsonl")}
+
+
+def vote(trees: list[str], words: list[str], threshold: float) -> str:
+    votes, _ = span_votes(trees, words)
+    return render_unlabeled(words, best_spans(votes, len(words), len(trees), threshold))
+
+
+def right_branching(words: list[str]) -> str:
+    tree = f"( {words[-1]} )"
+    for w in reversed(words[:-1]):
+        tree = f"( ( {w} ) {tree} )"
+    return tree
+
+
+def paper_f1(gold: dict, ids: list[str], outputs: list[str]) -> float:
+    preds = [{"id": i, "output": o} for i, o in zip(ids, outputs)]
+    return round(score([gold[i] for i in ids], preds, "unlabeled")["paper_f1"], 2)
+
+
+def main(data: str = "data/craft") -> dict:
+    res: dict = {"threshold": THRESHOLD, "pool": {}, "test": {}, "sensitivity": {}}
+    # the pool: each half's teacher passes + the other half's student (labels_1_X)
+    gold = {r["id"]: r for r in load_split(ROOT / data, "train")}
+    teacher, relabels = by_id("teacher_pool"), {**by_id("labels_1_A"), **by_id("labels_1_B")}
+    ids = sorted(relabels)
+    passes = {i: teacher[i]["votes"]["outputs"] for i in ids}
+    res["pool"] = {
+        "n": len(ids),
+        "teacher_vote": paper_f1(gold, ids, [teacher[i]["output"] for i in ids]),
+        "relabels": paper_f1(gold, ids, [relabels[i]["output"] for i in ids]),
+        "teacher_passes_and_relabel": paper_f1(gold, ids, [
+            vote(passes[i] + [relabels[i]["output"]], gold[i]["words"], THRESHOLD) for i in ids]),
+    }
+    # controls: is any third voter a tie-breaker? right-branching, or the better pass counted twice
+    res["pool"]["control_teacher_passes_and_right_branching"] = paper_f1(gold, ids, [
+        vote(passes[i] + [right_branching(gold[i]["words"])], gold[i]["words"], THRESHOLD)
+        for i in ids])
+    res["pool"]["teacher_pass_1"] = paper_f1(gold, ids, [passes[i][0] for i in ids])
+    res["pool"]["teacher_pass_2"] = paper_f1(gold, ids, [passes[i][1] for i in ids])
+    best = 0 if res["pool"]["teacher_pass_1"] >= res["pool"]["teacher_pass_2"] else 1
+    res["pool"]["control_teacher_passes_and_the_better_pass_again"] = paper_f1(gold, ids, [
+        vote(passes[i] + [passes[i][best]], gold[i]["words"], THRESHOLD) for i in ids])
+    res["sensitivity"]["pool_teacher_passes_and_relabel"] = {
+        str(t): paper_f1(gold, ids, [vote(passes[i] + [relabels[i]["output"]], gold[i]["words"], t)
+                                     for i in ids]) for t in (0.0, 0.1, 0.3, 0.34, 0.5)}
+    # the test split: the teacher's passes with one or both stage-1 students, and the students alone
+    gold = {r["id"]: r for r in load_split(ROOT / data, "test")}
+    teacher, a, b = by_id("teacher_test"), by_id("s1_A_test"), by_id("s1_B_test")
+    ids = sorted(teacher)
+    p = {i: teacher[i]["votes"]["outputs"] for i in ids}
+    w = {i: gold[i]["words"] for i in ids}
+    res["test"] = {
+        "n": len(ids),
+        "teacher_vote": paper_f1(gold, ids, [teacher[i]["output"] for i in ids]),
+        "student_A": paper_f1(gold, ids, [a[i]["output"] for i in ids]),
+        "student_B": paper_f1(gold, ids, [b[i]["output"] for i in ids]),
+        "teacher_passes_and_A": paper_f1(gold, ids, [vote(p[i] + [a[i]["output"]], w[i], THRESHOLD) for i in ids]),
+        "teacher_passes_and_B": paper_f1(gold, ids, [vote(p[i] + [b[i]["output"]], w[i], THRESHOLD) for i in ids]),
+        "teacher_passes_A_and_B": paper_f1(gold, ids, [
+            vote(p[i] + [a[i]["output"], b[i]["output"]], w[i], THRESHOLD) for i in ids]),
+        "A_and_B": paper_f1(gold, ids, [vote([a[i]["output"], b[i]["output"]], w[i], THRESHOLD)
+                                        for i in ids]),
+    }
+    write_json_atomic(Path(__file__).with_name("results.json"), res)
+    return res
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*sys.argv[1:]), indent=1))
