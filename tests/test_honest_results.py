@@ -403,8 +403,22 @@ def test_a_run_continues_without_the_teacher_file_once_the_teacher_steps_are_don
     res, log = _run(data_dir, run, cfg)
     assert res["complete"] and fakes["teacher"] == 2 and "[done] teacher labels the pool" in log
     # a teacher step that has to run still needs the model, and says so
-    with pytest.raises(MckdError, match="teacher.gguf: file not found"):
+    with pytest.raises(MckdError, match=r"teacher\.model='.*teacher\.gguf': no such file"):
         _run(data_dir, run, other_shots)
+
+
+def test_a_fresh_run_without_its_teacher_file_stops_before_any_step(fakes, data_dir, tmp_path,
+                                                                    capsys):
+    # the config accepts the path (a continued run may not need the file); the run does not
+    from mckd.errors import MckdError
+
+    run, missing = tmp_path / "run", tmp_path / "no-such.gguf"
+    with pytest.raises(MckdError, match=r"teacher\.model='.*no-such\.gguf': no such file"):
+        _run(data_dir, run, _cfg(missing))
+    assert not (run / "steps" / "select").exists() and "teacher" not in fakes
+    assert main(["distill", "--data", str(data_dir), "--out", str(run), "data.labeled=4",
+                 f"teacher.model={missing}"]) == 2
+    assert "no-such.gguf': no such file" in capsys.readouterr().err
 
 
 def test_only_on_the_command_line(fakes, data_dir, tmp_path, capsys):

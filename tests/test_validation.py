@@ -32,7 +32,6 @@ from mckd.errors import MckdError
     ("teacher.vote_demo_words=20to30", r"teacher\.vote_demo_words '20to30': expected LO-HI words"),
     ("teacher.vote_demo_words=auto", r"teacher\.vote_demo_words='auto' needs data\.max_words"),
     ("format=labeled teacher.samples=3", r"teacher\.samples=3: voting works on format 'unlabeled'"),
-    ("teacher.model=/no/such/model.gguf", r"teacher\.model='/no/such/model\.gguf': no such file"),
     ("data.labeled=0", r"data\.labeled must be >= 1"),
     ("data.max_pool=-1", r"data\.max_pool must be >= 0 .*got -1"),
     ("data.max_test=-1", r"data\.max_test must be >= 0"),

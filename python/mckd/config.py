@@ -408,8 +408,8 @@ def validate(cfg: DistillConfig) -> None:
         if cfg.teacher.timeout_s <= 0:
             raise MckdError(f"teacher.timeout_s must be > 0, got {cfg.teacher.timeout_s}")
         Client(server_settings(cfg.teacher))  # the URL's form
-    else:
-        _check_teacher_model(cfg.teacher.model)
+    # teacher.model is not checked here: a run continued from its committed teacher steps needs
+    # no teacher file (the distiller checks it before the first step of a run that does)
 
 
 def server_settings(t: "TeacherConfig"):
@@ -463,15 +463,6 @@ def _check_trainer(cfg: DistillConfig) -> None:
             tc.resolved()
         except MckdError as e:
             raise MckdError(f"student settings: {e}") from None
-
-
-def _check_teacher_model(spec: str) -> None:
-    # A short name is resolved (and its package checked) by the teacher; a path must exist now.
-    if spec.endswith(".gguf") or "/" in spec or spec.startswith((".", "~")):
-        p = Path(spec).expanduser()
-        if not p.is_file():
-            raise MckdError(f"teacher.model={spec!r}: no such file (expected a .gguf model or "
-                            "a packaged short name such as smollm2)")
 
 
 def to_dict(cfg: DistillConfig) -> dict[str, Any]:

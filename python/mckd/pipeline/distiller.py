@@ -169,9 +169,11 @@ class Distiller:
 
             ident = Client(server_settings(self.cfg.teacher)).identity()
             return ident["url"], sha256_text(json.dumps(ident, sort_keys=True))
-        path = resolve_model(self.cfg.teacher.model)
+        spec = self.cfg.teacher.model
+        path = resolve_model(spec)
         if not path.is_file():
-            raise MckdError(f"teacher model {path}: file not found")
+            raise MckdError(f"teacher.model={spec!r}: no such file {str(path)!r} (expected a "
+                            ".gguf model or a packaged short name such as smollm2)")
         # a packaged model checked when it was assembled need not be hashed again (1 GB: ~4 s)
         return str(path), verified_sha256(path) or file_sha256(path, self._hash_cache())
 
