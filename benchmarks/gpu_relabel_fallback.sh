@@ -5,27 +5,7 @@
 # fallback that replaced it has not been run here yet.
 #   bash benchmarks/gpu_relabel_fallback.sh
 set -u
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-OUT=${OUT:-/tmp/out}; W=/tmp/w; mkdir -p $W/whl $OUT
-for f in .whl/*.whl.xz; do xz -dc "$f" > "$W/whl/$(basename "${f%.xz}")"; done
-cp .whl/*.whl $W/whl/ 2>/dev/null
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $W/whl/*.whl || exit 1
-python3 -m pip install -q --no-build-isolation --no-deps --no-index --no-cache-dir --target /tmp/site . || exit 1
-export PYTHONPATH=/tmp/site
-M="python3 -m mckd.cli"
-$M data import '.gpu/craft/*.tree' --out $W/data > /dev/null || exit 1
-python3 - <<'PY'
-import json
-recs = [json.loads(l) for l in open("/tmp/w/data/train.jsonl")]
-pool = [r for r in recs if 20 <= len(r["words"]) <= 30]
-with open("/tmp/w/train.jsonl", "w") as f:
-    for r in pool[:480]:
-        f.write(json.dumps({"id": r["id"], "words": r["words"], "source": r["source"],
-                            "target": r["targets"]["unlabeled"]}) + "\n")
-with open("/tmp/w/in.jsonl", "w") as f:
-    for r in pool[480:520]:
-        f.write(json.dumps({"id": r["id"], "words": r["words"]}) + "\n")
-PY
+source benchmarks/gpu_followup_setup.sh  # sets OUT, W, M; $W/train.jsonl, $W/in.jsonl
 echo "=== train t5-micro on cuda, default settings (bf16 now off)"
 timeout 60 $M train --train $W/train.jsonl --out $W/s --device cuda --arch t5-micro --epochs 2 2>&1 | tail -4
 echo "=== export"

@@ -4,24 +4,7 @@
 # step's loss of 1 epoch on 480 CRAFT sentences, t5-small in bf16 / fp32 / at lr 3e-4, t5-micro.
 #   bash benchmarks/gpu_t5_lr.sh      # writes $OUT/<run>.log
 set -u
-export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-OUT=${OUT:-/tmp/out}; W=/tmp/w; mkdir -p $W/whl $OUT
-for f in .whl/*.whl.xz; do xz -dc "$f" > "$W/whl/$(basename "${f%.xz}")"; done
-cp .whl/*.whl $W/whl/ 2>/dev/null
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $W/whl/*.whl || exit 1
-python3 -m pip install -q --no-build-isolation --no-deps --no-index --no-cache-dir --target /tmp/site . || exit 1
-export PYTHONPATH=/tmp/site
-M="python3 -m mckd.cli"
-$M data import '.gpu/craft/*.tree' --out $W/data > /dev/null || exit 1
-python3 - <<'PY'
-import json
-recs = [json.loads(l) for l in open("/tmp/w/data/train.jsonl")]
-pool = [r for r in recs if 20 <= len(r["words"]) <= 30][:480]
-with open("/tmp/w/train.jsonl", "w") as f:
-    for r in pool:
-        f.write(json.dumps({"id": r["id"], "words": r["words"], "source": r["source"],
-                            "target": r["targets"]["unlabeled"]}) + "\n")
-PY
+source benchmarks/gpu_followup_setup.sh  # sets OUT, W, M; $W/train.jsonl, $W/in.jsonl
 run() {  # name args...
   local n=$1; shift
   echo "=== $n: $*"
