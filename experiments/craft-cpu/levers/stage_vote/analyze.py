@@ -3,7 +3,9 @@
 No model runs: the teacher's two passes of every pool and test sentence are in its label records
 (`votes.outputs`), the stage-1 students' raw outputs in their label steps. Each combination is
 voted as the teacher's own passes were (mckd.teacher.vote at threshold 0.2, the teacher's), and
-scored from those trees against the held-back gold (analysis only). Other thresholds are listed as
+scored from those trees against the held-back gold (analysis only). Where the run has them, the
+later students (trained on the voted labels) are scored alone, with the teacher's passes, and in a
+committee of students only. Other thresholds are listed as
 a sensitivity check; they read the gold, so none of them is a setting.
 
     python experiments/craft-cpu/levers/stage_vote/analyze.py   # writes results.json beside it
@@ -90,6 +92,19 @@ def main(data: str = "data/craft") -> dict:
         "A_and_B": paper_f1(gold, ids, [vote([a[i]["output"], b[i]["output"]], w[i], THRESHOLD)
                                         for i in ids]),
     }
+    # stage 2 (students trained on the voted labels), where its test steps are done
+    later = {name: by_id(f"{name}_test") for name in ("s2_A", "s2_B", "final_1", "final_2")
+             if (STEPS / f"{name}_test" / "done.json").is_file()}
+    if later:
+        res["test_later_students"] = {}
+        for name, lab in later.items():
+            res["test_later_students"][name] = paper_f1(gold, ids, [lab[i]["output"] for i in ids])
+            res["test_later_students"][f"teacher_passes_and_{name}"] = paper_f1(gold, ids, [
+                vote(p[i] + [lab[i]["output"]], w[i], THRESHOLD) for i in ids])
+        # a committee of students only (no teacher at parse time): stage 1's two and the later ones
+        members = [a, b, *later.values()]
+        res["test_later_students"]["committee_" + "_".join(["s1_A", "s1_B", *later])] = paper_f1(
+            gold, ids, [vote([m[i]["output"] for m in members], w[i], THRESHOLD) for i in ids])
     write_json_atomic(Path(__file__).with_name("results.json"), res)
     return res
 
