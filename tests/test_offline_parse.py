@@ -145,6 +145,15 @@ def test_parse_runs_offline_from_file_and_stdin(deployment, tmp_path):
     trees = r.stdout.splitlines()
     assert [parse_tree(t).words for t in trees] == [s.split() for s in sentences]
 
+    # a committee of two copies of one student agrees with it span for span, still torch-free
+    from mckd.metrics.spans import spans
+
+    r = _run(py, env, "-c", guard, "parse", str(model_dir), str(f), "--with", str(model_dir))
+    assert r.returncode == 0, r.stderr
+    voted = r.stdout.splitlines()
+    assert [parse_tree(t).words for t in voted] == [s.split() for s in sentences]
+    assert [spans(t) for t in voted] == [spans(t) for t in trees]
+
     r = _run(py, env, "-m", "mckd.cli", "parse", str(model_dir), stdin="the protein\n")
     assert r.returncode == 0, r.stderr
     assert parse_tree(r.stdout.strip()).words == ["the", "protein"]

@@ -17,13 +17,19 @@ def add_arguments(parser):
     parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",
                         help="constrained: every output is a tree over the input words (decoder-only "
                              "students of tree formats; auto uses it there); free: plain greedy")
+    parser.add_argument("--with", dest="committee", metavar="MODEL_DIR", action="append",
+                        default=[], help="another exported student (repeatable): the output is "
+                                         "the consensus tree of all of them (unlabeled format)")
+    parser.add_argument("--vote-threshold", type=float, default=0.2,
+                        help="with --with: keep a span when votes/students > this (0.2), "
+                             "settling conflicts by votes (mckd.teacher.vote)")
 
 
 def run(args) -> int:
     import sys
 
     from ..errors import MckdError
-    from ..student.relabel import parse_lines
+    from ..student.relabel import parse_committee, parse_lines
 
     if args.file is None:
         lines = sys.stdin
@@ -35,8 +41,16 @@ def run(args) -> int:
             raise MckdError(f"{args.file}: cannot open ({e.strerror})") from None
         lines = src
     try:
-        for tree in parse_lines(args.model, lines, device=args.device, threads=args.threads,
-                                batch=max(1, args.batch), decoding=args.decoding):
+        kw = dict(device=args.device, threads=args.threads, batch=max(1, args.batch),
+                  decoding=args.decoding)
+        if args.committee:
+            if not 0 <= args.vote_threshold < 1:
+                raise MckdError(f"--vote-threshold must be in [0, 1), got {args.vote_threshold}")
+            trees = parse_committee([args.model, *args.committee], lines,
+                                    threshold=args.vote_threshold, **kw)
+        else:
+            trees = parse_lines(args.model, lines, **kw)
+        for tree in trees:
             sys.stdout.write(tree + "\n")
         sys.stdout.flush()
     except UnicodeDecodeError as e:

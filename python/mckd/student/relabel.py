@@ -371,6 +371,29 @@ def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: s
                 threads: int = 0, batch: int = 256, decoding: str = "auto") -> Iterable[str]:
     """Yield one tree (or text output) per non-empty input line, in order."""
     lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding)
+    for buf in _line_batches(lines, lab.fmt, batch):
+        yield from _parse_batch(lab, buf)
+
+
+def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float = 0.2,
+                    device: str = "auto", threads: int = 0, batch: int = 256,
+                    decoding: str = "auto") -> Iterable[str]:
+    """Yield, per non-empty input line, the consensus tree (mckd.teacher.vote) of what several
+    exported students of the unlabeled format wrote for it: a committee of students."""
+    from ..teacher.vote import consensus_tree
+
+    labs = [Labeler(d, device=device, threads=threads, decoding=decoding) for d in model_dirs]
+    other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != "unlabeled"]
+    if other:
+        raise MckdError(f"a committee votes on unlabeled trees; not of that format: {', '.join(other)}")
+    for buf in _line_batches(lines, "unlabeled", batch):
+        trees = [list(_parse_batch(lab, buf)) for lab in labs]
+        for i, words in enumerate(buf):
+            yield consensus_tree([t[i] for t in trees], words, threshold)
+
+
+def _line_batches(lines: Iterable[str], fmt: str, batch: int) -> Iterable[list[list[str]]]:
+    """The words of the non-empty lines, `batch` lines at a time."""
     buf: list[list[str]] = []
     any_input = False
     for line in lines:
@@ -378,14 +401,14 @@ def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: s
         if not w:
             continue
         any_input = True
-        if lab.fmt in TREE_FORMATS:  # PTB convention for brackets inside words
+        if fmt in TREE_FORMATS:  # PTB convention for brackets inside words
             w = [x.replace("(", "-LRB-").replace(")", "-RRB-") for x in w]
         buf.append(w)
         if len(buf) >= batch:
-            yield from _parse_batch(lab, buf)
+            yield buf
             buf = []
     if buf:
-        yield from _parse_batch(lab, buf)
+        yield buf
     if not any_input:
         raise MckdError("no input sentences (empty input)")
 
