@@ -520,6 +520,8 @@ class Distiller:
             self._branch(self._sft_gold, test_file, sel)
         if c.baselines.sd_filter:
             self._branch(self._sd_filter, test_file, sel)
+        if c.baselines.committee:
+            self._branch(self._committee)
         self._walked = True
 
     def _branch(self, fn, *args):
@@ -633,6 +635,8 @@ class Distiller:
             rows.append(("kd_sd_filter", on_test("sd_filter"), "sd_filter"))
         rows += [(f"{k + 1}-stage", on_test(final_student(k)), final_student(k))
                  for k in range(1, c.stages)]
+        if b.committee:
+            rows.append(("committee", "committee_test", None))
         return rows
 
     def _row(self, step: str, student: str | None) -> dict:
@@ -743,6 +747,37 @@ class Distiller:
                           "baseline KD+SD: retrain on the 50% most confident labels")
         self.relabel(on_test("sd_filter"), st, test_file, sel["test_sha"],
                      "baseline KD+SD: student labels the test split")
+
+    def _committee(self) -> None:
+        """Every collaborative student and the shipped final student vote each test tree (the
+        consensus of their raw outputs; one that is not a tree over the words abstains): what
+        `mckd parse FINAL --with S1_A ...` deploys. No model runs here."""
+        c = self.cfg
+        members = [on_test(stage_student(k, s)) for k in range(1, c.stages) for s in "AB"]
+        members.append(on_test(final_student(c.stages - 1)))
+        missing = [m for m in members if m not in self._current]
+        if missing:  # its own branch has it (plan-only: listed there as missing)
+            raise _NotCurrent(missing[0])
+        threshold = c.teacher.vote_threshold
+
+        def fn(d: Path) -> dict:
+            from ..teacher.vote import best_spans, render_unlabeled, span_votes
+
+            labels = [{r["id"]: r for r in self._labels(m)} for m in members]
+            out = []
+            for rid, first in labels[-1].items():
+                votes, usable = span_votes([lab[rid]["output"] for lab in labels], first["words"])
+                tree = render_unlabeled(first["words"], best_spans(
+                    votes, len(first["words"]), len(labels), threshold))
+                out.append({"id": rid, "source": first.get("source"), "words": first["words"],
+                            "output": tree, "target": tree, "valid": True, "repaired": False,
+                            "committee": {"members": len(labels), "usable": usable}})
+            write_jsonl_atomic(d / "labels.jsonl", out)
+            return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out), "members": members}
+
+        self._step("committee_test", {"members": {m: self._current[m]["sha"] for m in members},
+                                      "threshold": threshold, "versions": {"vote": VOTE_VERSION}},
+                   fn, f"committee: {len(members)} students vote each test tree")
 
     def _inputs_file(self, name: str, records: list[dict], split_sha: str) -> tuple[Path, str]:
         def fn(d: Path) -> dict:

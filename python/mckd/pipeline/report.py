@@ -11,6 +11,7 @@ ROW_NAMES = {
     "sft_gold": "student fine-tuned on the gold examples only",
     "vanilla_kd": "vanilla KD (1-stage)",
     "kd_sd_filter": "KD + SD w/ filter",
+    "committee": "committee of the run's students (voted; not in the paper)",
 }
 
 
@@ -21,7 +22,7 @@ def _row_name(key: str) -> str:
 def _order(models: dict) -> list[str]:
     fixed = [k for k in ("teacher", "sft_gold", "vanilla_kd", "kd_sd_filter") if k in models]
     stages = sorted((k for k in models if k.endswith("-stage")), key=lambda k: int(k.split("-")[0]))
-    return fixed + stages
+    return fixed + stages + [k for k in ("committee",) if k in models]
 
 
 def _columns(fmt: str) -> list[tuple[str, str]]:

@@ -387,7 +387,9 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
     if other:
         raise MckdError(f"a committee votes on unlabeled trees; not of that format: {', '.join(other)}")
     for buf in _line_batches(lines, "unlabeled", batch):
-        trees = [list(_parse_batch(lab, buf)) for lab in labs]
+        # the members' raw outputs: one that is not a tree over the words abstains (a repair
+        # never votes)
+        trees = [list(_parse_batch(lab, buf, key="output")) for lab in labs]
         for i, words in enumerate(buf):
             yield consensus_tree([t[i] for t in trees], words, threshold)
 
@@ -413,10 +415,10 @@ def _line_batches(lines: Iterable[str], fmt: str, batch: int) -> Iterable[list[l
         raise MckdError("no input sentences (empty input)")
 
 
-def _parse_batch(lab: Labeler, buf: list[list[str]]) -> Iterable[str]:
+def _parse_batch(lab: Labeler, buf: list[list[str]], key: str = "target") -> Iterable[str]:
     order = sorted(range(len(buf)), key=lambda i: len(buf[i]))
     res = lab.label([buf[i] for i in order], [f"line {i + 1}" for i in order])
     out = [None] * len(buf)
     for i, r in zip(order, res):
-        out[i] = r["target"]
+        out[i] = r[key]
     yield from out
