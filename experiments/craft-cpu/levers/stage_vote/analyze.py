@@ -48,6 +48,16 @@ def paper_f1(gold: dict, ids: list[str], outputs: list[str]) -> float:
     return round(score([gold[i] for i in ids], preds, "unlabeled")["paper_f1"], 2)
 
 
+def paired_gain(gold: dict, ids: list[str], outputs: list[str], base: list[str]) -> dict:
+    """Mean per-sentence paper F1 of `outputs` minus `base`'s, with its standard error."""
+    import statistics
+
+    one = lambda i, o: score([gold[i]], [{"id": i, "output": o}], "unlabeled")["paper_f1"]  # noqa: E731
+    d = [one(i, o) - one(i, b) for i, o, b in zip(ids, outputs, base)]
+    return {"mean": round(statistics.mean(d), 2),
+            "se": round(statistics.stdev(d) / len(d) ** 0.5, 2)}
+
+
 def main(data: str = "data/craft") -> dict:
     res: dict = {"threshold": THRESHOLD, "pool": {}, "test": {}, "sensitivity": {}}
     # the pool: each half's teacher passes + the other half's student (labels_1_X)
@@ -103,8 +113,15 @@ def main(data: str = "data/craft") -> dict:
                 vote(p[i] + [lab[i]["output"]], w[i], THRESHOLD) for i in ids])
         # a committee of students only (no teacher at parse time): stage 1's two and the later ones
         members = [a, b, *later.values()]
-        res["test_later_students"]["committee_" + "_".join(["s1_A", "s1_B", *later])] = paper_f1(
-            gold, ids, [vote([m[i]["output"] for m in members], w[i], THRESHOLD) for i in ids])
+        committee = [vote([m[i]["output"] for m in members], w[i], THRESHOLD) for i in ids]
+        name = "committee_" + "_".join(["s1_A", "s1_B", *later])
+        res["test_later_students"][name] = paper_f1(gold, ids, committee)
+        # paired over the same sentences: what the 500-sentence means can and cannot tell apart
+        teacher_out = [teacher[i]["output"] for i in ids]
+        res["test_paired_gain_over_the_teacher"] = {
+            **{n: paired_gain(gold, ids, [lab[i]["output"] for i in ids], teacher_out)
+               for n, lab in later.items()},
+            name: paired_gain(gold, ids, committee, teacher_out)}
     write_json_atomic(Path(__file__).with_name("results.json"), res)
     return res
 
