@@ -134,7 +134,7 @@ def plot(results: dict, path: Path) -> bool:
         for x, y in zip(xs, ys):
             ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center")
     for key, color, style in (("teacher", "C3", "--"), ("sft_gold", "C2", ":"),
-                              ("kd_sd_filter", "C4", "-.")):
+                              ("kd_sd_filter", "C4", "-."), ("committee", "C1", "-.")):
         if key in models and models[key].get(metric) is not None:
             ax.axhline(models[key][metric], color=color, linestyle=style, label=_row_name(key))
     rb = results.get("references", {}).get("right-branching", {}).get(metric)
