@@ -493,18 +493,22 @@ def test_committee_row_votes_the_raw_test_outputs_of_every_student(fakes, data_d
     res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true"))
     assert res["complete"] and "committee" in res["models"]
     assert "committee: 3 students vote each test tree" in log
-    members = ["s1_A_test", "s1_B_test", "final_1_test"]
+    members = ["final_1_test", "s1_A_test", "s1_B_test"]
     outs = [{r["id"]: r for r in read_jsonl(run / f"steps/{m}/labels.jsonl")} for m in members]
     voted = read_jsonl(run / res["models"]["committee"]["labels"])
     assert len(voted) == 6
     for r in voted:
         trees = [o[r["id"]]["output"] for o in outs]
-        assert r["output"] == consensus_tree(trees, r["words"], 0.2)
         usable = sum(o[r["id"]]["valid"] for o in outs)
         assert r["committee"] == {"members": 3, "usable": usable}
-        if usable == 0:  # nobody wrote a tree over the words: a flat tree, no borrowed brackets
-            assert r["output"] == "( " + " ".join(f"( {w} )" for w in r["words"]) + " )"
+        if usable:
+            assert r["output"] == consensus_tree(trees, r["words"], 0.2) and r["valid"]
+        else:  # nobody wrote a tree over the words: the final student's raw output stands
+            final = outs[0][r["id"]]
+            assert (r["output"], r["valid"]) == (final["output"], False)
     assert any(r["committee"]["usable"] == 0 for r in voted)
+    assert res["models"]["committee"]["invalid"] == sum(r["committee"]["usable"] == 0
+                                                        for r in voted)
     assert "committee of the run's students" in (run / "results.md").read_text()
     with pytest.raises(MckdError, match="baselines.committee=true: .*stages >= 2"):
         _cfg(_gguf(tmp_path), "baselines.committee=true", "stages=1")

@@ -595,7 +595,7 @@ class Distiller:
         threshold = self.cfg.teacher.vote_threshold
 
         def fn(d: Path) -> dict:
-            from ..teacher.vote import best_spans, render_unlabeled, span_votes
+            from ..teacher.vote import consensus
 
             teacher = {r["id"]: r for r in self._labels("teacher_pool")}
             out = []
@@ -607,12 +607,11 @@ class Distiller:
                 # a teacher that did not vote is one pass: its raw output
                 trees = list((t.get("votes") or {}).get("outputs") or [t["output"]])
                 trees.append(r["output"])
-                votes, usable = span_votes(trees, r["words"])
-                tree = render_unlabeled(r["words"], best_spans(votes, len(r["words"]),
-                                                               len(trees), threshold))
-                out.append({"id": r["id"], "source": r["source"], "words": r["words"],
-                            "target": tree, "output": tree, "valid": True, "repaired": False,
-                            "relabel_output": r["output"],
+                tree, usable = consensus(trees, r["words"], threshold)
+                voted = r if tree is None else {  # no voter wrote a tree: the relabel stays
+                    "id": r["id"], "source": r["source"], "words": r["words"], "target": tree,
+                    "output": tree, "valid": True, "repaired": False}
+                out.append({**voted, "relabel_output": r["output"],
                             "stage_vote": {"voters": len(trees), "usable": usable}})
             write_jsonl_atomic(d / "labels.jsonl", out)
             return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out)}
@@ -750,28 +749,31 @@ class Distiller:
 
     def _committee(self) -> None:
         """Every collaborative student and the shipped final student vote each test tree (the
-        consensus of their raw outputs; one that is not a tree over the words abstains): what
-        `mckd parse FINAL --with S1_A ...` deploys. No model runs here."""
+        consensus of their raw outputs; one that is not a tree over the words abstains, and
+        where none is, the final student's output stands): what `mckd parse FINAL --with S1_A
+        ...` deploys. No model runs here."""
         c = self.cfg
-        members = [on_test(stage_student(k, s)) for k in range(1, c.stages) for s in "AB"]
-        members.append(on_test(final_student(c.stages - 1)))
+        # the shipped student first: where no member wrote a tree, its output stands
+        members = [on_test(final_student(c.stages - 1))]
+        members += [on_test(stage_student(k, s)) for k in range(1, c.stages) for s in "AB"]
         missing = [m for m in members if m not in self._current]
         if missing:  # its own branch has it (plan-only: listed there as missing)
             raise _NotCurrent(missing[0])
         threshold = c.teacher.vote_threshold
 
         def fn(d: Path) -> dict:
-            from ..teacher.vote import best_spans, render_unlabeled, span_votes
+            from ..teacher.vote import consensus
 
             labels = [{r["id"]: r for r in self._labels(m)} for m in members]
             out = []
-            for rid, first in labels[-1].items():
-                votes, usable = span_votes([lab[rid]["output"] for lab in labels], first["words"])
-                tree = render_unlabeled(first["words"], best_spans(
-                    votes, len(first["words"]), len(labels), threshold))
-                out.append({"id": rid, "source": first.get("source"), "words": first["words"],
-                            "output": tree, "target": tree, "valid": True, "repaired": False,
-                            "committee": {"members": len(labels), "usable": usable}})
+            for rid, first in labels[0].items():
+                tree, usable = consensus([lab[rid]["output"] for lab in labels], first["words"],
+                                         threshold)
+                rec = {k: first[k] for k in ("id", "source", "words", "output", "target", "valid",
+                                             "repaired") if k in first}
+                if tree is not None:
+                    rec.update(output=tree, target=tree, valid=True, repaired=False)
+                out.append({**rec, "committee": {"members": len(labels), "usable": usable}})
             write_jsonl_atomic(d / "labels.jsonl", out)
             return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out), "members": members}
 

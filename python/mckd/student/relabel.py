@@ -379,8 +379,9 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
                     device: str = "auto", threads: int = 0, batch: int = 256,
                     decoding: str = "auto") -> Iterable[str]:
     """Yield, per non-empty input line, the consensus tree (mckd.teacher.vote) of what several
-    exported students of the unlabeled format wrote for it: a committee of students."""
-    from ..teacher.vote import consensus_tree
+    exported students of the unlabeled format wrote for it: a committee of students. Where none
+    wrote a tree over the words, the first student's output as `parse_lines` gives it."""
+    from ..teacher.vote import consensus
 
     labs = [Labeler(d, device=device, threads=threads, decoding=decoding) for d in model_dirs]
     other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != "unlabeled"]
@@ -389,9 +390,11 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
     for buf in _line_batches(lines, "unlabeled", batch):
         # the members' raw outputs: one that is not a tree over the words abstains (a repair
         # never votes)
-        trees = [list(_parse_batch(lab, buf, key="output")) for lab in labs]
+        recs = [_batch_records(lab, buf) for lab in labs]
         for i, words in enumerate(buf):
-            yield consensus_tree([t[i] for t in trees], words, threshold)
+            tree, _ = consensus([r[i]["output"] for r in recs], words, threshold)
+            # where no member wrote a tree over the words: the first one's, as parse_lines gives it
+            yield recs[0][i]["target"] if tree is None else tree
 
 
 def _line_batches(lines: Iterable[str], fmt: str, batch: int) -> Iterable[list[list[str]]]:
@@ -415,10 +418,15 @@ def _line_batches(lines: Iterable[str], fmt: str, batch: int) -> Iterable[list[l
         raise MckdError("no input sentences (empty input)")
 
 
-def _parse_batch(lab: Labeler, buf: list[list[str]], key: str = "target") -> Iterable[str]:
+def _parse_batch(lab: Labeler, buf: list[list[str]]) -> Iterable[str]:
+    yield from (r["target"] for r in _batch_records(lab, buf))
+
+
+def _batch_records(lab: Labeler, buf: list[list[str]]) -> list[dict]:
+    """The Labeler's records of one batch, in input order (it labels them sorted by length)."""
     order = sorted(range(len(buf)), key=lambda i: len(buf[i]))
     res = lab.label([buf[i] for i in order], [f"line {i + 1}" for i in order])
-    out = [None] * len(buf)
+    out: list = [None] * len(buf)
     for i, r in zip(order, res):
-        out[i] = r[key]
-    yield from out
+        out[i] = r
+    return out

@@ -435,15 +435,14 @@ def vote_records(runs: list[tuple[list[dict], dict]], cfg: TeacherConfig) -> lis
     consensus tree, `votes` what each pass wrote. Every span of the consensus was written by
     some pass; an input where no pass wrote a tree over its words keeps the first pass's
     output (so it scores as what the model wrote, not as a tree made up for it)."""
-    from .vote import best_spans, render_unlabeled, span_votes
+    from .vote import consensus
 
-    k = len(runs)
     out = []
     for recs in zip(*(r[0] for r in runs), strict=True):
         first = recs[0]
         assert all(r["id"] == first["id"] for r in recs)  # every pass labels X in order
         raw = [r["output"] for r in recs]
-        votes, usable = span_votes(raw, first["words"])
+        tree, usable = consensus(raw, first["words"], cfg.vote_threshold)
         tokens = sum(r.get("tokens", 0) for r in recs)
         rec = {**first, "tokens": tokens, "n_tokens": tokens,
                "teacher": {**first["teacher"], "samples": cfg.samples,
@@ -452,9 +451,7 @@ def vote_records(runs: list[tuple[list[dict], dict]], cfg: TeacherConfig) -> lis
                            **({"vote_demo_words": cfg.vote_demo_words}
                               if cfg.vote_demo_words else {})}}
         rec["votes"] = {"outputs": raw, "usable": usable}
-        if usable:
-            tree = render_unlabeled(first["words"],
-                                    best_spans(votes, len(first["words"]), k, cfg.vote_threshold))
+        if tree is not None:
             rec.update(output=tree, target=tree, valid=True, repaired=False, stop="vote")
             rec.pop("problems", None)
             rec.pop("raw", None)

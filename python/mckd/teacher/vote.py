@@ -98,3 +98,12 @@ def consensus_tree(trees: list[str], words: list[str], threshold: float = 0.5) -
     """The consensus of sampled unlabeled trees over `words` (see the module docstring)."""
     votes, _ = span_votes(trees, words)
     return render_unlabeled(words, best_spans(votes, len(words), len(trees), threshold))
+
+
+def consensus(trees: list[str], words: list[str], threshold: float = 0.5) -> tuple[str | None, int]:
+    """(consensus tree, how many trees were usable); the tree is None when none was: every
+    caller then keeps what its first voter wrote, never a tree no voter wrote."""
+    votes, usable = span_votes(trees, words)
+    if not usable:
+        return None, 0
+    return render_unlabeled(words, best_spans(votes, len(words), len(trees), threshold)), usable

@@ -20,7 +20,7 @@ from pathlib import Path
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic
 from mckd.metrics import score
-from mckd.teacher.vote import best_spans, render_unlabeled, span_votes
+from mckd.teacher.vote import consensus
 
 ROOT = Path(__file__).resolve().parents[4]
 STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
@@ -32,8 +32,9 @@ def by_id(step: str) -> dict[str, dict]:
 
 
 def vote(trees: list[str], words: list[str], threshold: float) -> str:
-    votes, _ = span_votes(trees, words)
-    return render_unlabeled(words, best_spans(votes, len(words), len(trees), threshold))
+    """As the pipeline votes: where no voter wrote a tree over the words, the first one's stands."""
+    tree, _ = consensus(trees, words, threshold)
+    return trees[0] if tree is None else tree
 
 
 def right_branching(words: list[str]) -> str:
