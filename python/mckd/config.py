@@ -388,18 +388,18 @@ def validate(cfg: DistillConfig) -> None:
         raise MckdError(f"data.min_words={d.min_words} is above data.max_words={d.max_words}: "
                         "no sentence would fit")
     t = cfg.teacher
-    if (t.samples or t.vote_demo_words) and cfg.format != "unlabeled":
-        how = (f"teacher.samples={t.samples}" if t.samples else
-               f"teacher.vote_demo_words={t.vote_demo_words!r}")
-        raise MckdError(f"{how}: voting works on format 'unlabeled', not {cfg.format!r} (the "
-                        "consensus tree carries no labels)")
-    if cfg.baselines.committee and (cfg.format != "unlabeled" or cfg.stages < 2):
-        raise MckdError("baselines.committee=true: a committee votes unlabeled trees of the "
-                        f"stage students and needs stages >= 2 (format={cfg.format!r}, "
-                        f"stages={cfg.stages})")
-    if cfg.stage_vote and cfg.format != "unlabeled":
-        raise MckdError(f"stage_vote=true: voting works on format 'unlabeled', not "
-                        f"{cfg.format!r} (the consensus tree carries no labels)")
+    # every setting that votes trees (mckd.teacher.vote), first one named
+    voting = [how for on, how in ((t.samples, f"teacher.samples={t.samples}"),
+                                  (t.vote_demo_words,
+                                   f"teacher.vote_demo_words={t.vote_demo_words!r}"),
+                                  (cfg.stage_vote, "stage_vote=true"),
+                                  (cfg.baselines.committee, "baselines.committee=true")) if on]
+    if voting and cfg.format != "unlabeled":
+        raise MckdError(f"{voting[0]}: voting works on format 'unlabeled', not {cfg.format!r} "
+                        "(the consensus tree carries no labels)")
+    if cfg.baselines.committee and cfg.stages < 2:
+        raise MckdError("baselines.committee=true: a committee votes the trees of the stage "
+                        f"students and needs stages >= 2 (stages={cfg.stages})")
     if t.vote_demo_words == "auto" and not d.max_words:
         raise MckdError("teacher.vote_demo_words='auto' needs data.max_words (the band is "
                         "data.min_words-data.max_words)")

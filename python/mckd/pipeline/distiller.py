@@ -668,17 +668,13 @@ class Distiller:
                 st = stage_student(k, side)
                 if on_test(st) in cur:
                     res["stage_students"][f"stage{k}_{side}"] = self._row(on_test(st), st)
-        for k in range(0, c.stages):
-            steps = [stage_labels(k, "A"), stage_labels(k, "B")]
+        # the labels of each stage (k = 0: the teacher's), then what stage_vote handed on
+        pools = [("teacher" if k == 0 else f"stage{k}", stage_labels, k) for k in range(c.stages)]
+        pools += [(f"stage{k}_voted", voted_labels, k) for k in range(1, c.stages)]
+        for key, step_name, k in pools:
+            steps = [step_name(k, "A"), step_name(k, "B")]
             if all(s in cur for s in steps):
-                res["pool_quality"]["teacher" if k == 0 else f"stage{k}"] = dict(
-                    self._pool_quality(steps),
-                    labels=[str((self.run.step_dir(s) / "labels.jsonl").relative_to(self.root))
-                            for s in steps])
-        for k in range(1, c.stages):
-            steps = [voted_labels(k, "A"), voted_labels(k, "B")]
-            if all(s in cur for s in steps):
-                res["pool_quality"][f"stage{k}_voted"] = dict(
+                res["pool_quality"][key] = dict(
                     self._pool_quality(steps),
                     labels=[str((self.run.step_dir(s) / "labels.jsonl").relative_to(self.root))
                             for s in steps])

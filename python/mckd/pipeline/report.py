@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..jsonio import write_json_atomic, write_text_atomic
@@ -145,10 +146,9 @@ def plot(results: dict, path: Path) -> bool:
     # keys: teacher, stage<k> (relabels), stage<k>_voted (stage_vote: what stage k hands on)
     for suffix, style, name in (("", "-", "pool pseudolabels (analysis)"),
                                 ("_voted", "--", "pool labels voted with the teacher (analysis)")):
-        pts = sorted((0 if k == "teacher" else int(k[len("stage"):len(k) - len(suffix)]), v)
-                     for k, v in pq.items()
-                     if k == "teacher" or (k.startswith("stage") and k.endswith(suffix)
-                                           and k[len("stage"):len(k) - len(suffix)].isdigit()))
+        stage = {k: re.fullmatch(rf"stage(\d+){suffix}", k) for k in pq}
+        pts = sorted((0 if k == "teacher" else int(stage[k].group(1)), v)
+                     for k, v in pq.items() if k == "teacher" or stage[k])
         if len(pts) > (1 if suffix else 0):
             ax.plot([x + 1 for x, _ in pts], [v.get(metric) for _, v in pts], marker="s",
                     color="0.5", linestyle=style, alpha=0.6, label=name)
