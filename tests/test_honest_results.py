@@ -512,3 +512,34 @@ def test_committee_row_votes_the_raw_test_outputs_of_every_student(fakes, data_d
     assert "committee of the run's students" in (run / "results.md").read_text()
     with pytest.raises(MckdError, match="baselines.committee=true: .*stages >= 2"):
         _cfg(_gguf(tmp_path), "baselines.committee=true", "stages=1")
+
+
+def test_stage_vote_names_a_relabel_record_the_teacher_never_labelled(fakes, data_dir, tmp_path,
+                                                                      monkeypatch):
+    import mckd.student.relabel
+    import mckd.teacher
+    from mckd.errors import MckdError
+
+    def stray_relabel(model_dir, records, out_path, device="auto", **kw):
+        _fake_relabel(model_dir, records, out_path)
+        recs = read_jsonl(out_path)
+        write_jsonl_atomic(out_path, recs + [{**recs[0], "id": "stray#1"}])
+        return {"n": len(recs) + 1}
+
+    monkeypatch.setattr(mckd.teacher, "run_teacher", _fake_voting_teacher)
+    monkeypatch.setattr(mckd.student.relabel, "relabel", stray_relabel)
+    run = tmp_path / "run"
+    with pytest.raises(MckdError, match=r"labels_1_[AB]/labels\.jsonl: record 'stray#1' is not "
+                                        r"in the teacher's labels of the pool"):
+        _run(data_dir, run, _cfg(_gguf(tmp_path), "stage_vote=true"))
+    # nothing half-written: the vote step is not done, the relabels it read are kept
+    assert not (run / "steps/voted_1_A/done.json").exists()
+    assert (run / "steps/labels_1_A/done.json").exists()
+
+
+def test_parse_committee_refuses_a_vote_threshold_out_of_range(tmp_path, capsys):
+    f = tmp_path / "in.txt"
+    f.write_text("a b\n")
+    assert main(["parse", str(tmp_path / "m1"), str(f), "--with", str(tmp_path / "m2"),
+                 "--vote-threshold", "1.5"]) == 2
+    assert "--vote-threshold must be in [0, 1), got 1.5" in capsys.readouterr().err
