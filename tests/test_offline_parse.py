@@ -160,3 +160,27 @@ def test_parse_runs_offline_from_file_and_stdin(deployment, tmp_path):
 
     r = _run(py, env, "-m", "mckd.cli", "parse", str(tmp_path / "missing"))
     assert r.returncode == 2 and "model folder not found" in r.stderr
+
+
+def test_parse_compute_type(deployment, tmp_path):
+    """--compute-type reaches CTranslate2: float32 trees do not depend on the batch (int8's may,
+    README), and a type the device cannot run is a clear error naming the model folder."""
+    from mckd.trees import parse_tree
+
+    py, env, model_dir, _ = deployment
+    sentences = ["the gene binds a protein", "these cells were observed in mouse",
+                 "a protein of the mouse binds to these cells in the gene", "gene"]
+    f = tmp_path / "in.txt"
+    f.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    outs = []
+    for batch in ("1", "4"):
+        r = _run(py, env, "-m", "mckd.cli", "parse", str(model_dir), str(f), "--batch", batch,
+                 "--compute-type", "float32", "--device", "cpu")
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout.splitlines())
+    assert outs[0] == outs[1]
+    assert [parse_tree(t).words for t in outs[0]] == [s.split() for s in sentences]
+
+    r = _run(py, env, "-m", "mckd.cli", "parse", str(model_dir), str(f), "--device", "cpu",
+             "--compute-type", "float16")
+    assert r.returncode == 2 and str(model_dir) in r.stderr and "float16" in r.stderr, r.stderr

@@ -6,6 +6,8 @@ exported student runs in a minimal deployment.
 
 from __future__ import annotations
 
+from .relabel import add_compute_type
+
 
 def add_arguments(parser):
     parser.add_argument("model", metavar="MODEL_DIR", help="folder written by `mckd export`")
@@ -23,6 +25,7 @@ def add_arguments(parser):
     parser.add_argument("--vote-threshold", type=float, default=0.2,
                         help="with --with: keep a span when votes/students > this (0.2), "
                              "settling conflicts by votes (mckd.teacher.vote)")
+    add_compute_type(parser)
 
 
 def run(args) -> int:
@@ -42,7 +45,7 @@ def run(args) -> int:
         lines = src
     try:
         kw = dict(device=args.device, threads=args.threads, batch=max(1, args.batch),
-                  decoding=args.decoding)
+                  decoding=args.decoding, compute_type=args.compute_type)
         if args.committee:
             if not 0 <= args.vote_threshold < 1:
                 raise MckdError(f"--vote-threshold must be in [0, 1), got {args.vote_threshold}")

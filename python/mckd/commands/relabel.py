@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
+                 "int16", "float16", "bfloat16", "float32")
+
 
 def add_arguments(parser):
     parser.add_argument("model", metavar="MODEL_DIR", help="folder written by `mckd export`")
@@ -17,7 +20,16 @@ def add_arguments(parser):
     parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",
                         help="constrained: every output is a tree over the input words (decoder-only "
                              "students of tree formats; auto uses it there); free: plain greedy")
+    add_compute_type(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_compute_type(parser):
+    """--compute-type, shared with `mckd parse`."""
+    parser.add_argument("--compute-type", default="default", choices=COMPUTE_TYPES,
+                        help="CTranslate2 compute type (default: the model's quantization). "
+                             "float32 makes each output independent of the sentences batched "
+                             "with it, which int8 is not; it decodes slower")
 
 
 def run(args) -> int:
@@ -36,7 +48,7 @@ def run(args) -> int:
         raise MckdError(f"{args.input}: no input records (empty file)")
     s = relabel(args.model, recs, args.out, device=args.device, threads=args.threads,
                 max_batch_tokens=args.max_batch_tokens, progress=not args.no_progress,
-                decoding=args.decoding)
+                decoding=args.decoding, compute_type=args.compute_type)
     print(f"labelled {s['n']} records -> {args.out} ({s['resumed']} resumed, {s['repaired']} "
           f"repaired, {s['cut']} cut; {s['sentences_per_s']} sent/s)", file=sys.stderr)
     print(json.dumps(s))

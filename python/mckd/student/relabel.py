@@ -368,22 +368,25 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
 
 
 def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: str = "auto",
-                threads: int = 0, batch: int = 256, decoding: str = "auto") -> Iterable[str]:
+                threads: int = 0, batch: int = 256, decoding: str = "auto",
+                compute_type: str = "default") -> Iterable[str]:
     """Yield one tree (or text output) per non-empty input line, in order."""
-    lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding)
+    lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding,
+                  compute_type=compute_type)
     for buf in _line_batches(lines, lab.fmt, batch):
         yield from _parse_batch(lab, buf)
 
 
 def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float = 0.2,
                     device: str = "auto", threads: int = 0, batch: int = 256,
-                    decoding: str = "auto") -> Iterable[str]:
+                    decoding: str = "auto", compute_type: str = "default") -> Iterable[str]:
     """Yield, per non-empty input line, the consensus tree (mckd.teacher.vote) of what several
     exported students of the unlabeled format wrote for it: a committee of students. Where none
     wrote a tree over the words, the first student's output as `parse_lines` gives it."""
     from ..teacher.vote import consensus
 
-    labs = [Labeler(d, device=device, threads=threads, decoding=decoding) for d in model_dirs]
+    labs = [Labeler(d, device=device, threads=threads, decoding=decoding,
+                    compute_type=compute_type) for d in model_dirs]
     other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != "unlabeled"]
     if other:
         raise MckdError(f"a committee votes on unlabeled trees; not of that format: {', '.join(other)}")
