@@ -103,8 +103,8 @@ def main(data: str = "data/craft") -> dict:
         "A_and_B": paper_f1(gold, ids, [vote([a[i]["output"], b[i]["output"]], w[i], THRESHOLD)
                                         for i in ids]),
     }
-    # stage 2 (students trained on the voted labels), where its test steps are done
-    later = {name: by_id(f"{name}_test") for name in ("s2_A", "s2_B", "final_1", "final_2")
+    # stage 2 (students trained on the voted labels) and the finals, where their test steps are done
+    later = {name: by_id(f"{name}_test") for name in ("s2_A", "s2_B", "final_1", "final_2", "final_0")
              if (STEPS / f"{name}_test" / "done.json").is_file()}
     if later:
         res["test_later_students"] = {}
@@ -112,17 +112,30 @@ def main(data: str = "data/craft") -> dict:
             res["test_later_students"][name] = paper_f1(gold, ids, [lab[i]["output"] for i in ids])
             res["test_later_students"][f"teacher_passes_and_{name}"] = paper_f1(gold, ids, [
                 vote(p[i] + [lab[i]["output"]], w[i], THRESHOLD) for i in ids])
-        # a committee of students only (no teacher at parse time): stage 1's two and the later ones
-        members = [a, b, *later.values()]
-        committee = [vote([m[i]["output"] for m in members], w[i], THRESHOLD) for i in ids]
-        name = "committee_" + "_".join(["s1_A", "s1_B", *later])
-        res["test_later_students"][name] = paper_f1(gold, ids, committee)
+        students = {"s1_A": a, "s1_B": b, **later}
+        # committees of students only (no teacher at parse time), fixed before their scores were
+        # seen: the four of the third session, and the run's own (baselines.committee: the
+        # shipped 3-stage student first, then every stage student)
+        committees = {}
+        for members in (["s1_A", "s1_B", "s2_A", "final_1"],
+                        ["final_2", "s1_A", "s1_B", "s2_A", "s2_B"]):
+            if all(m in students for m in members):
+                committees["committee_" + "_".join(members)] = [
+                    vote([students[m][i]["output"] for m in members], w[i], THRESHOLD) for i in ids]
+        for name, trees in committees.items():
+            res["test_later_students"][name] = paper_f1(gold, ids, trees)
         # paired over the same sentences: what the 500-sentence means can and cannot tell apart
         teacher_out = [teacher[i]["output"] for i in ids]
         res["test_paired_gain_over_the_teacher"] = {
             **{n: paired_gain(gold, ids, [lab[i]["output"] for i in ids], teacher_out)
                for n, lab in later.items()},
-            name: paired_gain(gold, ids, committee, teacher_out)}
+            **{n: paired_gain(gold, ids, trees, teacher_out) for n, trees in committees.items()}}
+        if "final_0" in later:  # the target's second half: 3-stage (and 2-stage) over vanilla KD
+            kd = [later["final_0"][i]["output"] for i in ids]
+            res["test_paired_gain_over_vanilla_kd"] = {
+                **{n: paired_gain(gold, ids, [later[n][i]["output"] for i in ids], kd)
+                   for n in ("final_1", "final_2") if n in later},
+                **{n: paired_gain(gold, ids, trees, kd) for n, trees in committees.items()}}
     write_json_atomic(Path(__file__).with_name("results.json"), res)
     return res
 
