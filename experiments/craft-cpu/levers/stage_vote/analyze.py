@@ -124,6 +124,15 @@ def main(data: str = "data/craft") -> dict:
                     vote([students[m][i]["output"] for m in members], w[i], THRESHOLD) for i in ids]
         for name, trees in committees.items():
             res["test_later_students"][name] = paper_f1(gold, ids, trees)
+        # the threshold is a share of the voters: 0.2 lets one vote of 2-4 keep a span, but
+        # needs two of 5. Read off the test split: a sensitivity check, not a setting.
+        for members in (["s1_A", "s1_B", "s2_A", "final_1"],
+                        ["final_2", "s1_A", "s1_B", "s2_A", "s2_B"]):
+            if all(m in students for m in members):
+                res["sensitivity"]["test_committee_" + "_".join(members)] = {
+                    f"{t} ({int(t * len(members)) + 1} of {len(members)} votes)": paper_f1(
+                        gold, ids, [vote([students[m][i]["output"] for m in members], w[i], t)
+                                    for i in ids]) for t in (0.0, 0.2, 0.25, 0.4, 0.5)}
         # paired over the same sentences: what the 500-sentence means can and cannot tell apart
         teacher_out = [teacher[i]["output"] for i in ids]
         res["test_paired_gain_over_the_teacher"] = {
