@@ -28,7 +28,8 @@ ROWS = (("teacher", on_test("teacher")), ("sft_gold", on_test("sft_gold")),
         ("stage1_A", on_test(stage_student(1, "A"))), ("stage1_B", on_test(stage_student(1, "B"))),
         ("2-stage", on_test(final_student(1))),
         ("stage2_A", on_test(stage_student(2, "A"))), ("stage2_B", on_test(stage_student(2, "B"))),
-        ("3-stage", on_test(final_student(2))))
+        ("3-stage", on_test(final_student(2))),
+        ("committee", "committee_test"))  # baselines.committee (run-vote)
 
 
 def _labels(run: Path, step: str) -> list[dict] | None:
