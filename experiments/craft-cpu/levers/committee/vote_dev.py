@@ -23,13 +23,13 @@ ROOT = HERE.parents[3]
 sys.path.insert(0, str(HERE.parent / "prompt"))
 sys.path.insert(0, str(HERE.parent / "stage_vote"))
 
-from analyze import by_id, paper_f1, vote  # noqa: E402  (stage_vote's: the pipeline's vote rule)
+from analyze import COMMITTEES, by_id, paper_f1, vote  # noqa: E402  (stage_vote's: the pipeline's vote rule)
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import read_jsonl, write_json_atomic, write_jsonl_atomic  # noqa: E402
 from run import sentences  # noqa: E402  (prompt levers' dev sample)
 
 STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
-MEMBERS = ["final_2", "s1_A", "s1_B", "s2_A", "s2_B"]
+MEMBERS = COMMITTEES[-1]  # the run's own
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
