@@ -514,6 +514,42 @@ def test_committee_row_votes_the_raw_test_outputs_of_every_student(fakes, data_d
         _cfg(_gguf(tmp_path), "baselines.committee=true", "stages=1")
 
 
+def test_committee_threshold_is_its_own_setting_and_reruns_only_the_vote(fakes, data_dir,
+                                                                        tmp_path, monkeypatch):
+    import mckd.teacher.vote
+    from mckd.errors import MckdError
+    from mckd.teacher.vote import consensus_tree
+
+    run = tmp_path / "run"
+    _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true"))
+    # the fake students agree tree for tree, so the vote's threshold is read off its calls
+    seen = []
+    real = mckd.teacher.vote.consensus
+
+    def recording(trees, words, threshold):
+        seen.append(threshold)
+        return real(trees, words, threshold)
+
+    monkeypatch.setattr(mckd.teacher.vote, "consensus", recording)
+    # two votes of three instead of one: nothing but the vote runs again, and the teacher's own
+    # threshold (its labels, the stage students) is untouched
+    res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true",
+                                        "baselines.committee_threshold=0.6"))
+    ran = [line for line in log.splitlines() if "[run]" in line]
+    assert len(ran) == 1 and "committee: 3 students vote each test tree (threshold 0.6)" in ran[0]
+    members = ["final_1_test", "s1_A_test", "s1_B_test"]
+    outs = [{r["id"]: r for r in read_jsonl(run / f"steps/{m}/labels.jsonl")} for m in members]
+    voted = read_jsonl(run / res["models"]["committee"]["labels"])
+    for r in voted:
+        if r["committee"]["usable"]:
+            trees = [o[r["id"]]["output"] for o in outs]
+            assert r["output"] == consensus_tree(trees, r["words"], 0.6)
+    assert seen and set(seen) == {0.6}
+    with pytest.raises(MckdError, match=r"baselines.committee_threshold must be in \[0, 1\), "
+                                        r"got 1.0"):
+        _cfg(_gguf(tmp_path), "baselines.committee=true", "baselines.committee_threshold=1")
+
+
 def test_stage_vote_names_a_relabel_record_the_teacher_never_labelled(fakes, data_dir, tmp_path,
                                                                       monkeypatch):
     import mckd.student.relabel

@@ -755,7 +755,7 @@ class Distiller:
         missing = [m for m in members if m not in self._current]
         if missing:  # its own branch has it (plan-only: listed there as missing)
             raise _NotCurrent(missing[0])
-        threshold = c.teacher.vote_threshold
+        threshold = c.baselines.committee_threshold
 
         def fn(d: Path) -> dict:
             from ..teacher.vote import consensus
@@ -775,7 +775,8 @@ class Distiller:
 
         self._step("committee_test", {"members": {m: self._current[m]["sha"] for m in members},
                                       "threshold": threshold, "versions": {"vote": VOTE_VERSION}},
-                   fn, f"committee: {len(members)} students vote each test tree")
+                   fn, f"committee: {len(members)} students vote each test tree "
+                   f"(threshold {threshold})")
 
     def _inputs_file(self, name: str, records: list[dict], split_sha: str) -> tuple[Path, str]:
         def fn(d: Path) -> dict:
