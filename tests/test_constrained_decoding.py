@@ -153,3 +153,70 @@ def test_parse_command_takes_decoding(tmp_path, weak_model, capsys):
     trees = capsys.readouterr().out.splitlines()
     assert [parse_tree(t).words for t in trees] == [
         "the gene binds a protein".split(), "mouse cells were observed".split()]
+
+
+def test_masked_sampling_draws_only_allowed_tokens_in_proportion():
+    import numpy as np
+
+    from mckd.student.constrained import _log_softmax_at
+
+    logits, idx, rng = [0.0, 1.0, 2.0, 3.0], [0, 2], np.random.default_rng(0)
+    draws = [_log_softmax_at(logits, idx, 1.0, rng) for _ in range(4000)]
+    assert {t for t, _ in draws} == {0, 2}
+    # renormalised over the allowed ones: P(0) = 1 / (1 + e^2) = 0.119
+    share = sum(t == 0 for t, _ in draws) / len(draws)
+    assert abs(share - 1 / (1 + math.e ** 2)) < 0.02
+    # the log-prob is the tempered whole distribution's
+    t, lp = _log_softmax_at(logits, [3], 2.0, rng)
+    x = np.array(logits) / 2.0
+    assert t == 3 and math.isclose(lp, x[3] - math.log(np.exp(x).sum()))
+    assert _log_softmax_at(logits, idx)[0] == 2  # temperature 0: the best allowed
+
+
+def test_sampled_passes_are_trees_and_the_seed_reproduces_them(weak_model):
+    from mckd.student.relabel import Labeler
+
+    words = [r["words"] for r in synthetic(16, seed=13, lo=4, hi=8)]
+    greedy = [r["output"] for r in Labeler(weak_model, threads=2).label(words)]
+    runs = {}
+    for key, seed in (("a", 1), ("a again", 1), ("b", 2)):
+        lab = Labeler(weak_model, threads=2, temperature=1.5, seed=seed)
+        assert lab.workers == 1  # so which worker draws which sentence never varies
+        out = lab.label(words)
+        assert all(r["valid"] for r in out) and [parse_tree(r["output"]).words
+                                                 for r in out] == words
+        runs[key] = [r["output"] for r in out]
+    assert runs["a"] == runs["a again"]
+    assert runs["a"] != runs["b"] and runs["a"] != greedy
+    with pytest.raises(MckdError, match="temperature must be in"):
+        Labeler(weak_model, temperature=-1)
+
+
+def test_parse_votes_sampled_trees_and_relabel_writes_one_sampled_pass(tmp_path, weak_model,
+                                                                      capsys):
+    from mckd.cli import main
+
+    f = tmp_path / "in.txt"
+    f.write_text("the gene binds a protein in mouse cells\nmouse cells were observed\n",
+                 encoding="utf-8")
+    args = ["parse", str(weak_model), str(f), "--threads", "1", "--samples", "3",
+            "--temperature", "1.5", "--seed", "4", "--vote-threshold", "0.0"]
+    outs = []
+    for _ in range(2):
+        assert main(args) == 0
+        outs.append(capsys.readouterr().out.splitlines())
+    assert outs[0] == outs[1]
+    assert [parse_tree(t).words for t in outs[0]] == [
+        "the gene binds a protein in mouse cells".split(), "mouse cells were observed".split()]
+    assert main(args[:5] + ["--samples", "-1"]) == 2
+    assert "--samples must be >= 0" in capsys.readouterr().err
+    assert main(args[:5] + ["--samples", "1", "--temperature", "0"]) == 2
+    assert "--temperature must be in (0, 10], got 0.0" in capsys.readouterr().err
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in synthetic(5, seed=3)), encoding="utf-8")
+    assert main(["relabel", str(weak_model), "--input", str(inp), "--out",
+                 str(tmp_path / "s.jsonl"), "--threads", "1", "--no-progress",
+                 "--temperature", "1.5", "--seed", "9"]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (summary["temperature"], summary["seed"], summary["valid"]) == (1.5, 9, 5)

@@ -22,9 +22,17 @@ def add_arguments(parser):
     parser.add_argument("--with", dest="committee", metavar="MODEL_DIR", action="append",
                         default=[], help="another exported student (repeatable): the output is "
                                          "the consensus tree of all of them (unlabeled format)")
+    parser.add_argument("--samples", type=int, default=0, metavar="N",
+                        help="each student also votes N trees sampled at --temperature: "
+                             "self-consistency, N+1 times the decoding (unlabeled format)")
+    parser.add_argument("--temperature", type=float, default=0.7,
+                        help="with --samples: the sampling temperature (0.7)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="with --samples: sample k of every student is drawn from seed + k; "
+                             "the same seed gives the same trees")
     parser.add_argument("--vote-threshold", type=float, default=0.2,
-                        help="with --with: keep a span when votes/students > this (0.2), "
-                             "settling conflicts by votes (mckd.teacher.vote)")
+                        help="with --with or --samples: keep a span when votes/voters > this "
+                             "(0.2), settling conflicts by votes (mckd.teacher.vote)")
     add_compute_type(parser)
 
 
@@ -46,11 +54,16 @@ def run(args) -> int:
     try:
         kw = dict(device=args.device, threads=args.threads, batch=max(1, args.batch),
                   decoding=args.decoding, compute_type=args.compute_type)
-        if args.committee:
+        if args.samples < 0:
+            raise MckdError(f"--samples must be >= 0, got {args.samples}")
+        if args.committee or args.samples:
             if not 0 <= args.vote_threshold < 1:
                 raise MckdError(f"--vote-threshold must be in [0, 1), got {args.vote_threshold}")
+            if args.samples and not 0 < args.temperature <= 10:
+                raise MckdError(f"--temperature must be in (0, 10], got {args.temperature}")
             trees = parse_committee([args.model, *args.committee], lines,
-                                    threshold=args.vote_threshold, **kw)
+                                    threshold=args.vote_threshold, samples=args.samples,
+                                    temperature=args.temperature, seed=args.seed, **kw)
         else:
             trees = parse_lines(args.model, lines, **kw)
         for tree in trees:

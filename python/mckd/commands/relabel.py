@@ -21,6 +21,10 @@ def add_arguments(parser):
                         help="constrained: every output is a tree over the input words (decoder-only "
                              "students of tree formats; auto uses it there); free: plain greedy")
     add_compute_type(parser)
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="0 (default): greedy; above 0: one pass sampled at this temperature "
+                             "(one CTranslate2 worker, so --seed reproduces it)")
+    parser.add_argument("--seed", type=int, default=0, help="with --temperature: the sample's seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -48,7 +52,8 @@ def run(args) -> int:
         raise MckdError(f"{args.input}: no input records (empty file)")
     s = relabel(args.model, recs, args.out, device=args.device, threads=args.threads,
                 max_batch_tokens=args.max_batch_tokens, progress=not args.no_progress,
-                decoding=args.decoding, compute_type=args.compute_type)
+                decoding=args.decoding, compute_type=args.compute_type,
+                temperature=args.temperature, seed=args.seed)
     print(f"labelled {s['n']} records -> {args.out} ({s['resumed']} resumed, {s['repaired']} "
           f"repaired, {s['cut']} cut; {s['sentences_per_s']} sent/s)", file=sys.stderr)
     print(json.dumps(s))

@@ -18,6 +18,11 @@ under a mask equals free greedy decoding up to the first token the mask forbids,
 The result is exactly token-level masked greedy decoding. Each correction costs one prefill of
 prompt + prefix and one resumed decode; the sentence's log-probability is the sum over the
 tokens kept (EOS included), as in the unconstrained path.
+
+Sampling (temperature > 0) works the same way and is exactly masked sampling: a token drawn
+freely is kept if allowed; where it is forbidden, the next token is drawn from the allowed ones
+alone, renormalised (P(t) + P(forbidden) * P(t) / P(allowed) = P(t) / P(allowed)). CTranslate2
+draws the free tokens, `rng` the corrected ones.
 """
 
 from __future__ import annotations
@@ -114,21 +119,34 @@ class _Sentence:
         self.blocked = False    # stopped at a forbidden token this round
 
 
-def _log_softmax_at(logits, idx: list[int]):
+def _log_softmax_at(logits, idx: list[int], temperature: float = 0.0, rng=None):
+    """The best of the token ids `idx` (temperature 0), or one drawn from them alone at that
+    temperature; with its log-prob under the whole (tempered) distribution."""
     import numpy as np
 
     x = np.asarray(logits, dtype=np.float64).reshape(-1)
+    if temperature > 0:
+        x = x / temperature
     m = float(x.max())
     lse = m + math.log(float(np.exp(x - m).sum()))
     sub = x[idx]
-    j = int(sub.argmax())
+    if temperature > 0:
+        p = np.exp(sub - sub.max())
+        j = int(rng.choice(len(idx), p=p / p.sum()))
+    else:
+        j = int(sub.argmax())
     return idx[j], float(sub[j]) - lse
 
 
 def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[list[str]],
-           limits: list[int], index: VocabIndex, *, max_batch_tokens: int = 4096) -> list[Decoded]:
+           limits: list[int], index: VocabIndex, *, max_batch_tokens: int = 4096,
+           temperature: float = 0.0, rng=None) -> list[Decoded]:
     """Masked greedy decoding of causal-student `prompts` (token strings) with a ctranslate2
-    Generator; `tok` is the student's StudentTokenizer, `index` the VocabIndex of its vocabulary."""
+    Generator; `tok` is the student's StudentTokenizer, `index` the VocabIndex of its vocabulary.
+    temperature > 0: masked sampling instead (`rng`, a numpy Generator, draws the corrections;
+    log-probs are then those of the tempered distribution)."""
+    if temperature > 0 and rng is None:
+        raise ValueError("sampling (temperature > 0) needs an rng")
     grammar = grammar_for(fmt, tok.leaves)
     eos = tok.eos_id
     eos_tok = tok.ids_to_tokens([eos])[0]
@@ -173,7 +191,10 @@ def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[
         room = max(1, max(s.limit - len(s.ids) for s in batch))
         generator.generate_batch(
             [s.prompt + tok.ids_to_tokens(s.ids) for s in batch],
-            max_batch_size=per_batch, batch_type="tokens", beam_size=1, sampling_topk=1,
+            max_batch_size=per_batch, batch_type="tokens", beam_size=1,
+            # topk 0: the whole distribution
+            sampling_topk=0 if temperature > 0 else 1,
+            sampling_temperature=temperature if temperature > 0 else 1.0,
             max_length=room, include_prompt_in_result=False, end_token=eos_tok,
             return_scores=True, length_penalty=0.0,  # fills step.log_prob
             callback=on_token)
@@ -187,7 +208,7 @@ def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[
                 s.finished, s.cut = True, True
             else:  # stopped at a forbidden token (an early EOS is one) or at the call's limit
                 fix.append(s)
-        _correct(generator, tok, fix, eos)
+        _correct(generator, tok, fix, eos, temperature, rng)
         live = [s for s in live if not s.finished]
 
     # in the format's notation (bare words get their brackets back: one to one, not a repair)
@@ -195,8 +216,10 @@ def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[
                     cut=s.cut, corrections=s.corrections) for s, w in zip(sents, words_list)]
 
 
-def _correct(generator, tok, fix: list[_Sentence], eos: int) -> None:
-    """Append the best allowed token to each sentence in `fix`, from one step's logits.
+def _correct(generator, tok, fix: list[_Sentence], eos: int, temperature: float = 0.0,
+             rng=None) -> None:
+    """Append the best allowed token (or one sampled from the allowed ones) to each sentence in
+    `fix`, from one step's logits.
 
     Prompts of equal length are batched together: with unequal lengths CTranslate2 feeds the
     longer prompts' tails inside its decoding loop, and the logits it returns are not those of
@@ -212,12 +235,12 @@ def _correct(generator, tok, fix: list[_Sentence], eos: int) -> None:
         for s, r in zip(group, res):
             s.corrections += 1
             if s.c.done:
-                _, lp = _log_softmax_at(r.logits[0], [eos])
+                _, lp = _log_softmax_at(r.logits[0], [eos], temperature, rng)
                 s.logprob += lp
                 s.finished = True
                 continue
             allowed = s.c.allowed()
-            t, lp = _log_softmax_at(r.logits[0], sorted(allowed))
+            t, lp = _log_softmax_at(r.logits[0], sorted(allowed), temperature, rng)
             s.c.advance(t, allowed)
             s.ids.append(t)
             s.logprob += lp

@@ -95,10 +95,15 @@ class Labeler:
 
     def __init__(self, model_dir: str | os.PathLike, device: str = "auto", threads: int = 0,
                  compute_type: str = "default", max_batch_tokens: int = 4096,
-                 workers: int | None = None, decoding: str = "auto"):
-        import ctranslate2
-
+                 workers: int | None = None, decoding: str = "auto",
+                 temperature: float = 0.0, seed: int = 0):
+        """temperature > 0: sample each output at that temperature instead of greedy decoding,
+        reproducibly from `seed` (one CTranslate2 worker, see _seed_sampling)."""
+        if not 0 <= temperature <= 10:
+            raise MckdError(f"temperature must be in [0, 10], got {temperature}")
         self.md = load_model_dir(model_dir)
+        self.temperature, self.seed = float(temperature), int(seed)
+        self._seeded = False
         self.tok = self.md.tok
         self.fmt = self.md.format
         self.bound = self.md.meta["length_bound"]
@@ -120,6 +125,7 @@ class Labeler:
         import ctranslate2
 
         compute_type, threads, workers = self._load_args
+        self._seeded = False  # new worker threads: seed them again at the first decode
 
         # On CPU, students are small: their matmuls barely gain from a second core, while two
         # sub-batches decoded side by side (one core each) do (measured in bench_relabel). So
@@ -129,6 +135,8 @@ class Labeler:
         n = max(0, int(threads)) or usable_cpus()
         cpu = self.device == "cpu"
         self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
+        if self.temperature > 0:
+            self.workers = 1  # which worker draws which sentence would vary from run to run
         engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
         try:
             self.translator = engine(
@@ -162,9 +170,28 @@ class Labeler:
             self._load()
             return self._label(words_list, ids)
 
+    def _seed_sampling(self) -> None:
+        """CTranslate2 seeds each worker thread's generator once, from the global seed as it
+        is when that thread first samples: so set it just before this labeler's first decode.
+        A labeler per seed (and one worker) makes every sampled pass reproducible."""
+        import ctranslate2
+        import numpy as np
+
+        if self.temperature > 0 and not self._seeded:
+            ctranslate2.set_random_seed(self.seed)
+            self._rng = np.random.default_rng(self.seed)
+            self._seeded = True
+
+    def _sampling(self) -> dict:
+        """CTranslate2's decoding options: greedy, or the whole distribution at a temperature."""
+        if self.temperature > 0:
+            return {"sampling_topk": 0, "sampling_temperature": self.temperature}
+        return {"sampling_topk": 1}
+
     def _label(self, words_list: list[list[str]], ids: list[str] | None = None) -> list[dict]:
         if not words_list:
             return []
+        self._seed_sampling()
         srcs = [self.tok.ids_to_tokens(self.tok.encode_source(w)) for w in words_list]
         limits = [max_decoding_length(self.bound, len(w), len(s)) for w, s in zip(words_list, srcs)]
         limit = max(limits)
@@ -181,14 +208,14 @@ class Labeler:
             # (EOS included), like the Translator's with length_penalty=0 (see student_causal).
             results = self.translator.generate_batch(
                 srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
-                sampling_topk=1, max_length=limit, min_length=min_new,
+                **self._sampling(), max_length=limit, min_length=min_new,
                 include_prompt_in_result=False, return_scores=True, length_penalty=0.0,
                 end_token=self.tok.ids_to_tokens([self.tok.eos_id])[0])
         else:
             results = self.translator.translate_batch(
                 srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
                 max_decoding_length=limit, return_scores=True, length_penalty=0.0,
-                min_decoding_length=min_new)
+                min_decoding_length=min_new, **self._sampling())
         out = []
         for k, (w, res) in enumerate(zip(words_list, results)):
             if self.causal:
@@ -223,7 +250,8 @@ class Labeler:
         from .constrained import decode
 
         dec = decode(self.translator, self.tok, self.fmt, srcs, words_list, limits, self._index,
-                     max_batch_tokens=self.max_batch_tokens)
+                     max_batch_tokens=self.max_batch_tokens, temperature=self.temperature,
+                     rng=getattr(self, "_rng", None))
         out = []
         for k, (w, d) in enumerate(zip(words_list, dec)):
             try:
@@ -288,8 +316,9 @@ def _progress(total: int, desc: str, enabled: bool):
 def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | os.PathLike, *,
             device: str = "auto", threads: int = 0, compute_type: str = "default",
             max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True,
-            decoding: str = "auto") -> dict:
+            decoding: str = "auto", temperature: float = 0.0, seed: int = 0) -> dict:
     """Label `records` (with `id` and `words` or `source`) into `out_path`; resumable.
+    temperature > 0: one sampled pass (seeded; one CTranslate2 worker) instead of greedy.
 
     Output records, in input order: id, source, words, target (repaired tree), output (the raw
     decoded text), valid, repaired, logprob (sum of token log-probs), logprob_mean, tokens
@@ -307,16 +336,19 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     if not ids:
         raise MckdError("no input records to label")
     lab = Labeler(model_dir, device=device, threads=threads, compute_type=compute_type,
-                  max_batch_tokens=max_batch_tokens, decoding=decoding)
+                  max_batch_tokens=max_batch_tokens, decoding=decoding,
+                  temperature=temperature, seed=seed)
     out = Path(out_path)
     partial = out.with_name(out.name + ".partial")
     pmeta = out.with_name(out.name + ".partial.json")
     # A partial file is only reused for the same model and the same inputs.
     key = {"model": lab.md.manifest.get("source_checkpoint_sha256"), "repair": REPAIR_VERSION,
            "model_dir": str(Path(model_dir).resolve()), "compute_type": compute_type,
-           "decoding": lab.decoding,
+           "decoding": lab.decoding, "temperature": lab.temperature, "seed": lab.seed,
            "inputs": sha256_text(json.dumps([ids, words], ensure_ascii=False))}
     done: dict[str, dict] = {}
+    # A resumed sampled pass keeps its finished samples and draws the rest from the seed's
+    # stream afresh: each a sample of the same model, not the ones an unbroken pass would draw.
     if partial.exists():
         old = json.loads(pmeta.read_text()) if pmeta.exists() else None
         if old == key:
@@ -363,33 +395,46 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
         "seconds": round(secs, 3), "sentences_per_s": round(n_new / secs, 2) if secs > 0 else None,
         "tokens_per_s": round(gen_tokens / secs, 1) if secs > 0 else None,
         "device": lab.device, "format": lab.fmt, "decoding": lab.decoding,
+        "temperature": lab.temperature, "seed": lab.seed,
         "corrections": sum(int(r.get("corrections", 0)) for r in final),
     }
 
 
 def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: str = "auto",
                 threads: int = 0, batch: int = 256, decoding: str = "auto",
-                compute_type: str = "default") -> Iterable[str]:
+                compute_type: str = "default", temperature: float = 0.0,
+                seed: int = 0) -> Iterable[str]:
     """Yield one tree (or text output) per non-empty input line, in order."""
     lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding,
-                  compute_type=compute_type)
+                  compute_type=compute_type, temperature=temperature, seed=seed)
     for buf in _line_batches(lines, lab.fmt, batch):
         yield from _parse_batch(lab, buf)
 
 
 def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float = 0.2,
                     device: str = "auto", threads: int = 0, batch: int = 256,
-                    decoding: str = "auto", compute_type: str = "default") -> Iterable[str]:
+                    decoding: str = "auto", compute_type: str = "default", samples: int = 0,
+                    temperature: float = 0.7, seed: int = 0) -> Iterable[str]:
     """Yield, per non-empty input line, the consensus tree (mckd.teacher.vote) of what several
     exported students of the unlabeled format wrote for it: a committee of students. Where none
-    wrote a tree over the words, the first student's output as `parse_lines` gives it."""
+    wrote a tree over the words, the first student's output as `parse_lines` gives it.
+    samples > 0: each student also votes that many trees sampled at `temperature` (the k-th
+    sample of every student from seed + k), self-consistency as the voting teacher does."""
     from ..teacher.vote import consensus
 
+    if samples < 0:
+        raise MckdError(f"samples must be >= 0, got {samples}")
     labs = [Labeler(d, device=device, threads=threads, decoding=decoding,
                     compute_type=compute_type) for d in model_dirs]
     other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != "unlabeled"]
     if other:
         raise MckdError(f"a committee votes on unlabeled trees; not of that format: {', '.join(other)}")
+    if samples:
+        if temperature <= 0:
+            raise MckdError(f"sampled votes need a temperature > 0, got {temperature}")
+        labs += [Labeler(d, device=device, threads=threads, decoding=decoding,
+                         compute_type=compute_type, temperature=temperature, seed=seed + k)
+                 for k in range(1, samples + 1) for d in model_dirs]
     for buf in _line_batches(lines, "unlabeled", batch):
         # the members' raw outputs: one that is not a tree over the words abstains (a repair
         # never votes)
