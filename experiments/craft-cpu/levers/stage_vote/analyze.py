@@ -108,7 +108,7 @@ def main(data: str = "data/craft") -> dict:
                                         for i in ids]),
     }
     # stage 2 (students trained on the voted labels) and the finals, where their test steps are done
-    later = {name: by_id(f"{name}_test") for name in ("s2_A", "s2_B", "final_1", "final_2", "final_0")
+    later = {name: by_id(f"{name}_test") for name in ("s2_A", "s2_B", "final_1", "final_2", "final_0", "sd_filter")
              if (STEPS / f"{name}_test" / "done.json").is_file()}
     if later:
         res["test_later_students"] = {}
@@ -143,7 +143,7 @@ def main(data: str = "data/craft") -> dict:
             kd = [later["final_0"][i]["output"] for i in ids]
             res["test_paired_gain_over_vanilla_kd"] = {
                 **{n: paired_gain(gold, ids, [later[n][i]["output"] for i in ids], kd)
-                   for n in ("final_1", "final_2") if n in later},
+                   for n in ("final_1", "final_2", "sd_filter") if n in later},
                 **{n: paired_gain(gold, ids, trees, kd) for n, trees in committees.items()}}
     write_json_atomic(Path(__file__).with_name("results.json"), res)
     return res
