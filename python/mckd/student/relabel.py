@@ -103,7 +103,7 @@ class Labeler:
             raise MckdError(f"temperature must be in [0, 10], got {temperature}")
         self.md = load_model_dir(model_dir)
         self.temperature, self.seed = float(temperature), int(seed)
-        self._seeded = False
+        self._seeded, self._rng = False, None
         self.tok = self.md.tok
         self.fmt = self.md.format
         self.bound = self.md.meta["length_bound"]
@@ -251,7 +251,7 @@ class Labeler:
 
         dec = decode(self.translator, self.tok, self.fmt, srcs, words_list, limits, self._index,
                      max_batch_tokens=self.max_batch_tokens, temperature=self.temperature,
-                     rng=getattr(self, "_rng", None))
+                     rng=self._rng)
         out = []
         for k, (w, d) in enumerate(zip(words_list, dec)):
             try:
@@ -344,8 +344,10 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     # A partial file is only reused for the same model and the same inputs.
     key = {"model": lab.md.manifest.get("source_checkpoint_sha256"), "repair": REPAIR_VERSION,
            "model_dir": str(Path(model_dir).resolve()), "compute_type": compute_type,
-           "decoding": lab.decoding, "temperature": lab.temperature, "seed": lab.seed,
+           "decoding": lab.decoding,
            "inputs": sha256_text(json.dumps([ids, words], ensure_ascii=False))}
+    if lab.temperature > 0:  # only then, so a greedy pass's older partial files stay valid
+        key.update(temperature=lab.temperature, seed=lab.seed)
     done: dict[str, dict] = {}
     # A resumed sampled pass keeps its finished samples and draws the rest from the seed's
     # stream afresh: each a sample of the same model, not the ones an unbroken pass would draw.
