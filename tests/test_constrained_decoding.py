@@ -200,7 +200,7 @@ def test_parse_votes_sampled_trees_and_relabel_writes_one_sampled_pass(tmp_path,
     f.write_text("the gene binds a protein in mouse cells\nmouse cells were observed\n",
                  encoding="utf-8")
     args = ["parse", str(weak_model), str(f), "--threads", "1", "--samples", "3",
-            "--temperature", "1.5", "--seed", "4", "--vote-threshold", "0.0"]
+            "--vote-temperature", "1.5", "--seed", "4", "--vote-threshold", "0.0"]
     outs = []
     for _ in range(2):
         assert main(args) == 0
@@ -210,8 +210,8 @@ def test_parse_votes_sampled_trees_and_relabel_writes_one_sampled_pass(tmp_path,
         "the gene binds a protein in mouse cells".split(), "mouse cells were observed".split()]
     assert main(args[:5] + ["--samples", "-1"]) == 2
     assert "--samples must be >= 0" in capsys.readouterr().err
-    assert main(args[:5] + ["--samples", "1", "--temperature", "0"]) == 2
-    assert "--temperature must be in (0, 10], got 0.0" in capsys.readouterr().err
+    assert main(args[:5] + ["--samples", "1", "--vote-temperature", "0"]) == 2
+    assert "--vote-temperature must be in (0, 10], got 0.0" in capsys.readouterr().err
 
     inp = tmp_path / "in.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in synthetic(5, seed=3)), encoding="utf-8")

@@ -23,10 +23,10 @@ def add_arguments(parser):
                         default=[], help="another exported student (repeatable): the output is "
                                          "the consensus tree of all of them (unlabeled format)")
     parser.add_argument("--samples", type=int, default=0, metavar="N",
-                        help="each student also votes N trees sampled at --temperature: "
+                        help="each student also votes N trees sampled at --vote-temperature: "
                              "self-consistency, N+1 times the decoding (unlabeled format)")
-    parser.add_argument("--temperature", type=float, default=0.7,
-                        help="with --samples: the sampling temperature (0.7)")
+    parser.add_argument("--vote-temperature", type=float, default=0.7,
+                        help="with --samples: the sampling temperature (0.7), as `mckd teach`'s")
     parser.add_argument("--seed", type=int, default=0,
                         help="with --samples: sample k of every student is drawn from seed + k; "
                              "the same seed gives the same trees")
@@ -59,11 +59,12 @@ def run(args) -> int:
         if args.committee or args.samples:
             if not 0 <= args.vote_threshold < 1:
                 raise MckdError(f"--vote-threshold must be in [0, 1), got {args.vote_threshold}")
-            if args.samples and not 0 < args.temperature <= 10:
-                raise MckdError(f"--temperature must be in (0, 10], got {args.temperature}")
+            if args.samples and not 0 < args.vote_temperature <= 10:
+                raise MckdError("--vote-temperature must be in (0, 10], got "
+                                f"{args.vote_temperature}")
             trees = parse_committee([args.model, *args.committee], lines,
                                     threshold=args.vote_threshold, samples=args.samples,
-                                    temperature=args.temperature, seed=args.seed, **kw)
+                                    temperature=args.vote_temperature, seed=args.seed, **kw)
         else:
             trees = parse_lines(args.model, lines, **kw)
         for tree in trees:
