@@ -66,6 +66,19 @@ def _label(student: str, split: str, name: str, temperature: float, seed: int) -
     return {r["id"]: r["output"] for r in read_jsonl(keep)}
 
 
+def brackets(gold: dict, outputs: dict[str, str]) -> dict:
+    """Spans of >= 2 words (punctuation kept, unlike paper F1) a sentence, and their micro
+    precision / recall against the gold: does a vote add brackets a student lacks?"""
+    from mckd.metrics.spans import spans
+
+    n = pred = hit = ref = 0
+    for i, out in outputs.items():
+        got, want = spans(out) or set(), spans(gold[i]["targets"]["unlabeled"])
+        n, pred, ref, hit = n + 1, pred + len(got), ref + len(want), hit + len(got & want)
+    return {"per_sentence": round(pred / n, 1), "gold_per_sentence": round(ref / n, 1),
+            "precision": round(100 * hit / pred, 1), "recall": round(100 * hit / ref, 1)}
+
+
 def _greedy(student: str, split: str) -> dict:
     if split == "test":
         return {i: r["output"] for i, r in by_id(f"{student}_test").items()}
@@ -130,7 +143,8 @@ def main() -> dict:
             "n": len(ids), **alone(g, ids, passes), "vote": paper_f1(g, ids, trees),
             "gain_over_the_teacher": paired_gain(g, ids, trees,
                                                  [teacher_test[i]["output"] for i in ids]),
-            "gain_over_its_greedy": paired_gain(g, ids, trees, [passes[0][i] for i in ids])}
+            "gain_over_its_greedy": paired_gain(g, ids, trees, [passes[0][i] for i in ids]),
+            "brackets_greedy": brackets(g, passes[0]), "brackets_vote": brackets(g, voted[s])}
         write_jsonl_atomic(HERE / f"test_{s}_voted.jsonl",
                            [{"id": i, "output": t} for i, t in zip(ids, trees)])
     if {"final_2", "final_0"} <= set(voted):
