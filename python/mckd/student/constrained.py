@@ -119,6 +119,14 @@ class _Sentence:
         self.blocked = False    # stopped at a forbidden token this round
 
 
+def sampling_options(temperature: float) -> dict:
+    """CTranslate2's decoding options: greedy (temperature 0), or the whole distribution (topk 0)
+    at that temperature."""
+    if temperature > 0:
+        return {"sampling_topk": 0, "sampling_temperature": temperature}
+    return {"sampling_topk": 1}
+
+
 def _log_softmax_at(logits, idx: list[int], temperature: float = 0.0, rng=None):
     """The best of the token ids `idx` (temperature 0), or one drawn from them alone at that
     temperature; with its log-prob under the whole (tempered) distribution."""
@@ -192,9 +200,7 @@ def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[
         generator.generate_batch(
             [s.prompt + tok.ids_to_tokens(s.ids) for s in batch],
             max_batch_size=per_batch, batch_type="tokens", beam_size=1,
-            # topk 0: the whole distribution
-            sampling_topk=0 if temperature > 0 else 1,
-            sampling_temperature=temperature if temperature > 0 else 1.0,
+            **sampling_options(temperature),
             max_length=room, include_prompt_in_result=False, end_token=eos_tok,
             return_scores=True, length_penalty=0.0,  # fills step.log_prob
             callback=on_token)

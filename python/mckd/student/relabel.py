@@ -182,12 +182,6 @@ class Labeler:
             self._rng = np.random.default_rng(self.seed)
             self._seeded = True
 
-    def _sampling(self) -> dict:
-        """CTranslate2's decoding options: greedy, or the whole distribution at a temperature."""
-        if self.temperature > 0:
-            return {"sampling_topk": 0, "sampling_temperature": self.temperature}
-        return {"sampling_topk": 1}
-
     def _label(self, words_list: list[list[str]], ids: list[str] | None = None) -> list[dict]:
         if not words_list:
             return []
@@ -203,19 +197,20 @@ class Labeler:
         min_new = int(self.md.meta.get("min_new_tokens", 0))
         if self.decoding == "constrained":
             return self._label_constrained(words_list, srcs, limits, ids)
+        from .constrained import sampling_options
         if self.causal:
-            # Greedy continuation of the prompt; the score sums the generated tokens' log-probs
+            # Greedy (or sampled) continuation of the prompt; the score sums the generated tokens' log-probs
             # (EOS included), like the Translator's with length_penalty=0 (see student_causal).
             results = self.translator.generate_batch(
                 srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
-                **self._sampling(), max_length=limit, min_length=min_new,
+                **sampling_options(self.temperature), max_length=limit, min_length=min_new,
                 include_prompt_in_result=False, return_scores=True, length_penalty=0.0,
                 end_token=self.tok.ids_to_tokens([self.tok.eos_id])[0])
         else:
             results = self.translator.translate_batch(
                 srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
                 max_decoding_length=limit, return_scores=True, length_penalty=0.0,
-                min_decoding_length=min_new, **self._sampling())
+                min_decoding_length=min_new, **sampling_options(self.temperature))
         out = []
         for k, (w, res) in enumerate(zip(words_list, results)):
             if self.causal:
