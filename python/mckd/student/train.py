@@ -348,7 +348,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 if cfg.log_every and step % cfg.log_every == 0:
-                    _say(cfg, rank, f"  step {step}: loss {float(loss):.4f} lr {scheduler.get_last_lr()[0]:.2e}")
+                    _say(cfg, rank, f"  step {step}: loss {lv:.4f} lr {scheduler.get_last_lr()[0]:.2e}")
                 if cfg.max_steps and step >= cfg.max_steps:
                     break
         if distributed:  # the epoch loss over all ranks
