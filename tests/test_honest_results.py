@@ -357,7 +357,9 @@ def test_only_runs_the_named_model_steps_and_the_bookkeeping_before_them(fakes, 
     cfg = _cfg(_gguf(tmp_path))
     res = distill(cfg, data_dir, run, log=lambda s: None, only={"teacher_pool", "teacher_test"})
     assert fakes["teacher"] == 2 and "train" not in fakes and not res["complete"]
-    assert json.loads((run / "manifest.json").read_text())["status"] == "partial"
+    man = json.loads((run / "manifest.json").read_text())
+    assert man["status"] == "partial"
+    assert [i["status"] for i in man["invocations"]] == ["partial"]
     # the two stage-1 sides are independent: both are next, with vanilla KD and the baselines
     d = Distiller(cfg, data_dir, run, log=lambda s: None)
     assert set(d.plan()) == {"final_0", "s1_A", "s1_B", "sft_gold"}
@@ -373,6 +375,10 @@ def test_only_runs_the_named_model_steps_and_the_bookkeeping_before_them(fakes, 
     res, log = _run(data_dir, run, cfg)
     assert res["complete"] and "[done] stage 1/2: student B trains on half B" in log
     assert fakes["train"] == n + 4  # s1_A, final_0, final_1, sft_gold (sd_filter is off)
+    # every invocation that made the run is on record, the last one's command on top
+    man = json.loads((run / "manifest.json").read_text())
+    assert [i["status"] for i in man["invocations"]] == ["partial", "partial", "finished"]
+    assert man["command"] == man["invocations"][-1]["command"]
 
 
 def test_only_names_what_to_run_first_and_refuses_unknown_steps(fakes, data_dir, tmp_path):

@@ -22,6 +22,7 @@ import random
 import sys
 import time
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
 from .. import __version__
@@ -129,6 +130,8 @@ class Distiller:
         self._walked = False
         self._trainers: dict = {}  # student step -> its step function (see _model_dir)
         self._teacher_error: Exception | None = None  # why the teacher model is not here
+        # this invocation in the manifest (to the microsecond: two can start in one second)
+        self._started = datetime.now().isoformat(timespec="microseconds")
 
     # ---------------------------------------------------------------- steps
     def _step(self, name: str, inputs: dict, fn, title: str, model_step: bool = False) -> dict:
@@ -815,10 +818,23 @@ class Distiller:
                 versions[mod] = __import__(mod).__version__
             except Exception:  # noqa: BLE001 - a missing optional package is recorded as absent
                 versions[mod] = None
-        write_json_atomic(self.root / "manifest.json", {
+        # a run is often made by several invocations (`--only` parts, on several machines):
+        # each one's command is kept, so the manifest says how every step came to be
+        path = self.root / "manifest.json"
+        old = read_json(path) if path.is_file() else {}
+        history = old.get("invocations", []) if isinstance(old, dict) else []
+        if not isinstance(history, list):
+            history = []
+        this = {"started": self._started, "command": sys.argv, "status": status}
+        if history and history[-1].get("started") == self._started:
+            history[-1] = this
+        else:
+            history.append(this)
+        write_json_atomic(path, {
             "status": status,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "command": sys.argv,
+            "invocations": history,
             "config": asdict(self.cfg),
             "teacher": {"model": self.cfg.teacher.model, "path": teacher[0],
                         "sha256": teacher[1]},
