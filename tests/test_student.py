@@ -319,11 +319,11 @@ def test_a_loss_that_turns_nan_stops_training_with_a_clear_error(tmp_path, recor
     real = torch.nn.Module.__call__
     calls = {"n": 0}
 
-    def nan_on_third(self, *a, **k):
+    def nan_on_third(self, *a, **k):  # the third training batch (call 1 is the memory check)
         out = real(self, *a, **k)
         if self.__class__.__name__.endswith("ForConditionalGeneration") and "labels" in k:
             calls["n"] += 1
-            if calls["n"] == 3:
+            if calls["n"] == 4:
                 out.loss = out.loss * float("nan")
         return out
 
@@ -392,3 +392,53 @@ def test_export_and_relabel_command_lines(tmp_path, student, capsys):
     assert "no input records" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "m2")]) == 2
     assert "student folder not found" in capsys.readouterr().err
+
+
+def _tiny_parts(records, tmp_path):
+    import torch
+
+    from mckd.student.batches import prepare_records
+    from mckd.student.train import _encode, _init_tokenizer, _model
+
+    cfg = tiny_cfg().resolved()
+    recs = prepare_records(records, cfg.format)
+    tok = _init_tokenizer(cfg, recs, tmp_path)
+    _, src, tgt, _ = _encode(cfg, tok, recs)
+    torch.manual_seed(0)
+    model = _model(cfg, tok, torch)
+    model.train()  # dropout on: the check must not move the random state
+    return torch, tok, src, tgt, model
+
+
+def test_largest_batch_check_leaves_weights_gradients_and_random_state_as_they_were(records, tmp_path):
+    from mckd.student.train import check_largest_batch
+
+    torch, tok, src, tgt, model = _tiny_parts(records, tmp_path)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    n, longest = check_largest_batch(model, tok, src, tgt, 8, torch.device("cpu"), torch)
+    assert n == 8 and longest == max(len(s) + len(t) for s, t in zip(src, tgt))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_a_largest_batch_that_does_not_fit_is_a_clear_error_before_training(records, tmp_path):
+    from mckd.student.train import check_largest_batch
+
+    torch, tok, src, tgt, model = _tiny_parts(records, tmp_path)
+
+    def no_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    model.forward = no_memory
+    with pytest.raises(MckdError, match=r"largest batch \(8 sentences .* lower student.batch_size "
+                                        r"and raise student.grad_accum"):
+        check_largest_batch(model, tok, src, tgt, 8, torch.device("cpu"), torch)
+
+    def other_error(*args, **kwargs):  # not about memory: passed on as it is
+        raise RuntimeError("shape mismatch")
+
+    model.forward = other_error
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        check_largest_batch(model, tok, src, tgt, 8, torch.device("cpu"), torch)
