@@ -115,6 +115,42 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, student, rec
     assert [h["loss"] for h in _meta(d)["history"]] == [h["loss"] for h in _meta(student)["history"]]
 
 
+def test_training_killed_inside_an_epoch_resumes_from_its_last_step_to_the_same_weights(
+        tmp_path, student, records, monkeypatch):
+    """checkpoint_minutes: saved after optimizer steps inside an epoch; a run killed in the
+    middle of epoch 2 redoes none of its finished batches and ends with the same weights and
+    losses as the unbroken `student` (batch order and dropout are restored, not redrawn)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from mckd.student.checkpoint import load_checkpoint
+    from mckd.student.train import train_student
+
+    real = torch.nn.Module.__call__
+    calls = {"n": 0}
+
+    def killed_at_the_seventh(self, *a, **k):  # 1: memory check, 2-5: epoch 1, 6-9: epoch 2
+        if self.__class__.__name__.endswith("ForConditionalGeneration") and "labels" in k:
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    d = tmp_path / "s"
+    monkeypatch.setattr(torch.nn.Module, "__call__", killed_at_the_seventh)
+    with pytest.raises(KeyboardInterrupt):
+        train_student(records, d, tiny_cfg(checkpoint_minutes=1e-9))  # a save at every step
+    ckpt = load_checkpoint(d / "checkpoint.pt")
+    assert (ckpt["epoch"], ckpt["step"], ckpt["partial"]["batches"]) == (1, 5, 1)
+    calls["n"] = -100  # no more interruptions; count the batches the resume trains
+    train_student(records, d, tiny_cfg())
+    assert calls["n"] == -100 + 1 + 3 + 4 + 4  # memory check, rest of epoch 2, epochs 3 and 4
+    a, b = load_file(student / "model.safetensors"), load_file(d / "model.safetensors")
+    for k in a:
+        assert (a[k] == b[k]).all(), k
+    assert [h["loss"] for h in _meta(d)["history"]] == [h["loss"] for h in _meta(student)["history"]]
+
+
 def test_export_writes_manifest_and_parity_holds(model_dir, student):
     man = json.loads((model_dir / "manifest.json").read_text())
     p = man["parity_check"]

@@ -51,12 +51,16 @@ class TrainConfig:
     seed: int = 0
     stop_after_epochs: int = 0    # end this invocation after N more epochs (resume later)
     keep_checkpoint: bool = False  # keep checkpoint.pt (optimizer state) after finishing
+    # also checkpoint inside an epoch, at the first optimizer step this many minutes after the
+    # last save (0 = at epoch ends only): a 0.5B student's CPU epoch is ~30 minutes, and an
+    # interruption should not cost that. One process only (with DDP, at epoch ends only)
+    checkpoint_minutes: float = 15.0
     log_every: int = 0            # print the loss every N steps (0 = once per epoch)
     quiet: bool = False
 
     # fields that do not change what is learned: excluded from the resume fingerprint
     RUNTIME = ("device", "threads", "stop_after_epochs", "keep_checkpoint", "log_every", "quiet",
-               "bf16")
+               "bf16", "checkpoint_minutes")
 
     def resolved(self) -> "TrainConfig":
         """A copy with every 'auto' setting filled in for this kind of student."""

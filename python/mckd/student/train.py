@@ -317,14 +317,20 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     optimizer, scheduler = _optimizer(cfg, raw_model, total_steps, torch)
 
     start_epoch, step, history, fidelity = 0, 0, [], []
+    # inside an epoch (checkpoint_minutes): batches of epoch `start_epoch` done, their loss sums
+    # and seconds; the batch order of an epoch is fixed by its seed, so resume skips them
+    partial = {"batches": 0, "loss": 0.0, "tokens": 0, "seconds": 0.0}
     if ckpt is not None:
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, step = ckpt["epoch"], ckpt["step"]
         history, fidelity = list(ckpt["history"]), list(ckpt["fidelity"])
+        partial = ckpt.get("partial", partial)
         set_rng_state(torch, ckpt["rng"])
-        _say(cfg, rank, f"resuming {out} after epoch {start_epoch} (step {step})")
+        within = f", {partial['batches']} batches into epoch {start_epoch + 1}" \
+            if partial["batches"] else ""
+        _say(cfg, rank, f"resuming {out} after epoch {start_epoch}{within} (step {step})")
     _say(cfg, rank, f"student: {'init ' + cfg.init if cfg.init else cfg.arch}, {n_params / 1e6:.2f}M "
                     f"params, vocab {tok.vocab_size}, {len(recs)} records ({skipped} skipped), "
                     f"format {cfg.format}/{tok.leaves}, {cfg.epochs} epochs × {steps_per_epoch} "
@@ -340,7 +346,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     fid_rng = random.Random(cfg.seed + 5)
     fid_ids = sorted(fid_rng.sample(range(len(recs)), min(cfg.fidelity_sample, len(recs))))
     stopped_by = "epochs"
-    t_start = time.time()
+    t_start = last_save = time.time()
     epochs_this_run = 0
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.max_steps and step >= cfg.max_steps:
@@ -351,12 +357,15 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             if distributed:
                 dist.barrier()
             return out
-        t0 = time.time()
         model.train()
         batches = make_batches(lengths, cfg.batch_size, cfg.bucket, cfg.seed, epoch)
         batches = batches[:n_batches * world][rank::world]
-        tot_loss, tot_tok = 0.0, 0
+        skip, tot_loss, tot_tok = partial["batches"], partial["loss"], partial["tokens"]
+        t0 = time.time() - partial["seconds"]
+        partial = {"batches": 0, "loss": 0.0, "tokens": 0, "seconds": 0.0}
         for bi, b in enumerate(batches):
+            if bi < skip:  # done before the interruption (in the checkpoint's weights)
+                continue
             x, y, am = _batch_tensors(tok, src, tgt, b, device, torch)
             last_micro = (bi + 1) % cfg.grad_accum == 0 or bi + 1 == len(batches)
             sync_ctx = model.no_sync() if (distributed and not last_micro) else _nullctx()
@@ -386,6 +395,16 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                     _say(cfg, rank, f"  step {step}: loss {lv:.4f} lr {scheduler.get_last_lr()[0]:.2e}")
                 if cfg.max_steps and step >= cfg.max_steps:
                     break
+                if cfg.checkpoint_minutes > 0 and not distributed and bi + 1 < len(batches) \
+                        and time.time() - last_save >= 60 * cfg.checkpoint_minutes:
+                    save_checkpoint(ckpt_path, {
+                        "fingerprint": fingerprint, "epoch": epoch, "step": step,
+                        "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "rng": rng_state(torch),
+                        "history": history, "fidelity": fidelity,
+                        "partial": {"batches": bi + 1, "loss": tot_loss, "tokens": tot_tok,
+                                    "seconds": time.time() - t0}})
+                    last_save = time.time()
         if distributed:  # the epoch loss over all ranks
             t = torch.tensor([tot_loss, tot_tok], dtype=torch.float64, device=device)
             dist.all_reduce(t)
@@ -418,6 +437,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                 "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": rng_state(torch),
                 "history": history, "fidelity": fidelity})
+            last_save = time.time()
         if distributed:
             dist.barrier()
         if stop_now:
