@@ -348,6 +348,18 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     stopped_by = "epochs"
     t_start = last_save = time.time()
     epochs_this_run = 0
+
+    def checkpoint(epochs_done: int, part: dict | None) -> float:
+        """Save everything a resume needs (`part`: how far into epoch `epochs_done` + 1);
+        returns the time of the save."""
+        save_checkpoint(ckpt_path, {
+            "fingerprint": fingerprint, "epoch": epochs_done, "step": step,
+            "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "rng": rng_state(torch),
+            "history": history, "fidelity": fidelity,
+            **({"partial": part} if part else {})})
+        return time.time()
+
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.max_steps and step >= cfg.max_steps:
             stopped_by = "max_steps"
@@ -397,14 +409,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                     break
                 if cfg.checkpoint_minutes > 0 and not distributed and bi + 1 < len(batches) \
                         and time.time() - last_save >= 60 * cfg.checkpoint_minutes:
-                    save_checkpoint(ckpt_path, {
-                        "fingerprint": fingerprint, "epoch": epoch, "step": step,
-                        "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "rng": rng_state(torch),
-                        "history": history, "fidelity": fidelity,
-                        "partial": {"batches": bi + 1, "loss": tot_loss, "tokens": tot_tok,
-                                    "seconds": time.time() - t0}})
-                    last_save = time.time()
+                    last_save = checkpoint(epoch, {"batches": bi + 1, "loss": tot_loss,
+                                                   "tokens": tot_tok, "seconds": time.time() - t0})
         if distributed:  # the epoch loss over all ranks
             t = torch.tensor([tot_loss, tot_tok], dtype=torch.float64, device=device)
             dist.all_reduce(t)
@@ -432,12 +438,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         _say(cfg, rank, msg)
         epochs_this_run += 1
         if rank == 0:
-            save_checkpoint(ckpt_path, {
-                "fingerprint": fingerprint, "epoch": epoch + 1, "step": step,
-                "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng_state(torch),
-                "history": history, "fidelity": fidelity})
-            last_save = time.time()
+            last_save = checkpoint(epoch + 1, None)
         if distributed:
             dist.barrier()
         if stop_now:
