@@ -443,16 +443,16 @@ def _tiny_parts(records, tmp_path):
     torch.manual_seed(0)
     model = _model(cfg, tok, torch)
     model.train()  # dropout on: the check must not move the random state
-    return torch, tok, src, tgt, model
+    return torch, tok, src, tgt, [len(s) + len(t) for s, t in zip(src, tgt)], model
 
 
 def test_largest_batch_check_leaves_weights_gradients_and_random_state_as_they_were(records, tmp_path):
     from mckd.student.train import check_largest_batch
 
-    torch, tok, src, tgt, model = _tiny_parts(records, tmp_path)
+    torch, tok, src, tgt, lengths, model = _tiny_parts(records, tmp_path)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    n, longest = check_largest_batch(model, tok, src, tgt, 8, torch.device("cpu"), torch)
+    n, longest = check_largest_batch(model, tok, src, tgt, lengths, 8, torch.device("cpu"), torch)
     assert n == 8 and longest == max(len(s) + len(t) for s, t in zip(src, tgt))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
@@ -462,7 +462,7 @@ def test_largest_batch_check_leaves_weights_gradients_and_random_state_as_they_w
 def test_a_largest_batch_that_does_not_fit_is_a_clear_error_before_training(records, tmp_path):
     from mckd.student.train import check_largest_batch
 
-    torch, tok, src, tgt, model = _tiny_parts(records, tmp_path)
+    torch, tok, src, tgt, lengths, model = _tiny_parts(records, tmp_path)
 
     def no_memory(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -470,11 +470,11 @@ def test_a_largest_batch_that_does_not_fit_is_a_clear_error_before_training(reco
     model.forward = no_memory
     with pytest.raises(MckdError, match=r"largest batch \(8 sentences .* lower student.batch_size "
                                         r"and raise student.grad_accum"):
-        check_largest_batch(model, tok, src, tgt, 8, torch.device("cpu"), torch)
+        check_largest_batch(model, tok, src, tgt, lengths, 8, torch.device("cpu"), torch)
 
     def other_error(*args, **kwargs):  # not about memory: passed on as it is
         raise RuntimeError("shape mismatch")
 
     model.forward = other_error
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        check_largest_batch(model, tok, src, tgt, 8, torch.device("cpu"), torch)
+        check_largest_batch(model, tok, src, tgt, lengths, 8, torch.device("cpu"), torch)

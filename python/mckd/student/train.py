@@ -204,14 +204,14 @@ def _batch_tensors(tok: StudentTokenizer, src, tgt, b: list[int], device, torch)
     return x, y, (x != tok.pad_id).long()
 
 
-def check_largest_batch(model, tok: StudentTokenizer, src, tgt, batch_size: int, device, torch,
-                        bf16: bool = False) -> tuple[int, int]:
+def check_largest_batch(model, tok: StudentTokenizer, src, tgt, lengths: list[int],
+                        batch_size: int, device, torch, bf16: bool = False) -> tuple[int, int]:
     """One forward and backward pass of the largest batch any epoch can hold (the `batch_size`
     longest records), thrown away: a batch that does not fit in memory fails here, in the first
     minute, not an hour into an epoch (on a 24 GB CPU machine a 0.5B student at batch 16 was
     killed 20 minutes in). Weights, gradients and the random state are left as they were.
-    Returns (sentences, tokens of the longest)."""
-    lengths = [len(s) + len(t) for s, t in zip(src, tgt)]
+    `lengths`: each record's tokens, as the batches are made from. Returns (sentences, tokens
+    of the longest)."""
     longest = sorted(range(len(lengths)), key=lengths.__getitem__)[-batch_size:]
     x, y, am = _batch_tensors(tok, src, tgt, longest, device, torch)
     cuda = [device.index or 0] if device.type == "cuda" else []
@@ -319,17 +319,16 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     start_epoch, step, history, fidelity = 0, 0, [], []
     # inside an epoch (checkpoint_minutes): batches of epoch `start_epoch` done, their loss sums
     # and seconds; the batch order of an epoch is fixed by its seed, so resume skips them
-    partial = {"batches": 0, "loss": 0.0, "tokens": 0, "seconds": 0.0}
+    partial = None
     if ckpt is not None:
         raw_model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, step = ckpt["epoch"], ckpt["step"]
         history, fidelity = list(ckpt["history"]), list(ckpt["fidelity"])
-        partial = ckpt.get("partial", partial)
+        partial = ckpt.get("partial")
         set_rng_state(torch, ckpt["rng"])
-        within = f", {partial['batches']} batches into epoch {start_epoch + 1}" \
-            if partial["batches"] else ""
+        within = f", {partial['batches']} batches into epoch {start_epoch + 1}" if partial else ""
         _say(cfg, rank, f"resuming {out} after epoch {start_epoch}{within} (step {step})")
     _say(cfg, rank, f"student: {'init ' + cfg.init if cfg.init else cfg.arch}, {n_params / 1e6:.2f}M "
                     f"params, vocab {tok.vocab_size}, {len(recs)} records ({skipped} skipped), "
@@ -340,8 +339,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     use_bf16 = cfg.bf16 and device.type == "cuda"
     if start_epoch < cfg.epochs:
         raw_model.train()
-        n_b, n_t = check_largest_batch(raw_model, tok, src, tgt, cfg.batch_size, device, torch,
-                                       use_bf16)
+        n_b, n_t = check_largest_batch(raw_model, tok, src, tgt, lengths, cfg.batch_size, device,
+                                       torch, use_bf16)
         _say(cfg, rank, f"memory: the largest batch ({n_b} sentences, up to {n_t} tokens) fits")
     fid_rng = random.Random(cfg.seed + 5)
     fid_ids = sorted(fid_rng.sample(range(len(recs)), min(cfg.fidelity_sample, len(recs))))
@@ -372,9 +371,9 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         model.train()
         batches = make_batches(lengths, cfg.batch_size, cfg.bucket, cfg.seed, epoch)
         batches = batches[:n_batches * world][rank::world]
-        skip, tot_loss, tot_tok = partial["batches"], partial["loss"], partial["tokens"]
-        t0 = time.time() - partial["seconds"]
-        partial = {"batches": 0, "loss": 0.0, "tokens": 0, "seconds": 0.0}
+        done, partial = partial or {"batches": 0, "loss": 0.0, "tokens": 0, "seconds": 0.0}, None
+        skip, tot_loss, tot_tok = done["batches"], done["loss"], done["tokens"]
+        t0 = time.time() - done["seconds"]
         for bi, b in enumerate(batches):
             if bi < skip:  # done before the interruption (in the checkpoint's weights)
                 continue
