@@ -381,6 +381,24 @@ def test_only_runs_the_named_model_steps_and_the_bookkeeping_before_them(fakes, 
     assert man["command"] == man["invocations"][-1]["command"]
 
 
+def test_a_garbled_manifest_is_a_clear_error_before_any_step_runs(fakes, data_dir, tmp_path):
+    from mckd.errors import MckdError
+
+    run = tmp_path / "run"
+    cfg = _cfg(_gguf(tmp_path))
+    distill(cfg, data_dir, run, log=lambda s: None, only={"teacher_pool"})
+    steps = sorted(p.name for p in (run / "steps").iterdir())
+    (run / "manifest.json").write_text('{"status": "partial", "invoc', encoding="utf-8")
+    with pytest.raises(MckdError, match=r"manifest\.json.*line 1"):
+        distill(cfg, data_dir, run, log=lambda s: None, only={"teacher_test"})
+    assert sorted(p.name for p in (run / "steps").iterdir()) == steps  # nothing ran, nothing lost
+    # a history that is not a list is started again; the rest of the manifest is rewritten
+    (run / "manifest.json").write_text('{"invocations": "garbage"}', encoding="utf-8")
+    distill(cfg, data_dir, run, log=lambda s: None, only={"teacher_test"})
+    man = json.loads((run / "manifest.json").read_text())
+    assert [i["status"] for i in man["invocations"]] == ["partial"] and man["status"] == "partial"
+
+
 def test_only_names_what_to_run_first_and_refuses_unknown_steps(fakes, data_dir, tmp_path):
     from mckd.errors import MckdError
 
