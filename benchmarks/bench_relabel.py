@@ -83,7 +83,7 @@ def run_engine(args) -> None:
         secs = time.perf_counter() - t0
         n_tok = sum(len(g) for g in gen)
     else:
-        from mckd.student.relabel import Labeler
+        from mckd.student.relabel import Labeler, chunk_sizes
 
         base = _rss_mb()
         lab = Labeler(args.model_dir, device="cpu", threads=args.threads,
@@ -92,8 +92,9 @@ def run_engine(args) -> None:
         order = sorted(range(len(words)), key=lambda i: len(words[i]))
         t0 = time.perf_counter()
         out = [None] * len(words)
-        for s in range(0, len(order), 512):  # the chunk size `mckd relabel` uses
-            part = order[s:s + 512]
+        s = 0
+        for n in chunk_sizes(len(order)):  # the chunks `mckd relabel` writes
+            part, s = order[s:s + n], s + n
             for i, r in zip(part, lab.label([words[i] for i in part])):
                 out[i] = r
         secs = time.perf_counter() - t0

@@ -409,7 +409,7 @@ def test_tokenizer_round_trips_every_format(fmt, leaves):
         assert a.decode(a.ids_to_tokens(ids[:-1]), r["words"]) == r["target"]
 
 
-def test_export_and_relabel_command_lines(tmp_path, student, capsys):
+def test_export_and_relabel_command_lines(tmp_path, student, capsys, monkeypatch):
     from mckd.cli import main
     from mckd.jsonio import write_jsonl_atomic
 
@@ -428,6 +428,35 @@ def test_export_and_relabel_command_lines(tmp_path, student, capsys):
     assert "no input records" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "m2")]) == 2
     assert "student folder not found" in capsys.readouterr().err
+    # --chunk bounds what one write holds: 5 inputs at --chunk 2 are decoded as 2 + 2 + 1
+    import mckd.student.relabel as R
+
+    real, sizes = R.Labeler.label, []
+
+    def counted(self, words, ids=None):
+        sizes.append(len(words))
+        return real(self, words, ids)
+
+    monkeypatch.setattr(R.Labeler, "label", counted)
+    out3 = tmp_path / "out3.jsonl"
+    assert main(["relabel", str(m), "--input", str(inp), "--out", str(out3), "--no-progress",
+                 "--chunk", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 5 and sizes == [2, 2, 1]
+    assert main(["relabel", str(m), "--input", str(inp), "--out", str(out3), "--chunk", "0"]) == 2
+    assert "--chunk 0: expected at least 1" in capsys.readouterr().err
+
+
+def test_chunks_start_small_double_to_the_cap_and_depend_on_counts_only():
+    from mckd.student.relabel import chunk_sizes
+
+    assert chunk_sizes(0) == []
+    assert chunk_sizes(10) == [10]
+    assert chunk_sizes(1000) == [16, 32, 64, 128, 256, 504]  # the tail (8) joins the last chunk
+    assert chunk_sizes(3000)[:7] == [16, 32, 64, 128, 256, 512, 512]
+    assert chunk_sizes(10, cap=4) == [4, 4, 2]
+    for total in range(0, 2000, 37):
+        sizes = chunk_sizes(total, cap=100)
+        assert sum(sizes) == total and all(0 < n <= 150 for n in sizes)
 
 
 def _tiny_parts(records, tmp_path):

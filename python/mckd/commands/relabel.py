@@ -17,6 +17,10 @@ def add_arguments(parser):
     parser.add_argument("--max-batch-tokens", type=int, default=4096,
                         help="source tokens per CT2 batch (4096)")
     parser.add_argument("--limit", type=int, default=None, help="label only the first N inputs")
+    parser.add_argument("--chunk", type=int, default=512, metavar="N",
+                        help="most sentences decoded and written at once (512; chunks start at "
+                             "16 and double): an interrupt loses at most the chunk in progress, "
+                             "so lower it for a slow student")
     parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",
                         help="constrained: every output is a tree over the input words (decoder-only "
                              "students of tree formats; auto uses it there); free: plain greedy")
@@ -50,8 +54,11 @@ def run(args) -> int:
         recs = recs[:max(0, args.limit)]
     if not recs:
         raise MckdError(f"{args.input}: no input records (empty file)")
+    if args.chunk < 1:
+        raise MckdError(f"--chunk {args.chunk}: expected at least 1 sentence")
     s = relabel(args.model, recs, args.out, device=args.device, threads=args.threads,
-                max_batch_tokens=args.max_batch_tokens, progress=not args.no_progress,
+                max_batch_tokens=args.max_batch_tokens, chunk=args.chunk,
+                progress=not args.no_progress,
                 decoding=args.decoding, compute_type=args.compute_type,
                 temperature=args.temperature, seed=args.seed)
     print(f"labelled {s['n']} records -> {args.out} ({s['resumed']} resumed, {s['repaired']} "

@@ -308,6 +308,25 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="sent", file=sys.stderr, dynamic_ncols=True)
 
 
+def chunk_sizes(total: int, cap: int = 512, first: int = 16) -> list[int]:
+    """How many sentences each written chunk of a pass holds: first, doubling up to cap.
+
+    A chunk is the unit that is written and survives an interrupt, so the first ones are small
+    (a slow student shows output within a minute, not after 512 sentences) and later ones large
+    (full batches). Sizes depend on the counts only, never on timing, so a pass batches its
+    sentences the same way every time (int8 outputs depend on their batch). A tail shorter than
+    half a chunk joins the chunk before it rather than decode as a tiny batch.
+    """
+    cap = max(1, int(cap))
+    sizes, n, left = [], min(max(1, int(first)), cap), max(0, int(total))
+    while left > 0:
+        take = left if left - n < n // 2 else min(n, left)
+        sizes.append(take)
+        left -= take
+        n = min(2 * n, cap)
+    return sizes
+
+
 def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | os.PathLike, *,
             device: str = "auto", threads: int = 0, compute_type: str = "default",
             max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True,
@@ -366,8 +385,9 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     t0 = time.time()
     gen_tokens = 0
     with JsonlAppender(partial, fsync_every=max(1, chunk)) as app:
-        for s in range(0, len(todo), chunk):
-            part = todo[s:s + chunk]
+        s = 0
+        for n in chunk_sizes(len(todo), chunk):
+            part, s = todo[s:s + n], s + n
             labels = lab.label([words[i] for i in part], [ids[i] for i in part])
             for i, lr in zip(part, labels):
                 rec = {"id": ids[i], "source": " ".join(words[i]), "words": words[i], **lr}
