@@ -3,10 +3,13 @@
 No model runs: every point's raw test outputs are committed. Teacher labels (the voted teacher's):
 250 sentences (`run.sh`, this lever), 500 (the run's stage-1 students A and B, each on its half),
 1,000 (the run's vanilla-KD student). Gold labels (the pool's held-back gold trees, analysis only):
-250 (`run.sh`) and 500 (`levers/gold`, half A, seed 0). Every point is SmolLM2-135M at batch 16 and
+250 (`run.sh`) and 500 (`levers/gold`, half A, seed 0). The run's own 50 gold examples (which the
+method has: the teacher's shots): the run's SFT-on-gold row (3 epochs, 12 updates) and the same
+50 trained 30 epochs (`run.sh`, 120 updates). Every point is SmolLM2-135M at batch 16 and
 lr 3e-4; a point under 500 sentences trains 1,500 / n epochs, so it takes the stage-1 students' 96
 updates. Each is scored from its raw outputs (paper F1), with its paired gain over the voted
-teacher on the same sentences. A line through the teacher-label points (F1 against log2 of the
+teacher on the same sentences and its unlabeled span F1 against the teacher's trees (how closely
+it writes what its teacher would). A line through the teacher-label points (F1 against log2 of the
 pool) says how far the pool would have to grow for the student to reach the issue's target at that
 rate: an extrapolation, reported as one.
 
@@ -23,6 +26,7 @@ from pathlib import Path
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic
 from mckd.metrics import score
+from mckd.metrics.spans import span_f1
 
 ROOT = Path(__file__).resolve().parents[4]
 HERE = Path(__file__).resolve().parent
@@ -38,6 +42,10 @@ POINTS = [
     ("gold", 250, "this lever (250 at random from half A, 6 epochs)", HERE / "gold_250.jsonl"),
     ("gold", 500, "levers/gold (half A, seed 0)", HERE.parent / "gold/gold_A.jsonl"),
     ("gold", 1000, "this lever (the whole pool, 3 epochs)", HERE / "gold_1000.jsonl"),
+    # the method's own 50 gold examples (the teacher's shots): SFT on gold, at 30 epochs
+    ("examples", 50, "this lever (the run's 50 gold examples, 30 epochs)", HERE / "examples_50.jsonl"),
+    ("examples", 50, "the run's SFT-on-gold row (3 epochs, 12 updates)",
+     STEPS / "sft_gold_test/labels.jsonl"),
 ]
 
 
@@ -73,6 +81,9 @@ def main(data: str = "data/craft") -> dict:
         res["points"].append({
             "labels": labels, "pool": n, "student": name, "file": str(path.relative_to(ROOT)),
             "paper_f1": round(statistics.mean(f1), 2),
+            # how close the student comes to writing its teacher's trees on new sentences
+            "span_f1_against_the_teacher": round(span_f1([out[i] for i in ids],
+                                                         [teacher[i] for i in ids]), 2),
             "gain_over_teacher": {"mean": round(statistics.mean(d), 2),
                                   "se": round(statistics.stdev(d) / len(d) ** 0.5, 2)}})
     want = res["voted_teacher"] + TARGET_OVER_TEACHER

@@ -4,7 +4,9 @@
 # random (seed 0) from half A, or from the whole pool above 500 (the label files are in id order,
 # so their first records would come from the first documents only), labelled by the voted teacher
 # (LABELS=teacher, as stage-1 student A) or by the pool's held-back gold (LABELS=gold, analysis
-# only), scored on the run's 500 test sentences. The run already has the teacher curve at 500
+# only), or the run's own 50 gold examples (LABELS=examples SIZE=50: SFT on gold, trained for as
+# many updates as a stage student, where the run's baseline row trained 12), scored on the run's
+# 500 test sentences. The run already has the teacher curve at 500
 # (stage-1 students A / B) and 1,000 (vanilla KD), 3 epochs each. EPOCHS (default: 1,500 / SIZE
 # under 500, else 3) keeps a smaller set at the stage-1 students' 96 updates: at 32 updates a
 # student has not yet learnt to write trees (levers/epochs), which would measure too few steps
@@ -35,12 +37,14 @@ from mckd.jsonio import read_jsonl, write_jsonl_atomic
 run, out, labels = sys.argv[1:4]
 half = read_jsonl(f"{run}/steps/labels_0_{'A' if sys.argv[4] == '1' else 'all'}/labels.jsonl")
 random.Random(0).shuffle(half)  # --limit then takes a random SIZE of them
-if labels == "gold":  # the method never reads these; this lever does
+if labels == "examples":  # the run's 50 gold examples, which the method has (the teacher's shots)
+    half = read_jsonl(f"{run}/steps/labels_gold/labels.jsonl")
+elif labels == "gold":  # the method never reads these; this lever does
     gold = {r["id"]: r for r in load_split("data/craft", "train")}
     half = [{"id": r["id"], "words": r["words"], "target": gold[r["id"]]["targets"]["unlabeled"]}
             for r in half]
 elif labels != "teacher":
-    sys.exit(f"LABELS must be teacher or gold, not {labels!r}")
+    sys.exit(f"LABELS must be teacher, gold or examples, not {labels!r}")
 write_jsonl_atomic(out, half)
 PY
 
