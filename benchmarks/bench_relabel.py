@@ -83,7 +83,7 @@ def run_engine(args) -> None:
         secs = time.perf_counter() - t0
         n_tok = sum(len(g) for g in gen)
     else:
-        from mckd.student.relabel import Labeler, chunk_sizes
+        from mckd.student.relabel import Labeler, in_chunks
 
         base = _rss_mb()
         lab = Labeler(args.model_dir, device="cpu", threads=args.threads,
@@ -92,9 +92,7 @@ def run_engine(args) -> None:
         order = sorted(range(len(words)), key=lambda i: len(words[i]))
         t0 = time.perf_counter()
         out = [None] * len(words)
-        s = 0
-        for n in chunk_sizes(len(order)):  # the chunks `mckd relabel` writes
-            part, s = order[s:s + n], s + n
+        for part in in_chunks(order):  # the chunks `mckd relabel` writes
             for i, r in zip(part, lab.label([words[i] for i in part])):
                 out[i] = r
         secs = time.perf_counter() - t0

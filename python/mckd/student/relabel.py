@@ -327,6 +327,14 @@ def chunk_sizes(total: int, cap: int = 512, first: int = 16) -> list[int]:
     return sizes
 
 
+def in_chunks(items: list, cap: int = 512) -> Iterable[list]:
+    """`items` cut into consecutive chunks of `chunk_sizes(len(items), cap)`."""
+    s = 0
+    for n in chunk_sizes(len(items), cap):
+        yield items[s:s + n]
+        s += n
+
+
 def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | os.PathLike, *,
             device: str = "auto", threads: int = 0, compute_type: str = "default",
             max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True,
@@ -385,9 +393,7 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     t0 = time.time()
     gen_tokens = 0
     with JsonlAppender(partial, fsync_every=max(1, chunk)) as app:
-        s = 0
-        for n in chunk_sizes(len(todo), chunk):
-            part, s = todo[s:s + n], s + n
+        for part in in_chunks(todo, chunk):
             labels = lab.label([words[i] for i in part], [ids[i] for i in part])
             for i, lr in zip(part, labels):
                 rec = {"id": ids[i], "source": " ".join(words[i]), "words": words[i], **lr}

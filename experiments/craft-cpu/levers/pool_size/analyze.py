@@ -41,7 +41,6 @@ POINTS = [
     ("teacher", 1000, "vanilla KD (the whole pool)", STEPS / "final_0_test/labels.jsonl"),
     ("gold", 250, "this lever (250 at random from half A, 6 epochs)", HERE / "gold_250.jsonl"),
     ("gold", 500, "levers/gold (half A, seed 0)", HERE.parent / "gold/gold_A.jsonl"),
-    ("gold", 1000, "this lever (the whole pool, 3 epochs)", HERE / "gold_1000.jsonl"),
     # the method's own 50 gold examples (the teacher's shots): SFT on gold, at 30 epochs
     ("examples", 50, "this lever (the run's 50 gold examples, 30 epochs)", HERE / "examples_50.jsonl"),
     ("examples", 50, "the run's SFT-on-gold row (3 epochs, 12 updates)",
