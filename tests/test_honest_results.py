@@ -117,6 +117,7 @@ def _fake_run_teacher(model_path, demos, inputs, out_path, cfg):
 
 def _fake_train(recs, out_dir, cfg):
     CALLS["train"] = CALLS.get("train", 0) + 1
+    CALLS.setdefault("epochs", {})[Path(out_dir).parent.name] = cfg.epochs
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "n.json").write_text(json.dumps(len(recs)))
     return {"n": len(recs)}
@@ -348,6 +349,28 @@ def test_student_init_short_name_enters_the_fingerprint_by_content(data_dir, tmp
     d = Distiller(_cfg(_gguf(tmp_path), "student.init=smollm2"), data_dir, tmp_path / "run",
                   log=lambda s: None)
     assert d._init_sha() == sha256_file(gguf)
+
+
+def test_sft_gold_sees_as_many_examples_as_a_stage_student(fakes, data_dir, tmp_path):
+    # 4 gold examples against half a pool of 12 for 2 epochs: 12 examples = 3 epochs of 4
+    run = tmp_path / "run"
+    res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "student.epochs=2"))
+    assert res["complete"]
+    assert fakes["epochs"]["sft_gold"] == 3 and fakes["epochs"]["s1_A"] == 2
+    assert "gold examples only (3 epochs)" in log
+    # set by hand, it re-trains that baseline and nothing else
+    n = fakes["train"]
+    res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "student.epochs=2",
+                                        "baselines.sft_gold_epochs=5"))
+    assert res["complete"] and fakes["train"] == n + 1 and fakes["epochs"]["sft_gold"] == 5
+
+
+def test_sft_gold_epochs_below_zero_is_a_clear_error(tmp_path):
+    from mckd.config import validate
+    from mckd.errors import MckdError
+
+    with pytest.raises(MckdError, match=r"baselines.sft_gold_epochs must be >= 0"):
+        validate(_cfg(_gguf(tmp_path), "baselines.sft_gold_epochs=-1"))
 
 
 # ----------------------------------------------------------------------------- --only (parts of a run)

@@ -365,8 +365,10 @@ class Distiller:
             setattr(tc, k, v)
         return tc
 
-    def student(self, name: str, train_file: Path, train_sha: str, seed: int, title: str) -> dict:
-        """Train a fresh student on a label file and export it to CTranslate2."""
+    def student(self, name: str, train_file: Path, train_sha: str, seed: int, title: str,
+                epochs: int = 0) -> dict:
+        """Train a fresh student on a label file and export it to CTranslate2 (`epochs`: this
+        student's own, where it differs from student.epochs)."""
         s = self.cfg.student
 
         def fn(d: Path) -> dict:
@@ -379,7 +381,10 @@ class Distiller:
                      "target": r["target"]} for r in labels]
             if not recs:
                 raise MckdError(f"{train_file}: no training records")
-            info = train_student(recs, d / "student", self._train_cfg(seed))
+            tc = self._train_cfg(seed)
+            if epochs:
+                tc.epochs = epochs
+            info = train_student(recs, d / "student", tc)
             export_student(d / "student", d / "ct2", quantization=self.cfg.quantization)
             return {"model_dir": str((d / "ct2").relative_to(self.root)), "train": len(recs),
                     "train_repaired": sum(bool(r.get("repaired")) for r in labels),
@@ -388,11 +393,12 @@ class Distiller:
         self._trainers[name] = fn
         # how exported students decode is the relabel steps' business, not training's
         trained = {k: v for k, v in asdict(s).items() if k != "decoding"}
-        return self._step(name, {"student": trained, "init_sha256": self._init_sha(),
-                                 "format": self.fmt, "seed": seed, "labels": train_sha,
-                                 "quantization": self.cfg.quantization,
-                                 "versions": {"repair": REPAIR_VERSION}},
-                          fn, title, model_step=True)
+        fp = {"student": trained, "init_sha256": self._init_sha(), "format": self.fmt,
+              "seed": seed, "labels": train_sha, "quantization": self.cfg.quantization,
+              "versions": {"repair": REPAIR_VERSION}}
+        if epochs:  # only then, so that the stage students' finished steps stay current
+            fp["epochs"] = epochs
+        return self._step(name, fp, fn, title, model_step=True)
 
     def relabel(self, name: str, model: dict, inputs_file: Path, inputs_sha: str, title: str) -> dict:
         def fn(d: Path) -> dict:
@@ -725,10 +731,22 @@ class Distiller:
         recs = [{"id": r["id"], "source": r["source"], "words": r.get("words"),
                  "target": _gold_target(r, self.fmt)} for r in demos]
         f, sha = self._write_labels("labels_gold", recs, {"demos": sel["demos_sha"]})
+        epochs = self._sft_gold_epochs(len(recs))
         st = self.student("sft_gold", f, sha, self.cfg.seed + 7,
-                          f"baseline: student fine-tuned on the {len(recs)} gold examples only")
+                          f"baseline: student fine-tuned on the {len(recs)} gold examples only "
+                          f"({epochs} epochs)", epochs=epochs)
         self.relabel(on_test("sft_gold"), st, test_file, sel["test_sha"],
                      "baseline: SFT-on-gold student labels the test split")
+
+    def _sft_gold_epochs(self, n_gold: int) -> int:
+        """baselines.sft_gold_epochs, or (0) as many training examples as a stage student sees:
+        its epochs x half the pool (the whole pool when there are no collaborative stages)."""
+        if self.cfg.baselines.sft_gold_epochs:
+            return self.cfg.baselines.sft_gold_epochs
+        stage = self._train_cfg(0).resolved().epochs
+        pool = len(self._sel("pool"))
+        seen = stage * (pool // 2 if self.cfg.stages > 1 else pool)
+        return max(stage, round(seen / max(1, n_gold)))
 
     def _sd_filter(self, test_file, sel):
         vk = self._current.get(final_student(0))
