@@ -220,3 +220,30 @@ def test_eval_command_bad_files_get_one_clear_line(tmp_path, capsys, metric):
     rc = main(["eval", "--metric", metric, str(binary), str(good)])
     err = capsys.readouterr().err
     assert "Traceback" not in err and (rc == 0 or "binary" in err or "tree 1" in err)
+
+
+def test_score_per_sentence_is_each_sentences_own_paper_f1_and_pairs_them():
+    from mckd.metrics import paired_gain, score
+
+    def rec(i, words, gold):
+        return {"id": i, "words": words, "source": " ".join(words), "gold": gold,
+                "targets": {"unlabeled": ""}}
+
+    gold = [rec("a", ["a", "b", "c"], "(S (NP (DT a) (NN b)) (VP (VBD c)))"),
+            rec("b", ["d", "e", "f"], "(S (NP (DT d) (NN e)) (VP (VBD f)))")]
+    right = ["( ( ( a ) ( b ) ) ( c ) )", "( ( ( d ) ( e ) ) ( f ) )"]
+    rb = ["( ( a ) ( ( b ) ( c ) ) )", "( ( d ) ( ( e ) ( f ) ) )"]
+    mixed = [{"id": "a", "output": right[0]}, {"id": "b", "output": rb[1]}]
+    res = score(gold, mixed, "unlabeled", per_sentence=True)
+    alone = [score([g], [p], "unlabeled")["paper_f1"] for g, p in zip(gold, mixed)]
+    assert res["paper_f1_per_sentence"] == pytest.approx(alone) and alone[0] == 100.0
+    assert res["paper_f1"] == pytest.approx(sum(alone) / 2)
+    assert "paper_f1_per_sentence" not in score(gold, mixed, "unlabeled")  # only when asked
+    base = score(gold, [{"id": g["id"], "output": t} for g, t in zip(gold, rb)], "unlabeled",
+                 per_sentence=True)["paper_f1_per_sentence"]
+    gain = paired_gain(res["paper_f1_per_sentence"], base)
+    assert gain["n"] == 2 and gain["mean"] == pytest.approx((alone[0] - base[0]) / 2, abs=0.01)
+    # a sentence one side leaves out is left out of the pair
+    assert paired_gain([100.0, None, 50.0], [0.0, 10.0, 50.0])["n"] == 2
+    with pytest.raises(MckdError, match="3 scores against 2"):
+        paired_gain([1.0, 2.0, 3.0], [1.0, 2.0])

@@ -68,8 +68,13 @@ def strict_tree(text: str, words: list[str]):
     return t if list(t.words) == list(words) else None
 
 
-def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
-    """Metrics for predictions (records with id and output/target) against gold records (by id)."""
+def score(gold_records: list[dict], predictions: list[dict], fmt: str,
+          per_sentence: bool = False) -> dict:
+    """Metrics for predictions (records with id and output/target) against gold records (by id).
+
+    per_sentence: trees also get "paper_f1_per_sentence", one value a gold record in its order
+    (None where the paper's metric leaves the sentence out), for paired comparisons.
+    """
     gold = _gold_by_id(gold_records)
     pred = {p["id"]: p for p in predictions}
     missing = [i for i in gold if i not in pred]
@@ -83,10 +88,26 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str) -> dict:
         p = [" ".join(raw_output(pred[i]).split()) for i in ids]
         return {"n": len(ids), "exact_match": exact_match(g, p), "token_f1": token_f1(g, p),
                 "chunk_f1": chunk_f1(g, p), "scorer_version": SCORER_VERSION}
-    return _score_trees([gold[i] for i in ids], [raw_output(pred[i]) for i in ids], fmt)
+    return _score_trees([gold[i] for i in ids], [raw_output(pred[i]) for i in ids], fmt,
+                        per_sentence)
 
 
-def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
+def paired_gain(a: list[float | None], b: list[float | None]) -> dict:
+    """Mean of a - b over the sentences both score, with its standard error (two systems'
+    per-sentence scores of the same sentences, e.g. score(..., per_sentence=True))."""
+    import statistics
+
+    if len(a) != len(b):
+        raise MckdError(f"paired_gain: {len(a)} scores against {len(b)}")
+    d = [x - y for x, y in zip(a, b) if x is not None and y is not None]
+    if len(d) < 2:
+        raise MckdError(f"paired_gain: {len(d)} sentences scored by both; need 2 or more")
+    return {"mean": round(statistics.mean(d), 2),
+            "se": round(statistics.stdev(d) / len(d) ** 0.5, 2), "n": len(d)}
+
+
+def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str,
+                 per_sentence: bool = False) -> dict:
     from ..trees import delinearize
     from .paper import paper_f1
 
@@ -104,6 +125,7 @@ def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
     paper = paper_f1(gold_trees, paper_in, sources=sources)
     strict = paper_f1(gold_trees, paper_in, sources=sources, strict=True)
     ev = evalb_raw(gold_recs, scored, raws, fmt)
+    extra = {"paper_f1_per_sentence": paper["per_sentence"]} if per_sentence else {}
     return {
         "n": len(gold_recs),
         "paper_f1": paper["f1"],
@@ -116,6 +138,7 @@ def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str) -> dict:
         "repaired": n_repaired,
         "invalid": n_invalid,
         "scorer_version": SCORER_VERSION,
+        **extra,
     }
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic
-from mckd.metrics import score
+from mckd.metrics import paired_gain, score
 from mckd.metrics.spans import span_f1
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -48,9 +48,14 @@ POINTS = [
 ]
 
 
-def per_sentence(gold: dict, outputs: dict[str, str], ids: list[str]) -> list[float]:
-    return [score([gold[i]], [{"id": i, "output": outputs[i]}], "unlabeled")["paper_f1"]
-            for i in ids]
+def per_sentence(gold: dict, outputs: dict[str, str], ids: list[str]) -> list[float | None]:
+    return score([gold[i] for i in ids], [{"id": i, "output": outputs[i]} for i in ids],
+                 "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
+
+
+def mean(xs: list[float | None]) -> float:
+    """Paper F1: the mean over the sentences the metric scores."""
+    return round(statistics.mean(x for x in xs if x is not None), 2)
 
 
 def fit(xs: list[float], ys: list[float]) -> tuple[float, float, float | None]:
@@ -70,21 +75,19 @@ def main(data: str = "data/craft") -> dict:
     teacher = {r["id"]: r["output"] for r in read_jsonl(STEPS / "teacher_test/labels.jsonl")}
     ids = sorted(teacher)
     base = per_sentence(gold, teacher, ids)
-    res: dict = {"n_test": len(ids), "voted_teacher": round(statistics.mean(base), 2), "points": []}
+    res: dict = {"n_test": len(ids), "voted_teacher": mean(base), "points": []}
     for labels, n, name, path in POINTS:
         if not path.exists():
             continue
         out = {r["id"]: r["output"] for r in read_jsonl(path)}
         f1 = per_sentence(gold, out, ids)
-        d = [a - b for a, b in zip(f1, base)]
         res["points"].append({
             "labels": labels, "pool": n, "student": name, "file": str(path.relative_to(ROOT)),
-            "paper_f1": round(statistics.mean(f1), 2),
+            "paper_f1": mean(f1),
             # how close the student comes to writing its teacher's trees on new sentences
             "span_f1_against_the_teacher": round(span_f1([out[i] for i in ids],
                                                          [teacher[i] for i in ids]), 2),
-            "gain_over_teacher": {"mean": round(statistics.mean(d), 2),
-                                  "se": round(statistics.stdev(d) / len(d) ** 0.5, 2)}})
+            "gain_over_teacher": paired_gain(f1, base)})
     want = res["voted_teacher"] + TARGET_OVER_TEACHER
     for labels in ("teacher", "gold"):
         pts = [p for p in res["points"] if p["labels"] == labels]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic
-from mckd.metrics import score
+from mckd.metrics import paired_gain as metrics_paired_gain, score
 from mckd.teacher.vote import consensus
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -55,12 +55,11 @@ def paper_f1(gold: dict, ids: list[str], outputs: list[str]) -> float:
 
 def paired_gain(gold: dict, ids: list[str], outputs: list[str], base: list[str]) -> dict:
     """Mean per-sentence paper F1 of `outputs` minus `base`'s, with its standard error."""
-    import statistics
+    def per(trees: list[str]) -> list[float | None]:
+        return score([gold[i] for i in ids], [{"id": i, "output": o} for i, o in zip(ids, trees)],
+                     "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
 
-    one = lambda i, o: score([gold[i]], [{"id": i, "output": o}], "unlabeled")["paper_f1"]  # noqa: E731
-    d = [one(i, o) - one(i, b) for i, o, b in zip(ids, outputs, base)]
-    return {"mean": round(statistics.mean(d), 2),
-            "se": round(statistics.stdev(d) / len(d) ** 0.5, 2)}
+    return metrics_paired_gain(per(outputs), per(base))
 
 
 def main(data: str = "data/craft") -> dict:
