@@ -87,6 +87,10 @@ def test_loss_falls_and_folder_is_complete(student):
     assert not (student / "checkpoint.pt").exists()  # dropped once training finished
     assert meta["format"] == "unlabeled" and meta["leaves"] == "indexed"
     assert meta["seeds"]["model_init_and_dropout"] == 0
+    # what a machine needs for this run, per epoch: the process's peak RSS never falls, and
+    # holds at least the model's weights
+    peaks = [h["peak_rss_mb"] for h in meta["history"]]
+    assert peaks == sorted(peaks) and peaks[0] > meta["params"] * 4 / 2**20
 
 
 def test_same_records_and_settings_are_not_retrained(student, records):

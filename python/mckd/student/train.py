@@ -103,6 +103,18 @@ def _say(cfg: TrainConfig, rank: int, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def peak_memory_mb(device, torch) -> dict:
+    """The process's peak resident memory so far, and on CUDA the peak the allocator held: what a
+    machine must have for this training run (a 135M student at batch 16 held 13-15 GB on CPU)."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    out = {"peak_rss_mb": round(rss / (2**20 if sys.platform == "darwin" else 2**10))}
+    if getattr(device, "type", str(device)) == "cuda":
+        out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+    return out
+
+
 def measure_fidelity(model, tok, recs, bound, device, sample_ids) -> float:
     """F1 of the model's greedy (repaired) outputs against its own labels on `sample_ids`."""
     words = [recs[i]["words"] for i in sample_ids]
@@ -415,9 +427,12 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             dist.all_reduce(t)
             tot_loss, tot_tok = float(t[0]), int(t[1])
         epoch_loss = tot_loss / max(1, tot_tok)
+        mem = peak_memory_mb(device, torch)
         history.append({"epoch": epoch + 1, "loss": round(epoch_loss, 5), "step": step,
-                        "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - t0, 2)})
-        msg = f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_loss:.4f} ({time.time() - t0:.1f}s)"
+                        "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - t0, 2),
+                        **mem})
+        msg = (f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_loss:.4f} ({time.time() - t0:.1f}s, "
+               + ", ".join(f"{k[:-3].replace('_', ' ')} {v:,} MB" for k, v in mem.items()) + ")")
 
         stop_now = False
         if cfg.stop == "fidelity":  # the paper's rule: stop when training fidelity stops moving
