@@ -561,6 +561,28 @@ def test_committee_row_votes_the_raw_test_outputs_of_every_student(fakes, data_d
         _cfg(_gguf(tmp_path), "baselines.committee=true", "stages=1")
 
 
+def test_committee_sft_gold_adds_that_student_last_and_reruns_only_the_vote(fakes, data_dir,
+                                                                           tmp_path):
+    from mckd.errors import MckdError
+
+    run = tmp_path / "run"
+    _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true"))
+    n = fakes["train"]
+    res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true",
+                                        "baselines.committee_sft_gold=true"))
+    assert res["complete"] and fakes["train"] == n  # no student trains again
+    assert "committee: 4 students (the SFT-on-gold one too) vote each test tree" in log
+    assert "[redo] committee" in log
+    voted = read_jsonl(run / res["models"]["committee"]["labels"])
+    assert {r["committee"]["members"] for r in voted} == {4}
+    done = json.loads((run / "steps/committee_test/done.json").read_text())
+    assert done["result"]["members"][-1] == "sft_gold_test"
+    for off in ("baselines.committee=false", "baselines.sft_gold=false"):
+        with pytest.raises(MckdError, match="committee_sft_gold=true .* needs"):
+            _cfg(_gguf(tmp_path), "baselines.committee=true", "baselines.committee_sft_gold=true",
+                 off)
+
+
 def test_committee_threshold_is_its_own_setting_and_reruns_only_the_vote(fakes, data_dir,
                                                                         tmp_path, monkeypatch):
     import mckd.teacher.vote

@@ -91,6 +91,9 @@ class BaselineConfig:
     # that is best depends on how many vote, so choose it on dev, not test)
     committee: bool = False
     committee_threshold: float = 0.2
+    # the SFT-on-gold student votes in the committee too: its errors are its own (on craft-cpu-vote
+    # it agrees with the teacher's trees least of all the students), which is what a voter needs
+    committee_sft_gold: bool = False
 
 
 @dataclass
@@ -406,6 +409,10 @@ def validate(cfg: DistillConfig) -> None:
     if voting and cfg.format != "unlabeled":
         raise MckdError(f"{voting[0]}: voting works on format 'unlabeled', not {cfg.format!r} "
                         "(the consensus tree carries no labels)")
+    if cfg.baselines.committee_sft_gold and not (cfg.baselines.committee
+                                                 and cfg.baselines.sft_gold):
+        raise MckdError("baselines.committee_sft_gold=true puts the SFT-on-gold student in the "
+                        "committee: it needs baselines.committee=true and baselines.sft_gold=true")
     if cfg.baselines.committee and cfg.stages < 2:
         raise MckdError("baselines.committee=true: a committee votes the trees of the stage "
                         f"students and needs stages >= 2 (stages={cfg.stages})")

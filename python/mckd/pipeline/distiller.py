@@ -765,7 +765,8 @@ class Distiller:
                      "baseline KD+SD: student labels the test split")
 
     def _committee(self) -> None:
-        """Every collaborative student and the shipped final student vote each test tree (the
+        """Every collaborative student and the shipped final student (and with
+        committee_sft_gold the SFT-on-gold student) vote each test tree (the
         consensus of their raw outputs; one that is not a tree over the words abstains, and
         where none is, the final student's output stands): what `mckd parse FINAL --with S1_A
         ...` deploys. No model runs here."""
@@ -773,6 +774,8 @@ class Distiller:
         # the shipped student first: where no member wrote a tree, its output stands
         members = [on_test(final_student(c.stages - 1))]
         members += [on_test(stage_student(k, s)) for k in range(1, c.stages) for s in "AB"]
+        if c.baselines.committee_sft_gold:
+            members.append(on_test("sft_gold"))
         missing = [m for m in members if m not in self._current]
         if missing:  # its own branch has it (plan-only: listed there as missing)
             raise _NotCurrent(missing[0])
@@ -796,7 +799,9 @@ class Distiller:
 
         self._step("committee_test", {"members": {m: self._current[m]["sha"] for m in members},
                                       "threshold": threshold, "versions": {"vote": VOTE_VERSION}},
-                   fn, f"committee: {len(members)} students vote each test tree "
+                   fn, f"committee: {len(members)} students"
+                   f"{' (the SFT-on-gold one too)' if c.baselines.committee_sft_gold else ''} "
+                   "vote each test tree "
                    f"(threshold {threshold})")
 
     def _inputs_file(self, name: str, records: list[dict], split_sha: str) -> tuple[Path, str]:
