@@ -12,6 +12,7 @@
 #       bash experiments/craft-cpu/levers/stage1.sh "" lr=5e-5       # a larger student
 #   LIMIT=4 bash ... /tmp/e1-smoke max_steps=1      # a smoke test on 4 records and 4 sentences
 #   RELABEL_LIMIT=200 ...   # relabel only the first 200 sentences of half B (scores stay paired)
+#   TRAIN=file.jsonl ...    # train on other labels of half A (levers/gold_anchor: + gold examples)
 #
 # Resumable: the trainer resumes its checkpoint, export and relabel skip what is done. Writes
 # stage1_A_<NAME>.jsonl (raw relabels of half B) and stage1_A_<NAME>.json (scores) in OUT.
@@ -26,7 +27,9 @@ WORK=${1:-runs/craft-vote-s1A-$NAME}
 shift || true
 mkdir -p "$WORK"
 
-mckd train --train "$RUN/steps/labels_0_A/labels.jsonl" --out "$WORK/student" --init "$INIT" \
+TRAIN=${TRAIN:-$RUN/steps/labels_0_A/labels.jsonl}
+
+mckd train --train "$TRAIN" --out "$WORK/student" --init "$INIT" \
     ${LIMIT:+--limit $LIMIT} epochs="$EPOCHS" batch_size=16 seed=100 "$@"
 [ -f "$WORK/ct2/model.bin" ] || mckd export "$WORK/student" --out "$WORK/ct2"
 mckd relabel "$WORK/ct2" --input "$RUN/steps/inputs_B/inputs.jsonl" --out "$WORK/relabels_B.jsonl" \
