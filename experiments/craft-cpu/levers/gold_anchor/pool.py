@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vote import STEPS, outputs, vote
-from vote_dev import mean, per
+from vote import STEPS, mean, outputs, per, quarters, vote
 from mckd.data import load_split
 from mckd.jsonio import write_json_atomic
 from mckd.metrics import paired_gain
@@ -42,11 +41,8 @@ def main() -> dict:
         res[name] = {"paper_f1": mean(f1), "gain_over_teacher_vote": paired_gain(f1, base)}
     # the judge: the teacher's labels in quarters of their agreement with the SFT student
     agree = {i: span_f1([teacher[i]["output"]], [sft[i]]) for i in ids}
-    order = sorted(ids, key=lambda i: agree[i])
     t_by = dict(zip(ids, base))
-    q = len(order) // 4
-    res["teacher_f1_by_agreement_quarter"] = [
-        mean([t_by[i] for i in order[k * q:(k + 1) * q if k < 3 else len(order)]]) for k in range(4)]
+    res["teacher_f1_by_agreement_quarter"] = [mean([t_by[i] for i in qs]) for qs in quarters(ids, agree)]
     return res
 
 

@@ -44,6 +44,23 @@ def outputs(path: Path) -> dict[str, dict]:
     return {r["id"]: r for r in read_jsonl(path)}
 
 
+def per(gold: dict, ids: list[str], trees: list[str]) -> list[float | None]:
+    """Each sentence's paper F1 (None where the metric leaves it out), in the order of `ids`."""
+    return score([gold[i] for i in ids], [{"id": i, "output": t} for i, t in zip(ids, trees)],
+                 "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
+
+
+def mean(xs: list[float | None]) -> float:
+    return round(statistics.mean(x for x in xs if x is not None), 2)
+
+
+def quarters(ids: list[str], agree: dict[str, float]) -> list[list[str]]:
+    """`ids` in four groups by rising `agree` (the last takes the remainder)."""
+    order = sorted(ids, key=lambda i: agree[i])
+    q = len(order) // 4
+    return [order[k * q:(k + 1) * q if k < 3 else len(order)] for k in range(4)]
+
+
 def vote(trees: list[str], words: list[str], threshold: float) -> str:
     """As the pipeline votes: where no voter wrote a tree over the words, the first one's stands."""
     tree, _ = consensus(trees, words, threshold)
@@ -72,20 +89,14 @@ def one(data: str, sft_path: Path) -> dict:
     words = {i: gold[i]["words"] for i in ids}
     passes = {i: teacher[i]["votes"]["outputs"] for i in ids}
 
-    def per(trees: dict[str, str] | list[str]) -> list[float | None]:
-        t = [trees[i] for i in ids] if isinstance(trees, dict) else trees
-        return score([gold[i] for i in ids], [{"id": i, "output": o} for i, o in zip(ids, t)],
-                     "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
+    def row(trees: dict[str, str] | list[str], base: list[float | None]) -> dict:
+        p = per(gold, ids, [trees[i] for i in ids] if isinstance(trees, dict) else trees)
+        return {"paper_f1": mean(p), "gain_over_teacher": paired_gain(p, base)}
 
-    def row(trees, base) -> dict:
-        p = per(trees)
-        return {"paper_f1": round(statistics.mean(x for x in p if x is not None), 2),
-                "gain_over_teacher": paired_gain(p, base)}
-
-    base = per({i: teacher[i]["output"] for i in ids})
+    base = per(gold, ids, [teacher[i]["output"] for i in ids])
     res: dict = {"sft": str(sft_path.relative_to(ROOT)), "n": len(ids),
                  "thresholds": {"teacher": TEACHER_T, "committee": COMMITTEE_T},
-                 "voted_teacher": round(statistics.mean(base), 2), "rows": {}}
+                 "voted_teacher": mean(base), "rows": {}}
     rows = res["rows"]
     rows["sft_on_gold_alone"] = row(sft, base)
     rows["teacher_passes"] = row([vote(passes[i], words[i], TEACHER_T) for i in ids], base)
@@ -110,14 +121,11 @@ def one(data: str, sft_path: Path) -> dict:
     for name, other in (("sft_on_gold", sft), ("vanilla_kd", students["final_0"]),
                         ("stage1_A", students["s1_A"])):
         agree = {i: span_f1([teacher[i]["output"]], [other[i]]) for i in ids}
-        order = sorted(ids, key=lambda i: agree[i])
-        q = len(order) // 4
-        quarters = [order[k * q:(k + 1) * q if k < 3 else len(order)] for k in range(4)]
         t_by = dict(zip(ids, base))
         res["teacher_f1_by_agreement_quarter"][name] = [
             {"agreement": [round(agree[qs[0]], 1), round(agree[qs[-1]], 1)],
-             "teacher_paper_f1": round(statistics.mean(t_by[i] for i in qs if t_by[i] is not None), 2),
-             "n": len(qs)} for qs in quarters]
+             "teacher_paper_f1": mean([t_by[i] for i in qs]), "n": len(qs)}
+            for qs in quarters(ids, agree)]
     return res
 
 

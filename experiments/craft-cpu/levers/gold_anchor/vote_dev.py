@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import statistics
 from pathlib import Path
 
-from vote import COMMITTEE, STEPS, outputs, run_sft_is_current, vote
+from vote import COMMITTEE, STEPS, mean, outputs, per, run_sft_is_current, vote
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic
-from mckd.metrics import paired_gain, score
+from mckd.metrics import paired_gain
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[3]
@@ -28,26 +27,16 @@ LEVERS = HERE.parent
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4)
 
 
-def per(gold: dict, ids: list[str], trees: list[str]) -> list[float | None]:
-    return score([gold[i] for i in ids], [{"id": i, "output": t} for i, t in zip(ids, trees)],
-                 "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
-
-
-def mean(xs: list[float | None]) -> float:
-    return round(statistics.mean(x for x in xs if x is not None), 2)
-
-
 def systems(split: dict) -> dict:
     """Each vote's members, per sentence: the teacher's passes and the committee, with and
     without the SFT-on-gold student."""
-    ids = split["ids"]
     return {
         "teacher_passes": lambda i: split["passes"][i],
         "teacher_passes_and_sft": lambda i: split["passes"][i] + [split["sft"][i]],
         "committee": lambda i: [split["students"][m][i] for m in COMMITTEE],
         "committee_and_sft": lambda i: [split["students"][m][i] for m in COMMITTEE]
         + [split["sft"][i]],
-    } if ids else {}
+    }
 
 
 def main() -> dict:
@@ -82,11 +71,12 @@ def main() -> dict:
     res["test"]["voted_teacher"] = mean(base)
     res["test"]["sft_on_gold_alone"] = mean(per(test_gold, test_ids,
                                                 [test["sft"][i] for i in test_ids]))
+    on_test = systems(test)
     for name, members in systems(dev).items():
         on_dev = {t: mean(per(dev_gold, dev_ids, [vote(members(i), dev["words"][i], t)
                                                    for i in dev_ids])) for t in THRESHOLDS}
         best = max(THRESHOLDS, key=lambda t: on_dev[t])
-        f1 = per(test_gold, test_ids, [vote(systems(test)[name](i), test["words"][i], best)
+        f1 = per(test_gold, test_ids, [vote(on_test[name](i), test["words"][i], best)
                                        for i in test_ids])
         res["dev"][name] = {str(t): v for t, v in on_dev.items()}
         res["test"][name] = {"threshold_chosen_on_dev": best, "paper_f1": mean(f1),
