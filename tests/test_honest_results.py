@@ -365,6 +365,37 @@ def test_sft_gold_sees_as_many_examples_as_a_stage_student(fakes, data_dir, tmp_
     assert res["complete"] and fakes["train"] == n + 1 and fakes["epochs"]["sft_gold"] == 5
 
 
+def test_report_reads_an_older_manifest_with_the_settings_it_had(fakes, data_dir, tmp_path,
+                                                                 capsys):
+    # a run made before teacher.schedule and baselines.sft_gold_epochs existed: its teacher
+    # decoded with 'jump' and its SFT-on-gold student trained as long as the stage students;
+    # today's defaults ('level', auto epochs) must not turn its finished steps into "not done"
+    run = tmp_path / "run"
+    res, _ = _run(data_dir, run, _cfg(_gguf(tmp_path), "student.epochs=2", "teacher.schedule=jump",
+                                      "baselines.sft_gold_epochs=2"))
+    assert res["complete"]
+    man = json.loads((run / "manifest.json").read_text())
+    del man["config"]["teacher"]["schedule"], man["config"]["baselines"]["sft_gold_epochs"]
+    (run / "manifest.json").write_text(json.dumps(man))
+    capsys.readouterr()
+    assert main(["report", str(run), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["complete"] and not rep["missing"]
+    assert set(rep["models"]) == {"teacher", "sft_gold", "vanilla_kd", "2-stage"}
+
+
+def test_config_from_manifest_keeps_what_the_manifest_says():
+    from mckd.config import config_from_manifest
+
+    old = config_from_manifest({"student": {"epochs": 3}})
+    assert (old.teacher.schedule, old.baselines.sft_gold_epochs) == ("jump", 3)
+    # no student epochs recorded: the trainer's default for that kind of student
+    assert config_from_manifest({"student": {"init": "smollm2"}}).baselines.sft_gold_epochs == 20
+    new = config_from_manifest({"teacher": {"schedule": "level"}, "student": {"epochs": 3},
+                                "baselines": {"sft_gold_epochs": 0}})
+    assert (new.teacher.schedule, new.baselines.sft_gold_epochs) == ("level", 0)
+
+
 def test_sft_gold_epochs_below_zero_is_a_clear_error(tmp_path):
     from mckd.config import validate
     from mckd.errors import MckdError

@@ -290,6 +290,27 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def config_from_manifest(doc: dict) -> DistillConfig:
+    """The config a run's manifest.json recorded (its "config" section).
+
+    A setting added since the manifest was written is absent from it; where today's default
+    would change what that run did, it takes the value the run had in effect, so an older run's
+    finished steps stay current (`mckd report` walks the run under these settings).
+    """
+    from .student.config import TrainConfig
+
+    flat = _flatten(doc)
+    cfg = DistillConfig()
+    set_key(cfg, "teacher.schedule", "jump")  # the only schedule before 'level' was the default
+    for k, v in flat.items():
+        set_key(cfg, k, v)
+    if "baselines.sft_gold_epochs" not in flat:
+        # before the setting, the SFT-on-gold student trained as long as the stage students
+        s = cfg.student
+        cfg.baselines.sft_gold_epochs = s.epochs or TrainConfig(init=s.init).resolved().epochs
+    return cfg
+
+
 def load_config(preset: str | None = None, toml_path: str | None = None,
                 overrides: list[str] | None = None, flags: dict[str, Any] | None = None
                 ) -> DistillConfig:

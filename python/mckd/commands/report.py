@@ -20,7 +20,7 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    from ..config import DistillConfig, load_config
+    from ..config import config_from_manifest
     from ..errors import MckdError
     from ..jsonio import read_json
     from ..pipeline.distiller import Distiller
@@ -30,7 +30,7 @@ def run(args) -> int:
     if not (root / "manifest.json").exists():
         raise MckdError(f"{root}: not an mckd run directory (no manifest.json)")
     m = read_json(root / "manifest.json")
-    cfg = _config_from(m["config"], DistillConfig, load_config)
+    cfg = config_from_manifest(m["config"])
     d = Distiller(cfg, m["data_dir"], root, log=lambda s: None)
     results = d.collect()
     results["config"] = m["config"]
@@ -45,11 +45,3 @@ def run(args) -> int:
     print(json.dumps(results, indent=2) if args.json else md, end="" if not args.json else "\n")
     return 0
 
-
-def _config_from(doc: dict, cls, load_config):
-    from ..config import _flatten, set_key
-
-    cfg = cls()
-    for k, v in _flatten(doc).items():
-        set_key(cfg, k, v)
-    return cfg

@@ -370,6 +370,7 @@ class Distiller:
         """Train a fresh student on a label file and export it to CTranslate2 (`epochs`: this
         student's own, where it differs from student.epochs)."""
         s = self.cfg.student
+        epochs = 0 if epochs == self._train_cfg(seed).resolved().epochs else epochs
 
         def fn(d: Path) -> dict:
             from ..student.export import export_student
@@ -396,7 +397,9 @@ class Distiller:
         fp = {"student": trained, "init_sha256": self._init_sha(), "format": self.fmt,
               "seed": seed, "labels": train_sha, "quantization": self.cfg.quantization,
               "versions": {"repair": REPAIR_VERSION}}
-        if epochs:  # only then, so that the stage students' finished steps stay current
+        # only where it differs, so that steps trained at student.epochs before this argument
+        # existed (the stage students, an older run's SFT-on-gold student) stay current
+        if epochs:
             fp["epochs"] = epochs
         return self._step(name, fp, fn, title, model_step=True)
 
