@@ -7,6 +7,7 @@ real format, so the whole bookkeeping runs in seconds.
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -433,6 +434,15 @@ def test_only_runs_the_named_model_steps_and_the_bookkeeping_before_them(fakes, 
     man = json.loads((run / "manifest.json").read_text())
     assert [i["status"] for i in man["invocations"]] == ["partial", "partial", "finished"]
     assert man["command"] == man["invocations"][-1]["command"]
+    # a part that leaves the run complete, its shipped model here, finishes it...
+    (run / "steps/sft_gold_test/done.json").unlink()
+    distill(cfg, data_dir, run, log=lambda s: None, only={"sft_gold_test"})
+    assert json.loads((run / "manifest.json").read_text())["status"] == "finished"
+    # ... and where that model's folder is gone (not committed), the run stays partial
+    (run / "steps/sft_gold_test/done.json").unlink()
+    shutil.rmtree(run / "steps/final_1/ct2")
+    res = distill(cfg, data_dir, run, log=lambda s: None, only={"sft_gold_test"})
+    assert res["complete"] and json.loads((run / "manifest.json").read_text())["status"] == "partial"
 
 
 def test_a_garbled_manifest_is_a_clear_error_before_any_step_runs(fakes, data_dir, tmp_path):

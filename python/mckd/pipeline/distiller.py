@@ -477,8 +477,14 @@ class Distiller:
         self._walk()
         if self.only is not None:  # a part of the run: what it was asked for must be done
             self._check_only()
-            self._write_manifest(status="partial", teacher=(teacher_path, teacher_sha))
             results = self.collect()
+            # the part that completes a run finishes it, where the model it ships is here (a
+            # part never trains a model it was not named to: say, on a machine without it)
+            final = self._current.get(final_student(self.cfg.stages - 1))
+            whole = results["complete"] and final and (
+                self.root / final["model_dir"] / "model.bin").is_file()
+            self._write_manifest(status="finished" if whole else "partial",
+                                 teacher=(teacher_path, teacher_sha))
             results["seconds_this_invocation"] = round(time.time() - t0, 1)
             return results
         final = self._current.get(final_student(self.cfg.stages - 1))
