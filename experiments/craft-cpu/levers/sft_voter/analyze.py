@@ -1,0 +1,71 @@
+"""Did stage-1 student A learn the gold-anchored labels? (No model runs.)
+
+For each label set labels.py wrote (half A, against its held-back gold: what the student was
+given) and each student levers/stage1.sh trained on one (its relabels of half B, against half B's
+held-back gold: what it learnt), paper F1 and the brackets written (spans of >= 2 words a
+sentence, micro precision / recall). Beside them the run's own: the teacher's vote (stage-1
+student A's labels) and that student's relabels of half B. Gains are paired over the same
+sentences of half B.
+
+    python experiments/craft-cpu/levers/sft_voter/analyze.py   # writes results.json beside it
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "gold_anchor"))
+sys.path.insert(0, str(HERE.parent / "self_consistency"))
+
+from run import brackets  # noqa: E402
+from vote import ROOT, STEPS, mean, outputs, per  # noqa: E402
+from mckd.data import load_split  # noqa: E402
+from mckd.jsonio import write_json_atomic  # noqa: E402
+from mckd.metrics import paired_gain  # noqa: E402
+
+# student name (stage1_A_<name>.jsonl) -> the labels it trained on
+STUDENTS = {"sft_voter_0.3": "train_A_0.3.jsonl", "sft_voter_0.3_agree": "train_A_0.3_agree.jsonl"}
+
+
+def quality(gold: dict, trees: dict[str, str]) -> dict:
+    ids = sorted(trees)
+    return {"n": len(ids), "paper_f1": mean(per(gold, ids, [trees[i] for i in ids])),
+            **brackets(gold, trees)}
+
+
+def main() -> dict:
+    gold = {r["id"]: r for r in load_split(ROOT / "data/craft", "train")}
+    labels = {"teacher_vote (the run's)": STEPS / "labels_0_A/labels.jsonl"}
+    labels.update({f: HERE / f for f in STUDENTS.values()})
+    res: dict = {"labels_of_half_A": {
+        k: quality(gold, {i: r["output"] for i, r in outputs(p).items()})
+        for k, p in labels.items() if p.exists()}, "relabels_of_half_B": {}}
+    teacher_b = {i: r["output"] for i, r in outputs(STEPS / "labels_0_B/labels.jsonl").items()}
+    run_a = {i: r["output"] for i, r in outputs(STEPS / "labels_1_B/labels.jsonl").items()}
+    for name, trained_on in STUDENTS.items():
+        f = HERE / f"stage1_A_{name}.jsonl"
+        if not f.exists():
+            continue
+        mine = {i: r["output"] for i, r in outputs(f).items()}
+        ids = sorted(mine)
+        f1 = per(gold, ids, [mine[i] for i in ids])
+        t = per(gold, ids, [teacher_b[i] for i in ids])
+        a = per(gold, ids, [run_a[i] for i in ids])
+        res["relabels_of_half_B"][name] = {
+            "trained_on": trained_on, "n": len(ids), "paper_f1": mean(f1),
+            "teacher_labels_same_sentences": mean(t), "run_student_A_same_sentences": mean(a),
+            "gain_over_teacher_labels": paired_gain(f1, t),
+            "gain_over_run_student_A": paired_gain(f1, a),
+            "brackets": brackets(gold, mine),
+            "brackets_teacher_labels": brackets(gold, {i: teacher_b[i] for i in ids}),
+            "brackets_run_student_A": brackets(gold, {i: run_a[i] for i in ids})}
+    return res
+
+
+if __name__ == "__main__":
+    r = main()
+    write_json_atomic(HERE / "results.json", r)
+    print(json.dumps(r, indent=1))
