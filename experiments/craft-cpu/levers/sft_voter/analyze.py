@@ -7,6 +7,12 @@ sentence, micro precision / recall). Beside them the run's own: the teacher's vo
 student A's labels) and that student's relabels of half B. Gains are paired over the same
 sentences of half B.
 
+With the SFT student's own labels of half B (`pool_B_sft_gold.jsonl`, a `mckd relabel` of
+run-vote's sft_gold/ct2 on inputs_B, ~35 minutes) it also asks what an MCKD stage would hand on
+in a pipeline that anchors its labels so: half B's labels voted from the teacher's passes and the
+SFT student (0.3, as for half A), and those with student A's relabels as one more voter (the stage
+vote, here with four voters: 0.2 and 0.3 both shown, neither chosen on this gold).
+
     python experiments/craft-cpu/levers/sft_voter/analyze.py   # writes results.json beside it
 """
 
@@ -21,7 +27,7 @@ sys.path.insert(0, str(HERE.parent / "gold_anchor"))
 sys.path.insert(0, str(HERE.parent / "self_consistency"))
 
 from run import brackets  # noqa: E402
-from vote import ROOT, STEPS, mean, outputs, per  # noqa: E402
+from vote import ROOT, STEPS, mean, outputs, per, vote  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import write_json_atomic  # noqa: E402
 from mckd.metrics import paired_gain  # noqa: E402
@@ -62,7 +68,35 @@ def main() -> dict:
             "brackets": brackets(gold, mine),
             "brackets_teacher_labels": brackets(gold, {i: teacher_b[i] for i in ids}),
             "brackets_run_student_A": brackets(gold, {i: run_a[i] for i in ids})}
+    sft_b = HERE / "pool_B_sft_gold.jsonl"
+    if sft_b.exists():
+        res["half_B_voted"] = half_b_votes(gold, sft_b, run_a)
     return res
+
+
+def half_b_votes(gold: dict, sft_file: Path, run_a: dict[str, str]) -> dict:
+    teacher = outputs(STEPS / "labels_0_B/labels.jsonl")
+    sft = {i: r["output"] for i, r in outputs(sft_file).items()}
+    ids = sorted(teacher)
+    words = {i: teacher[i]["words"] for i in ids}
+    passes = {i: teacher[i]["votes"]["outputs"] for i in ids}
+    base = per(gold, ids, [teacher[i]["output"] for i in ids])
+    rows = {"sft_on_gold_alone": [sft[i] for i in ids],
+            "teacher_passes_and_sft_0.3": [vote(passes[i] + [sft[i]], words[i], 0.3) for i in ids],
+            "stage_vote_run_student_A_0.2": [vote(passes[i] + [run_a[i]], words[i], 0.2)
+                                             for i in ids]}
+    for name in STUDENTS:
+        f = HERE / f"stage1_A_{name}.jsonl"
+        if f.exists():
+            mine = {i: r["output"] for i, r in outputs(f).items()}
+            for t in (0.2, 0.3):
+                rows[f"teacher_passes_sft_and_{name}_{t}"] = [
+                    vote(passes[i] + [sft[i], mine[i]], words[i], t) for i in ids]
+    out: dict = {"n": len(ids), "teacher_vote": mean(base)}
+    for name, trees in rows.items():
+        f1 = per(gold, ids, trees)
+        out[name] = {"paper_f1": mean(f1), "gain_over_teacher_vote": paired_gain(f1, base)}
+    return out
 
 
 if __name__ == "__main__":
