@@ -8,11 +8,12 @@ student A's labels) and that student's relabels of half B. Gains are paired over
 sentences of half B.
 
 With the SFT student's own labels of half B (`pool_B_sft_gold.jsonl`, a `mckd relabel` of
-run-vote's sft_gold/ct2 on inputs_B, ~35 minutes) it also asks what an MCKD stage would hand on
+run-vote's sft_gold/ct2 on inputs_B, ~25-30 minutes on 2 cores) it also asks what an MCKD stage would hand on
 in a pipeline that anchors its labels so: half B's labels voted from the teacher's passes and the
 SFT student (0.3, as for half A), and those with student A's relabels as one more voter (the stage
 vote, here with four voters: 0.2 and 0.3 both shown, neither chosen on this gold).
 
+    python experiments/craft-cpu/levers/sft_voter/labels.py    # the label files (not committed)
     python experiments/craft-cpu/levers/sft_voter/analyze.py   # writes results.json beside it
 """
 
