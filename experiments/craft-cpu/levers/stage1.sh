@@ -35,7 +35,7 @@ mckd train --train "$TRAIN" --out "$WORK/student" --init "$INIT" \
 mckd relabel "$WORK/ct2" --input "$RUN/steps/inputs_B/inputs.jsonl" --out "$WORK/relabels_B.jsonl" \
     --no-progress ${RELABEL_LIMIT:+--limit $RELABEL_LIMIT} ${LIMIT:+--limit $LIMIT}
 
-python - "$WORK/relabels_B.jsonl" "$HERE" "$NAME" "$RUN" "$INIT $EPOCHS epoch(s) $*" <<'PY'
+python - "$WORK/relabels_B.jsonl" "$HERE" "$NAME" "$RUN" "$INIT $EPOCHS epoch(s) on ${TRAIN#"$RUN"/steps/} $*" <<'PY'
 import json, sys
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic, write_jsonl_atomic
