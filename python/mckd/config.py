@@ -290,6 +290,14 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Teacher settings added after runs were committed, with the value those runs had in effect: at
+# that value a setting stays out of the teacher step's fingerprint (so adding it re-ran nothing),
+# and a manifest written before it existed is read with it (config_from_manifest).
+TEACHER_ADDED_LATER: dict[str, Any] = {"schedule": "jump", "instruction": "",
+                                       "prompt_format": "plain", "samples": 0,
+                                       "vote_demo_words": ""}
+
+
 def config_from_manifest(doc: dict) -> DistillConfig:
     """The config a run's manifest.json recorded (its "config" section).
 
@@ -301,7 +309,8 @@ def config_from_manifest(doc: dict) -> DistillConfig:
 
     flat = _flatten(doc)
     cfg = DistillConfig()
-    set_key(cfg, "teacher.schedule", "jump")  # the only schedule before 'level' was the default
+    for k, v in TEACHER_ADDED_LATER.items():
+        set_key(cfg, f"teacher.{k}", v)
     for k, v in flat.items():
         set_key(cfg, k, v)
     if "baselines.sft_gold_epochs" not in flat:

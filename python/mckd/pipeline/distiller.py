@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import __version__
-from ..config import DistillConfig
+from ..config import TEACHER_ADDED_LATER, DistillConfig
 from ..errors import MckdError
 from ..jsonio import (
     read_json,
@@ -310,7 +310,7 @@ class Distiller:
         # (concurrency, timeouts, the key's variable) does not change what it writes.
         skip = SERVER_ONLY if not c.url else LOCAL_ONLY + SERVER_TRANSPORT
         settings = {k: v for k, v in asdict(c).items() if k != "threads" and k not in skip}
-        for key, before in ADDED_LATER.items():
+        for key, before in TEACHER_ADDED_LATER.items():
             if settings.get(key) == before:  # steps made before the setting existed stay current
                 settings.pop(key, None)
         versions = {"constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION}
@@ -888,10 +888,6 @@ SERVER_ONLY = ("url", "server_model", "api_key_env", "concurrency", "timeout_s",
                "grammar")
 SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries")
 LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
-# Teacher settings added after runs were committed, with the value those runs had in effect:
-# at that value a setting stays out of the fingerprint, so adding it re-ran nothing.
-ADDED_LATER = {"schedule": "jump", "instruction": "", "prompt_format": "plain", "samples": 0,
-               "vote_demo_words": ""}
 
 
 # A student's training step, and every step that runs a model (the rest are bookkeeping: label
