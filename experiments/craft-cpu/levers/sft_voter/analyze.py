@@ -94,9 +94,9 @@ def half_b_votes(gold: dict, sft_file: Path, run_a: dict[str, str]) -> dict:
                 rows[f"teacher_passes_sft_and_{name}_{t}"] = [
                     vote(passes[i] + [sft[i], mine[i]], words[i], t) for i in ids]
     out: dict = {"n": len(ids), "teacher_vote": mean(base)}
-    anchored = per(gold, ids, rows["teacher_passes_and_sft_0.3"])
-    for name, trees in rows.items():
-        f1 = per(gold, ids, trees)
+    f1s = {name: per(gold, ids, trees) for name, trees in rows.items()}
+    anchored = f1s["teacher_passes_and_sft_0.3"]
+    for name, f1 in f1s.items():
         out[name] = {"paper_f1": mean(f1), "gain_over_teacher_vote": paired_gain(f1, base)}
         if name.startswith("teacher_passes_sft_and_"):  # what the student adds as a voter
             out[name]["gain_over_anchored_labels"] = paired_gain(f1, anchored)
