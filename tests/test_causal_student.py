@@ -249,6 +249,115 @@ def test_fidelity_stop_decodes_a_causal_student(tmp_path, records, init_dir):
     assert len(meta["fidelity"]) == 2 and all(0 <= f <= 100 for f in meta["fidelity"])
 
 
+def _scripted_dev(monkeypatch, scores):
+    """measure_dev returns `scores` in turn and keeps a copy of the weights it scored."""
+    import mckd.student.train as tr
+
+    seen = []
+
+    def fake(model, tok, dev, bound, device, fmt):
+        seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return scores[len(seen) - 1]
+
+    monkeypatch.setattr(tr, "measure_dev", fake)
+    return seen
+
+
+def _saved_weights(student_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(student_dir / "model.safetensors"))
+
+
+def test_dev_stop_keeps_the_best_epoch_and_resumes(tmp_path, records, init_dir, monkeypatch):
+    """stop=dev: scored every epoch on held-out records; stops `dev_patience` epochs after the
+    best and saves the best epoch's weights; an interrupted run ends with the same weights."""
+    import torch
+
+    from mckd.student.train import train_student
+
+    cfg = dict(epochs=8, stop="dev", dev_patience=2)
+    train, dev = records[:40], records[40:46]
+    seen = _scripted_dev(monkeypatch, [10.0, 30.0, 20.0, 25.0, 99.0])
+    s = train_student(train, tmp_path / "a", causal_cfg(init_dir, **cfg), dev_records=dev)
+    meta = json.loads((s / "mckd_student.json").read_text())
+    assert meta["stopped_by"] == "dev" and meta["epochs_run"] == 4  # epoch 5 never ran
+    assert meta["dev"] == {"records": 6, "best_epoch": 2, "best_f1": 30.0}
+    assert [h["dev_f1"] for h in meta["history"]] == [10.0, 30.0, 20.0, 25.0]
+    saved = _saved_weights(s)
+    assert len(seen) == 4 and not torch.equal(seen[1]["model.norm.weight"], seen[3]["model.norm.weight"])
+    assert all(torch.equal(saved[k], seen[1][k]) for k in saved)  # epoch 2's, not the last
+
+    # interrupted after epoch 3 (the best, epoch 2, lives in the checkpoint), then resumed
+    _scripted_dev(monkeypatch, [10.0, 30.0, 20.0])
+    train_student(train, tmp_path / "b", causal_cfg(init_dir, stop_after_epochs=3, **cfg),
+                  dev_records=dev)
+    assert not (tmp_path / "b" / "mckd_student.json").exists()
+    again = _scripted_dev(monkeypatch, [25.0])
+    train_student(train, tmp_path / "b", causal_cfg(init_dir, **cfg), dev_records=dev)
+    assert len(again) == 1
+    resumed = _saved_weights(tmp_path / "b")
+    assert all(torch.equal(resumed[k], saved[k]) for k in saved)
+
+
+def test_dev_stop_scores_raw_outputs_and_checks_its_records(tmp_path, records, init_dir):
+    """The real dev score (PyTorch greedy, nothing repaired) and the errors around it."""
+    from mckd.student.train import train_student
+
+    with pytest.raises(MckdError, match="needs labeled dev records"):
+        train_student(records[:40], tmp_path / "x", causal_cfg(init_dir, stop="dev"))
+    with pytest.raises(MckdError, match="also training records"):
+        train_student(records[:40], tmp_path / "x", causal_cfg(init_dir, stop="dev"),
+                      dev_records=records[35:45])
+    with pytest.raises(MckdError, match="dev_patience"):
+        causal_cfg(init_dir, stop="dev", dev_patience=0).resolved()
+    s = train_student(records[:40], tmp_path / "s", causal_cfg(init_dir, epochs=2, stop="dev"),
+                      dev_records=records[40:46])
+    meta = json.loads((s / "mckd_student.json").read_text())
+    f1s = [h["dev_f1"] for h in meta["history"]]
+    assert len(f1s) == 2 and all(0 <= f <= 100 for f in f1s)
+    assert meta["dev"]["best_f1"] == max(f1s) and meta["stopped_by"] == "epochs"
+
+
+def test_measure_dev_gives_zero_to_what_is_not_a_tree_over_the_words(monkeypatch):
+    """An output that does not balance, or has a leaf too many, scores 0; nothing is repaired."""
+    import mckd.student.train as tr
+
+    words = ["the", "gene", "binds"]
+    gold = right_branching(words)
+    outs = {0: gold, 1: "( ( the ) ( gene ) ( binds )", 2: "( ( the ) ( gene ) ( binds ) ( x ) )"}
+
+    class Tok:
+        def ids_to_tokens(self, g):
+            return g
+
+        def decode(self, toks, w):
+            return outs[toks]
+
+    for k, want in ((0, 100.0), (1, 0.0), (2, 0.0)):
+        monkeypatch.setattr(tr, "greedy_decode", lambda m, t, ws, b, d, k=k: [k])
+        got = tr.measure_dev(None, Tok(), [{"words": words, "target": gold}], {}, "cpu",
+                             "unlabeled")
+        assert got == want, (k, got)
+
+
+def test_train_command_line_dev_flag(tmp_path, records, init_dir):
+    """`mckd train --dev` reads held-out records for stop=dev and refuses them otherwise."""
+    from mckd.cli import main
+    from mckd.jsonio import write_jsonl_atomic
+
+    write_jsonl_atomic(tmp_path / "train.jsonl", records[:40])
+    write_jsonl_atomic(tmp_path / "dev.jsonl", records[40:46])
+    base = ["train", "--train", str(tmp_path / "train.jsonl"), "--init", str(init_dir),
+            "--dev", str(tmp_path / "dev.jsonl")]
+    assert main(base + ["--out", str(tmp_path / "no"), "epochs=1"]) != 0
+    assert not (tmp_path / "no" / "mckd_student.json").exists()
+    assert main(base + ["--out", str(tmp_path / "s"), "epochs=1", "stop=dev", "threads=1",
+                        "batch_size=16", "quiet=true"]) == 0
+    meta = json.loads((tmp_path / "s" / "mckd_student.json").read_text())
+    assert meta["dev"]["records"] == 6 and meta["dev"]["best_epoch"] == 1
+
+
 def test_train_export_relabel_command_lines(tmp_path, records, init_dir, capsys):
     """`mckd train --init CAUSAL_DIR`, `mckd export`, `mckd relabel` on a causal student."""
     from mckd.cli import main

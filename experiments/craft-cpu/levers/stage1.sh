@@ -13,6 +13,8 @@
 #   LIMIT=4 bash ... /tmp/e1-smoke max_steps=1      # a smoke test on 4 records and 4 sentences
 #   RELABEL_LIMIT=200 ...   # relabel only the first 200 sentences of half B (scores stay paired)
 #   TRAIN=file.jsonl ...    # train on other labels of half A (levers/gold_anchor: + gold examples)
+#   DEV=file.jsonl ... stop=dev   # keep the epoch that scores best on held-out labeled records
+#       (levers/dev_stop: the run's 50 gold examples)
 #
 # Resumable: the trainer resumes its checkpoint, export and relabel skip what is done. Writes
 # stage1_A_<NAME>.jsonl (raw relabels of half B) and stage1_A_<NAME>.json (scores) in OUT.
@@ -30,12 +32,12 @@ mkdir -p "$WORK"
 TRAIN=${TRAIN:-$RUN/steps/labels_0_A/labels.jsonl}
 
 mckd train --train "$TRAIN" --out "$WORK/student" --init "$INIT" \
-    ${LIMIT:+--limit $LIMIT} epochs="$EPOCHS" batch_size=16 seed=100 "$@"
+    ${LIMIT:+--limit $LIMIT} ${DEV:+--dev "$DEV"} epochs="$EPOCHS" batch_size=16 seed=100 "$@"
 [ -f "$WORK/ct2/model.bin" ] || mckd export "$WORK/student" --out "$WORK/ct2"
 mckd relabel "$WORK/ct2" --input "$RUN/steps/inputs_B/inputs.jsonl" --out "$WORK/relabels_B.jsonl" \
     --no-progress ${RELABEL_LIMIT:+--limit $RELABEL_LIMIT} ${LIMIT:+--limit $LIMIT}
 
-python - "$WORK/relabels_B.jsonl" "$HERE" "$NAME" "$RUN" "$INIT $EPOCHS epoch(s) on ${TRAIN#"$RUN"/steps/} $*" <<'PY'
+python - "$WORK/relabels_B.jsonl" "$HERE" "$NAME" "$RUN" "$INIT $EPOCHS epoch(s) on ${TRAIN#"$RUN"/steps/}${DEV:+, dev ${DEV#"$RUN"/steps/}} $*" <<'PY'
 import json, sys
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic, write_jsonl_atomic

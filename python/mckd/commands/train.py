@@ -19,6 +19,9 @@ def add_arguments(parser):
     g.add_argument("--arch", metavar="NAME", default=None,
                    help="from-scratch config: t5-micro (CPU default), t5-tiny, t5-mini, "
                         "t5-small (GPU), t5-base")
+    parser.add_argument("--dev", metavar="LABELED.jsonl", default=None,
+                        help="held-out labeled records (e.g. the gold examples) for stop=dev: "
+                             "each epoch is scored on them and the best epoch's weights are kept")
     parser.add_argument("--format", choices=FORMATS, default="unlabeled",
                         help="output format (default: unlabeled)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: auto)")
@@ -57,5 +60,12 @@ def run(args) -> int:
         recs = recs[:args.limit]
     if not recs:
         raise MckdError(f"{args.train}: no training records (empty file)")
-    train_student(recs, args.out, cfg)
+    dev = None
+    if args.dev:
+        if cfg.stop != "dev":
+            raise MckdError(f"--dev {args.dev}: used only with stop=dev (got stop={cfg.stop})")
+        dev = read_jsonl(args.dev)
+        if not dev:
+            raise MckdError(f"{args.dev}: no dev records (empty file)")
+    train_student(recs, args.out, cfg, dev_records=dev)
     return 0

@@ -28,10 +28,12 @@ class TrainConfig:
     vocab_size: int = 2000        # from-scratch tokenizer size (the tied output layer's cost)
     epochs: int = 0               # 0 = auto: 20 for pretrained (paper), 30 from scratch
     max_steps: int = 0            # stop after this many optimizer steps in total (0 = no limit)
-    stop: str = "epochs"          # epochs | fidelity (the paper's training-fidelity rule)
+    stop: str = "epochs"          # epochs | fidelity (the paper's training-fidelity rule) |
+                                  # dev (keep the epoch that scores best on labeled dev records)
     fidelity_sample: int = 200    # training records re-decoded per epoch for fidelity
     fidelity_delta: float = 0.1   # F1 points
     fidelity_patience: int = 3    # epochs in a row with |ΔF1| < delta
+    dev_patience: int = 2         # stop=dev: stop after this many epochs without a new best
     batch_size: int = 0           # sentences per micro-batch per rank; 0 = auto: 32 / 16
     grad_accum: int = 1
     lr: float = 0.0               # 0 = auto: 3e-4 pretrained (paper), 2e-3 from scratch
@@ -68,8 +70,10 @@ class TrainConfig:
         pre = bool(c.init)
         if c.format not in FORMATS:
             raise MckdError(f"unknown format {c.format!r} (expected one of {', '.join(FORMATS)})")
-        if c.stop not in ("epochs", "fidelity"):
-            raise MckdError(f"stop={c.stop!r}: expected epochs or fidelity")
+        if c.stop not in ("epochs", "fidelity", "dev"):
+            raise MckdError(f"stop={c.stop!r}: expected epochs, fidelity or dev")
+        if c.dev_patience < 1:
+            raise MckdError(f"dev_patience={c.dev_patience}: expected >= 1")
         if c.leaves == "auto":
             c.leaves = "indexed" if (not pre and c.format in TREE_FORMATS) else "words"
         if c.format == "text":

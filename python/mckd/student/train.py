@@ -3,6 +3,7 @@
     records → tokenizer (built from the data, or the --init model's) → model
     for epoch: length-bucketed batches → AdamW step (grad accumulation, bf16 on CUDA, clipping)
                → checkpoint (model + optimizer + scheduler + RNG, atomic) → optional fidelity
+               or dev score (stop=dev keeps the best epoch's weights)
     → save a standard HF folder (config + safetensors + tokenizer.json) + mckd_student.json
 
 Resume: re-running with the same records and config continues after the last finished epoch
@@ -29,6 +30,7 @@ from pathlib import Path
 from ..errors import MckdError
 from ..formats import TREE_FORMATS
 from ..metrics.spans import fidelity_f1, spans
+from ..trees import tree_units
 from .batches import make_batches, pad, prepare_records, probes, records_fingerprint
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
@@ -124,13 +126,29 @@ def measure_fidelity(model, tok, recs, bound, device, sample_ids) -> float:
     return fidelity_f1(preds, [recs[i]["target"] for i in sample_ids], tok.format)
 
 
+def measure_dev(model, tok, dev, bound, device, fmt) -> float:
+    """F1 of the model's raw greedy outputs against labeled dev records. Nothing is repaired:
+    an output whose brackets do not balance or that has not one leaf a word scores 0."""
+    words = [r["words"] for r in dev]
+    gen = greedy_decode(model, tok, words, bound, device)
+    preds = [tok.decode(tok.ids_to_tokens(g), w) for g, w in zip(gen, words)]
+    if fmt in TREE_FORMATS:
+        preds = [p if spans(p) is not None and len(w) == sum(
+                     1 for u in tree_units(p) if not u.startswith("(") and u != ")") else ""
+                 for p, w in zip(preds, words)]
+    return fidelity_f1(preds, [r["target"] for r in dev], fmt)
+
+
 # ----------------------------------------------------------------------------- pieces of a run
-def _fingerprint(cfg: TrainConfig, recs: list[dict], world: int) -> str:
-    """What the weights depend on: the records, the settings that change learning, the world."""
+def _fingerprint(cfg: TrainConfig, recs: list[dict], world: int,
+                 dev: list[dict] | None = None) -> str:
+    """What the weights depend on: the records, the settings that change learning, the world
+    and, where they pick the epoch (stop=dev), the dev records."""
     cfg_fp = {k: v for k, v in asdict(cfg).items() if k not in TrainConfig.RUNTIME}
-    return hashlib.sha256(json.dumps(
-        {"records": records_fingerprint(recs), "cfg": cfg_fp, "world": world},
-        sort_keys=True).encode()).hexdigest()
+    what = {"records": records_fingerprint(recs), "cfg": cfg_fp, "world": world}
+    if dev is not None:
+        what["dev"] = records_fingerprint(dev)
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
 def _encode(cfg: TrainConfig, tok: StudentTokenizer, recs: list[dict]):
@@ -258,10 +276,12 @@ def _same_weights_on_all_ranks(raw_model, world: int, dist) -> dict:
 
 
 # ----------------------------------------------------------------------------- training
-def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | None = None) -> Path:
+def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | None = None,
+                  dev_records: list[dict] | None = None) -> Path:
     """Train (or resume training) a student on records; returns the saved HF model folder.
 
-    Records need `source`/`words` and `target` (or `targets[cfg.format]`).
+    Records need `source`/`words` and `target` (or `targets[cfg.format]`). `dev_records` (same
+    shape, e.g. the gold examples) are needed by stop=dev and used by nothing else.
     """
     import torch
 
@@ -283,7 +303,16 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
 
     # --- finished already, resuming, or new --------------------------------------------------
     recs = prepare_records(records, cfg.format)
-    fingerprint = _fingerprint(cfg, recs, world)
+    dev = None
+    if cfg.stop == "dev":
+        if not dev_records:
+            raise MckdError("stop=dev needs labeled dev records (mckd train --dev FILE)")
+        dev = prepare_records(dev_records, cfg.format)
+        overlap = {r["id"] for r in dev} & {r["id"] for r in recs}
+        if overlap:  # an epoch picked on records it trained on picks the most memorised one
+            raise MckdError(f"{len(overlap)} dev records are also training records "
+                            f"(first: {sorted(overlap)[0]}); the dev records must be held out")
+    fingerprint = _fingerprint(cfg, recs, world, dev)
     meta_path = out / META
     if meta_path.exists():
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -329,6 +358,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     optimizer, scheduler = _optimizer(cfg, raw_model, total_steps, torch)
 
     start_epoch, step, history, fidelity = 0, 0, [], []
+    best = None  # stop=dev: {"f1", "epoch", "model"} of the best epoch so far
     # inside an epoch (checkpoint_minutes): batches of epoch `start_epoch` done, their loss sums
     # and seconds; the batch order of an epoch is fixed by its seed, so resume skips them
     partial = None
@@ -338,6 +368,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, step = ckpt["epoch"], ckpt["step"]
         history, fidelity = list(ckpt["history"]), list(ckpt["fidelity"])
+        best = ckpt.get("best")
         partial = ckpt.get("partial")
         set_rng_state(torch, ckpt["rng"])
         within = f", {partial['batches']} batches into epoch {start_epoch + 1}" if partial else ""
@@ -368,7 +399,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "rng": rng_state(torch),
             "history": history, "fidelity": fidelity,
-            **({"partial": part} if part else {})})
+            **({"best": best} if best else {}), **({"partial": part} if part else {})})
         return time.time()
 
     for epoch in range(start_epoch, cfg.epochs):
@@ -449,6 +480,26 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                                          for i in range(1, p + 1)):
                 stop_now = True
                 stopped_by = "fidelity"
+        if cfg.stop == "dev":  # early stopping on held-out labeled records: keep the best epoch
+            f1 = measure_dev(raw_model, tok, dev, bound, device, cfg.format) if rank == 0 else None
+            if distributed:
+                box = [f1]
+                dist.broadcast_object_list(box, src=0)
+                f1 = box[0]
+            history[-1]["dev_f1"] = round(f1, 3)
+            msg += f", dev F1 {f1:.2f}"
+            if rank == 0 and (best is None or f1 > best["f1"]):
+                best = {"f1": round(f1, 3), "epoch": epoch + 1,
+                        "model": {k: v.detach().clone() for k, v in raw_model.state_dict().items()}}
+            if distributed:
+                box = [best["epoch"] if rank == 0 else None]
+                dist.broadcast_object_list(box, src=0)
+                best_epoch = box[0]
+            else:
+                best_epoch = best["epoch"]
+            if epoch + 1 - best_epoch >= cfg.dev_patience:
+                stop_now = True
+                stopped_by = "dev"
         _say(cfg, rank, msg)
         epochs_this_run += 1
         if rank == 0:
@@ -461,6 +512,9 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     # --- save: the HF folder, then the meta that says "finished" -----------------------------
     ddp_check = _same_weights_on_all_ranks(raw_model, world, dist) if distributed else None
     if rank == 0:
+        if best is not None and best["epoch"] != len(history):
+            raw_model.load_state_dict(best["model"])
+            _say(cfg, rank, f"keeping epoch {best['epoch']}'s weights (dev F1 {best['f1']:.2f})")
         raw_model.config.use_cache = True
         raw_model.save_pretrained(out)
         import platform
@@ -475,6 +529,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             "train_config": asdict(cfg), "records": len(recs), "skipped_records": skipped,
             "epochs_run": len(history), "steps": step, "stopped_by": stopped_by,
             "history": history, "fidelity": fidelity,
+            **({"dev": {"records": len(dev), "best_epoch": best["epoch"], "best_f1": best["f1"]}}
+               if best is not None else {}),
             "seconds_this_run": round(time.time() - t_start, 1),
             "seeds": {"model_init_and_dropout": cfg.seed, "batch_order": f"{cfg.seed}+epoch",
                       "fidelity_sample": cfg.seed + 5, "probes": cfg.seed + 17},
