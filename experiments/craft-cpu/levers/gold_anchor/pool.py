@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vote import STEPS, mean, outputs, per, quarters, vote
+from vote import STEPS, mean, outputs, per, quarters, raw_trees, vote
 from mckd.data import load_split
 from mckd.jsonio import write_json_atomic
 from mckd.metrics import paired_gain
@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> dict:
-    sft = {i: r["output"] for i, r in outputs(HERE / "pool_A_sft_gold.jsonl").items()}
+    sft = raw_trees(HERE / "pool_A_sft_gold.jsonl")
     ids = sorted(sft)
     gold = {r["id"]: r for r in load_split(HERE.parents[3] / "data/craft", "train")}
     teacher = outputs(STEPS / "teacher_pool/labels.jsonl")

@@ -44,6 +44,11 @@ def outputs(path: Path) -> dict[str, dict]:
     return {r["id"]: r for r in read_jsonl(path)}
 
 
+def raw_trees(path: Path) -> dict[str, str]:
+    """The raw output of each record, by id."""
+    return {r["id"]: r["output"] for r in read_jsonl(path)}
+
+
 def per(gold: dict, ids: list[str], trees: list[str]) -> list[float | None]:
     """Each sentence's paper F1 (None where the metric leaves it out), in the order of `ids`."""
     return score([gold[i] for i in ids], [{"id": i, "output": t} for i, t in zip(ids, trees)],
@@ -82,8 +87,8 @@ def run_sft_is_current() -> bool:
 def one(data: str, sft_path: Path) -> dict:
     gold = {r["id"]: r for r in load_split(ROOT / data, "test")}
     teacher = outputs(STEPS / "teacher_test/labels.jsonl")
-    sft = {i: r["output"] for i, r in outputs(sft_path).items()}
-    students = {s: {i: r["output"] for i, r in outputs(STEPS / f"{s}_test/labels.jsonl").items()}
+    sft = raw_trees(sft_path)
+    students = {s: raw_trees(STEPS / f"{s}_test/labels.jsonl")
                 for s in COMMITTEE + ["final_0"]}
     ids = sorted(teacher)
     words = {i: gold[i]["words"] for i in ids}

@@ -16,7 +16,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from vote import COMMITTEE, STEPS, mean, outputs, per, run_sft_is_current, vote
+from vote import COMMITTEE, STEPS, mean, outputs, per, run_sft_is_current, raw_trees, vote
 from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic
 from mckd.metrics import paired_gain
@@ -53,16 +53,16 @@ def main() -> dict:
     first, band = outputs(LEVERS / "prompt/greedy.jsonl"), outputs(LEVERS / "prompt/band_demos.jsonl")
     dev = {"ids": dev_ids, "words": {i: dev_gold[i]["words"] for i in dev_ids},
            "passes": {i: [first[i]["output"], band[i]["output"]] for i in dev_ids},
-           "sft": {i: r["output"] for i, r in outputs(out).items()},
-           "students": {m: {i: r["output"] for i, r in outputs(LEVERS / f"committee/dev_{m}.jsonl").items()}
+           "sft": raw_trees(out),
+           "students": {m: raw_trees(LEVERS / f"committee/dev_{m}.jsonl")
                         for m in COMMITTEE}}
     test_gold = {r["id"]: r for r in load_split(ROOT / "data/craft", "test")}
     teacher = outputs(STEPS / "teacher_test/labels.jsonl")
     test_ids = sorted(teacher)
     test = {"ids": test_ids, "words": {i: test_gold[i]["words"] for i in test_ids},
             "passes": {i: teacher[i]["votes"]["outputs"] for i in test_ids},
-            "sft": {i: r["output"] for i, r in outputs(STEPS / "sft_gold_test/labels.jsonl").items()},
-            "students": {m: {i: r["output"] for i, r in outputs(STEPS / f"{m}_test/labels.jsonl").items()}
+            "sft": raw_trees(STEPS / "sft_gold_test/labels.jsonl"),
+            "students": {m: raw_trees(STEPS / f"{m}_test/labels.jsonl")
                          for m in COMMITTEE}}
     res: dict = {"dev": {"n": len(dev_ids), "sft_on_gold_alone": mean(
                      per(dev_gold, dev_ids, [dev["sft"][i] for i in dev_ids]))},

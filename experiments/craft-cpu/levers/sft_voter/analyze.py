@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE.parent / "gold_anchor"))
 sys.path.insert(0, str(HERE.parent / "self_consistency"))
 
 from run import brackets  # noqa: E402
-from vote import ROOT, STEPS, mean, outputs, per, vote  # noqa: E402
+from vote import ROOT, STEPS, mean, outputs, per, raw_trees, vote  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import write_json_atomic  # noqa: E402
 from mckd.metrics import paired_gain  # noqa: E402
@@ -48,15 +48,15 @@ def main() -> dict:
     labels = {"teacher_vote (the run's)": STEPS / "labels_0_A/labels.jsonl"}
     labels.update({f: HERE / f for f in STUDENTS.values()})
     res: dict = {"labels_of_half_A": {
-        k: quality(gold, {i: r["output"] for i, r in outputs(p).items()})
+        k: quality(gold, raw_trees(p))
         for k, p in labels.items() if p.exists()}, "relabels_of_half_B": {}}
-    teacher_b = {i: r["output"] for i, r in outputs(STEPS / "labels_0_B/labels.jsonl").items()}
-    run_a = {i: r["output"] for i, r in outputs(STEPS / "labels_1_B/labels.jsonl").items()}
+    teacher_b = raw_trees(STEPS / "labels_0_B/labels.jsonl")
+    run_a = raw_trees(STEPS / "labels_1_B/labels.jsonl")
     for name, trained_on in STUDENTS.items():
         f = HERE / f"stage1_A_{name}.jsonl"
         if not f.exists():
             continue
-        mine = {i: r["output"] for i, r in outputs(f).items()}
+        mine = raw_trees(f)
         ids = sorted(mine)
         f1 = per(gold, ids, [mine[i] for i in ids])
         t = per(gold, ids, [teacher_b[i] for i in ids])
@@ -77,7 +77,7 @@ def main() -> dict:
 
 def half_b_votes(gold: dict, sft_file: Path, run_a: dict[str, str]) -> dict:
     teacher = outputs(STEPS / "labels_0_B/labels.jsonl")
-    sft = {i: r["output"] for i, r in outputs(sft_file).items()}
+    sft = raw_trees(sft_file)
     ids = sorted(teacher)
     words = {i: teacher[i]["words"] for i in ids}
     passes = {i: teacher[i]["votes"]["outputs"] for i in ids}
@@ -89,7 +89,7 @@ def half_b_votes(gold: dict, sft_file: Path, run_a: dict[str, str]) -> dict:
     for name in STUDENTS:
         f = HERE / f"stage1_A_{name}.jsonl"
         if f.exists():
-            mine = {i: r["output"] for i, r in outputs(f).items()}
+            mine = raw_trees(f)
             for t in (0.2, 0.3):
                 rows[f"teacher_passes_sft_and_{name}_{t}"] = [
                     vote(passes[i] + [sft[i], mine[i]], words[i], t) for i in ids]

@@ -27,13 +27,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "gold_anchor"))
 
-from vote import STEPS, outputs, quarters, vote  # noqa: E402
+from vote import STEPS, outputs, quarters, raw_trees, vote  # noqa: E402
 from mckd.jsonio import write_jsonl_atomic  # noqa: E402
 from mckd.metrics.spans import span_f1  # noqa: E402
 
 
 def main(threshold: float = 0.3) -> list[Path]:
-    sft = {i: r["output"] for i, r in outputs(HERE.parent / "gold_anchor/pool_A_sft_gold.jsonl").items()}
+    sft = raw_trees(HERE.parent / "gold_anchor/pool_A_sft_gold.jsonl")
     teacher = outputs(STEPS / "labels_0_A/labels.jsonl")
     recs = []
     for i, r in teacher.items():
