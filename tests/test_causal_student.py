@@ -249,6 +249,40 @@ def test_fidelity_stop_decodes_a_causal_student(tmp_path, records, init_dir):
     assert len(meta["fidelity"]) == 2 and all(0 <= f <= 100 for f in meta["fidelity"])
 
 
+@pytest.mark.parametrize("cut", [False, True])
+def test_torch_constrained_greedy_equals_relabel(tmp_path, records, init_dir, monkeypatch, cut):
+    """The PyTorch masked greedy decoder (stop=dev's) writes what `mckd relabel` writes with
+    CTranslate2 (float32 export), on an under-trained student that needs the constraint, and
+    where the length limit cuts the trees (both close them without the model)."""
+    import torch  # noqa: F401
+    from transformers import AutoModelForCausalLM
+
+    import mckd.student.relabel as rl
+    import mckd.student.tokenizer as tk
+    from mckd.jsonio import read_jsonl
+    from mckd.student.causal import constrained_greedy
+    from mckd.student.export import export_student
+    from mckd.student.tokenizer import StudentTokenizer
+    from mckd.student.train import train_student
+    from mckd.trees import delinearize
+
+    s = train_student(records[:40], tmp_path / "s", causal_cfg(init_dir, epochs=1))
+    export_student(s, tmp_path / "ct2", quantization="float32")
+    if cut:
+        monkeypatch.setattr(tk, "max_decoding_length", lambda bound, n, src: 5)
+        monkeypatch.setattr(rl, "max_decoding_length", lambda bound, n, src: 5)
+    dev = records[150:180]
+    rl.relabel(tmp_path / "ct2", [{"id": r["id"], "words": r["words"]} for r in dev],
+               tmp_path / "rel.jsonl", progress=False, decoding="constrained")
+    rel = read_jsonl(tmp_path / "rel.jsonl")
+    meta = json.loads((s / "mckd_student.json").read_text())
+    mine = constrained_greedy(AutoModelForCausalLM.from_pretrained(s), StudentTokenizer.load(s),
+                              [r["words"] for r in dev], meta["length_bound"], "cpu", "unlabeled")
+    assert mine == [r["output"] for r in rel]
+    assert all(not delinearize(o, r["words"], "unlabeled").repaired for o, r in zip(mine, dev))
+    assert any(r["cut"] for r in rel) == cut
+
+
 def _scripted_dev(monkeypatch, scores):
     """measure_dev returns `scores` in turn and keeps a copy of the weights it scored."""
     import mckd.student.train as tr
@@ -320,7 +354,8 @@ def test_dev_stop_scores_raw_outputs_and_checks_its_records(tmp_path, records, i
 
 
 def test_measure_dev_gives_zero_to_what_is_not_a_tree_over_the_words(monkeypatch):
-    """An output that does not balance, or has a leaf too many, scores 0; nothing is repaired."""
+    """Decoded freely (a seq2seq student's path), an output that does not balance, or has a
+    leaf too many, scores 0; nothing is repaired."""
     import mckd.student.train as tr
 
     words = ["the", "gene", "binds"]
@@ -328,6 +363,8 @@ def test_measure_dev_gives_zero_to_what_is_not_a_tree_over_the_words(monkeypatch
     outs = {0: gold, 1: "( ( the ) ( gene ) ( binds )", 2: "( ( the ) ( gene ) ( binds ) ( x ) )"}
 
     class Tok:
+        causal = None
+
         def ids_to_tokens(self, g):
             return g
 

@@ -225,6 +225,63 @@ def greedy_decode(model, tok, words_list: list[list[str]], bound: dict, device,
     return out
 
 
+def constrained_greedy(model, tok, words_list: list[list[str]], bound: dict, device,
+                       fmt: str) -> list[str]:
+    """PyTorch masked greedy decoding: at each step the best token the tree constraint allows
+    (`mckd.student.constrained` does the same in CTranslate2, which `mckd relabel` runs). Texts
+    in the format's notation, each a tree over its words; a tree the length limit cuts is
+    closed without the model, as there."""
+    import torch
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    from ..teacher.constraint import TreeConstraint, VocabIndex
+    from .constrained import grammar_for, token_bytes
+    from .tokenizer import max_decoding_length
+
+    class TreeMask(LogitsProcessor):
+        """Advances the constraint by the token last chosen, then allows only what it allows
+        (only EOS once the tree is complete)."""
+
+        def __init__(self, c: TreeConstraint, start: int):
+            self.c, self.start, self.allowed = c, start, None
+
+        def take(self, ids) -> None:
+            """Advance by the last of `ids` (prompt + generated) unless taken already."""
+            if len(ids) > self.start and not self.c.done and int(ids[-1]) != tok.eos_id:
+                self.c.advance(int(ids[-1]), self.allowed)
+            self.start = max(self.start, len(ids))
+
+        def __call__(self, input_ids, scores):
+            self.take(input_ids[0])
+            self.allowed = {tok.eos_id} if self.c.done else self.c.allowed()
+            keep = torch.tensor(sorted(self.allowed), device=scores.device)
+            masked = torch.full_like(scores, float("-inf"))
+            masked[:, keep] = scores[:, keep]
+            return masked
+
+    grammar, index = grammar_for(fmt, tok.leaves), VocabIndex(token_bytes(tok.tok))
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for w in words_list:
+            prompt = tok.encode_source(w)
+            c = TreeConstraint(grammar, index, w, heal=" ")  # the target follows a space
+            x, mask = torch.tensor([prompt], device=device), TreeMask(c, len(prompt))
+            limit = max_decoding_length(bound, len(w), len(prompt))
+            if limit > 0:
+                seq = model.generate(input_ids=x, attention_mask=torch.ones_like(x),
+                                     do_sample=False, num_beams=1, max_new_tokens=limit,
+                                     logits_processor=LogitsProcessorList([mask]),
+                                     eos_token_id=tok.eos_id, pad_token_id=tok.eos_id)
+                mask.take(seq[0])  # the limit's last token, which no later step consumed
+            if not c.done:
+                c.complete()
+            out.append(tok.from_notation(c.output(), w))
+    model.train(was_training)
+    return out
+
+
 def _logprobs(model, prompt: list[int], out_ids: list[int], eos: int | None):
     """Teacher-forced log-prob of out_ids (+ EOS unless eos is None) after the prompt, and
     whether each token was the argmax (within 1e-4)."""

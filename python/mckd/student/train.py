@@ -127,15 +127,23 @@ def measure_fidelity(model, tok, recs, bound, device, sample_ids) -> float:
 
 
 def measure_dev(model, tok, dev, bound, device, fmt) -> float:
-    """F1 of the model's raw greedy outputs against labeled dev records. Nothing is repaired:
-    an output whose brackets do not balance or that has not one leaf a word scores 0."""
+    """F1 of the model's outputs against labeled dev records, decoded as `mckd relabel` will
+    decode them: under the tree constraint for decoder-only students of tree formats (without
+    it a causal student writes few trees early on, and the score would measure that), freely
+    otherwise. Nothing is repaired: a free output whose brackets do not balance or whose leaves
+    are not one a word scores 0."""
     words = [r["words"] for r in dev]
-    gen = greedy_decode(model, tok, words, bound, device)
-    preds = [tok.decode(tok.ids_to_tokens(g), w) for g, w in zip(gen, words)]
-    if fmt in TREE_FORMATS:
-        preds = [p if spans(p) is not None and len(w) == sum(
-                     1 for u in tree_units(p) if not u.startswith("(") and u != ")") else ""
-                 for p, w in zip(preds, words)]
+    if tok.causal and fmt in TREE_FORMATS:
+        from .causal import constrained_greedy
+
+        preds = constrained_greedy(model, tok, words, bound, device, fmt)
+    else:
+        gen = greedy_decode(model, tok, words, bound, device)
+        preds = [tok.decode(tok.ids_to_tokens(g), w) for g, w in zip(gen, words)]
+        if fmt in TREE_FORMATS:
+            preds = [p if spans(p) is not None and len(w) == sum(
+                         1 for u in tree_units(p) if not u.startswith("(") and u != ")") else ""
+                     for p, w in zip(preds, words)]
     return fidelity_f1(preds, [r["target"] for r in dev], fmt)
 
 
