@@ -116,9 +116,11 @@ def _fake_run_teacher(model_path, demos, inputs, out_path, cfg):
     return {"count": len(recs)}
 
 
-def _fake_train(recs, out_dir, cfg):
+def _fake_train(recs, out_dir, cfg, dev_records=None):
     CALLS["train"] = CALLS.get("train", 0) + 1
     CALLS.setdefault("epochs", {})[Path(out_dir).parent.name] = cfg.epochs
+    CALLS.setdefault("stop", {})[Path(out_dir).parent.name] = (
+        cfg.stop, sorted(r["id"] for r in dev_records) if dev_records else None)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "n.json").write_text(json.dumps(len(recs)))
     return {"n": len(recs)}
@@ -364,6 +366,31 @@ def test_sft_gold_sees_as_many_examples_as_a_stage_student(fakes, data_dir, tmp_
     res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "student.epochs=2",
                                         "baselines.sft_gold_epochs=5"))
     assert res["complete"] and fakes["train"] == n + 1 and fakes["epochs"]["sft_gold"] == 5
+
+
+def test_stop_dev_picks_each_students_epoch_on_the_gold_examples(fakes, data_dir, tmp_path):
+    """student.stop=dev: every student is scored on the gold examples but the one trained on
+    them (SFT-on-gold stops by epochs); turning it on re-trains the other students, nothing
+    else."""
+    run = tmp_path / "run"
+    res, _ = _run(data_dir, run, _cfg(_gguf(tmp_path)))
+    assert res["complete"] and all(v == ("epochs", None) for v in fakes["stop"].values())
+    n = fakes["train"]
+    fakes["stop"].clear()
+    res, _ = _run(data_dir, run, _cfg(_gguf(tmp_path), "student.stop=dev"))
+    assert res["complete"] and fakes["train"] - n == len(fakes["stop"]) == 4
+    assert set(fakes["stop"]) == {"s1_A", "s1_B", "final_0", "final_1"}
+    demos = sorted(r["id"] for r in read_jsonl(run / "steps/select/demos.jsonl"))
+    assert "sft_gold" not in fakes["stop"]  # its weights would not change: not re-trained
+    assert all(v == ("dev", demos) for v in fakes["stop"].values()), fakes["stop"]
+    # the teacher's labels are not redone, and a second run is a no-op
+    n = fakes["train"]
+    res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "student.stop=dev"))
+    assert res["complete"] and fakes["train"] == n and "[run]" not in log
+    # a fresh run with stop=dev: the SFT-on-gold student trains by epochs
+    fakes["stop"].clear()
+    res, _ = _run(data_dir, tmp_path / "fresh", _cfg(_gguf(tmp_path), "student.stop=dev"))
+    assert res["complete"] and fakes["stop"]["sft_gold"] == ("epochs", None)
 
 
 def test_report_reads_an_older_manifest_with_the_settings_it_had(fakes, data_dir, tmp_path,

@@ -385,7 +385,8 @@ class Distiller:
             tc = self._train_cfg(seed)
             if epochs:
                 tc.epochs = epochs
-            info = train_student(recs, d / "student", tc)
+            dev = self._dev_records(tc, recs)
+            info = train_student(recs, d / "student", tc, dev_records=dev)
             export_student(d / "student", d / "ct2", quantization=self.cfg.quantization)
             return {"model_dir": str((d / "ct2").relative_to(self.root)), "train": len(recs),
                     "train_repaired": sum(bool(r.get("repaired")) for r in labels),
@@ -401,7 +402,27 @@ class Distiller:
         # existed (the stage students, an older run's SFT-on-gold student) stay current
         if epochs:
             fp["epochs"] = epochs
+        if self._train_cfg(seed).stop == "dev":
+            if self._dev_records(self._train_cfg(seed), read_jsonl(train_file)) is None:
+                # trained on the gold examples, it stops by epochs: the same weights as before
+                trained["overrides"] = {k: v for k, v in s.overrides.items()
+                                        if k not in ("stop", "dev_patience")}
+                fp["student"] = trained
+            else:  # the records that pick its epoch
+                fp["dev"] = sha256_file(self.run.step_dir("select") / "demos.jsonl")
         return self._step(name, fp, fn, title, model_step=True)
+
+    def _dev_records(self, tc, recs: list[dict]) -> list[dict] | None:
+        """student.stop=dev: the gold examples pick each student's epoch. The one student that
+        trains on them (SFT-on-gold) cannot be scored on them and stops by epochs instead."""
+        if tc.stop != "dev":
+            return None
+        dev = [{"id": r["id"], "source": r["source"], "words": r.get("words"),
+                "target": _gold_target(r, self.fmt)} for r in self._sel("demos")]
+        if {r["id"] for r in dev} & {r["id"] for r in recs}:
+            tc.stop = "epochs"
+            return None
+        return dev
 
     def relabel(self, name: str, model: dict, inputs_file: Path, inputs_sha: str, title: str) -> dict:
         def fn(d: Path) -> dict:
