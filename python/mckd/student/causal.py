@@ -209,19 +209,15 @@ def greedy_decode(model, tok, words_list: list[list[str]], bound: dict, device,
                   min_new_tokens: int = 0) -> list[list[int]]:
     """PyTorch greedy decoding (one prompt at a time: no padding), the same per-input length
     limit as `mckd relabel`; generated ids without the EOS."""
-    import torch
-
+    from .decode import inference
     from .tokenizer import max_decoding_length
 
-    was_training = model.training
-    model.eval()
     out = []
-    with torch.no_grad():
+    with inference(model):
         for w in words_list:
             p = tok.encode_source(w)
             limit = max_decoding_length(bound, len(w), len(p))
             out.append(_greedy_one(model, p, limit, tok.eos_id, min_new_tokens, device))
-    model.train(was_training)
     return out
 
 
@@ -236,6 +232,7 @@ def constrained_greedy(model, tok, words_list: list[list[str]], bound: dict, dev
 
     from ..teacher.constraint import TreeConstraint, VocabIndex
     from .constrained import grammar_for, token_bytes
+    from .decode import inference
     from .tokenizer import max_decoding_length
 
     class TreeMask(LogitsProcessor):
@@ -260,10 +257,8 @@ def constrained_greedy(model, tok, words_list: list[list[str]], bound: dict, dev
             return masked
 
     grammar, index = grammar_for(fmt, tok.leaves), VocabIndex(token_bytes(tok.tok))
-    was_training = model.training
-    model.eval()
     out = []
-    with torch.no_grad():
+    with inference(model):
         for w in words_list:
             prompt = tok.encode_source(w)
             c = TreeConstraint(grammar, index, w, heal=" ")  # the target follows a space
@@ -278,7 +273,6 @@ def constrained_greedy(model, tok, words_list: list[list[str]], bound: dict, dev
             if not c.done:
                 c.complete()
             out.append(tok.from_notation(c.output(), w))
-    model.train(was_training)
     return out
 
 

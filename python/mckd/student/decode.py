@@ -4,9 +4,26 @@ CTranslate2 export must reproduce) and the repair that makes any output a tree o
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from ..formats import TREE_FORMATS
 from .batches import pad
 from .tokenizer import StudentTokenizer, max_decoding_length
+
+
+@contextmanager
+def inference(model):
+    """Eval mode without gradients; the model's training mode comes back after, also on error
+    (the trainer decodes mid-training: fidelity and the dev stop)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def repair_output(text: str, words: list[str], fmt: str) -> tuple[str, bool, bool, list[str]]:
@@ -31,9 +48,7 @@ def greedy_decode(model, tok: StudentTokenizer, words_list: list[list[str]], bou
     srcs = [tok.encode_source(w) for w in words_list]
     order = sorted(range(len(srcs)), key=lambda i: len(srcs[i]))
     out: list[list[int]] = [None] * len(srcs)
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with inference(model):
         for s in range(0, len(order), batch_size):
             ids = order[s:s + batch_size]
             x = pad([srcs[i] for i in ids], tok.pad_id, torch).to(device)
@@ -54,5 +69,4 @@ def greedy_decode(model, tok: StudentTokenizer, words_list: list[list[str]], bou
                         continue
                     seq.append(t)
                 out[i] = seq
-    model.train(was_training)
     return out
