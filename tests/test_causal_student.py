@@ -378,6 +378,17 @@ def test_measure_dev_gives_zero_to_what_is_not_a_tree_over_the_words(monkeypatch
         assert got == want, (k, got)
 
 
+def test_dev_patience_enters_the_fingerprint_only_with_stop_dev(records, init_dir):
+    """A student trained before stop=dev existed keeps its fingerprint (and its checkpoint)."""
+    from mckd.student.batches import prepare_records
+    from mckd.student.train import _fingerprint
+
+    recs = prepare_records(records[:10], "unlabeled")
+    fp = lambda **kw: _fingerprint(causal_cfg(init_dir, **kw).resolved(), recs, 1)  # noqa: E731
+    assert fp() == fp(dev_patience=5)
+    assert fp(stop="dev") != fp(stop="dev", dev_patience=5)
+
+
 def test_train_command_line_dev_flag(tmp_path, records, init_dir):
     """`mckd train --dev` reads held-out records for stop=dev and refuses them otherwise."""
     from mckd.cli import main

@@ -153,6 +153,8 @@ def _fingerprint(cfg: TrainConfig, recs: list[dict], world: int,
     """What the weights depend on: the records, the settings that change learning, the world
     and, where they pick the epoch (stop=dev), the dev records."""
     cfg_fp = {k: v for k, v in asdict(cfg).items() if k not in TrainConfig.RUNTIME}
+    if cfg.stop != "dev":  # used by nothing else: students trained before it existed stay current
+        cfg_fp.pop("dev_patience")
     what = {"records": records_fingerprint(recs), "cfg": cfg_fp, "world": world}
     if dev is not None:
         what["dev"] = records_fingerprint(dev)
