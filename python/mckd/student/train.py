@@ -30,7 +30,6 @@ from pathlib import Path
 from ..errors import MckdError
 from ..formats import TREE_FORMATS
 from ..metrics.spans import fidelity_f1, spans
-from ..trees import tree_units
 from .batches import make_batches, pad, prepare_records, probes, records_fingerprint
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
@@ -130,8 +129,8 @@ def measure_dev(model, tok, dev, bound, device, fmt) -> float:
     """F1 of the model's outputs against labeled dev records, decoded as `mckd relabel` will
     decode them: under the tree constraint for decoder-only students of tree formats (without
     it a causal student writes few trees early on, and the score would measure that), freely
-    otherwise. Nothing is repaired: a free output whose brackets do not balance or whose leaves
-    are not one a word scores 0."""
+    otherwise. Nothing is repaired: a free output that is not a tree over exactly its words
+    scores 0."""
     words = [r["words"] for r in dev]
     if tok.causal and fmt in TREE_FORMATS:
         from .causal import constrained_greedy
@@ -140,10 +139,8 @@ def measure_dev(model, tok, dev, bound, device, fmt) -> float:
     else:
         gen = greedy_decode(model, tok, words, bound, device)
         preds = [tok.decode(tok.ids_to_tokens(g), w) for g, w in zip(gen, words)]
-        if fmt in TREE_FORMATS:
-            preds = [p if spans(p) is not None and len(w) == sum(
-                         1 for u in tree_units(p) if not u.startswith("(") and u != ")") else ""
-                     for p, w in zip(preds, words)]
+        if fmt in TREE_FORMATS:  # what the repair would have to change scores nothing
+            preds = ["" if repair_output(p, w, fmt)[2] else p for p, w in zip(preds, words)]
     return fidelity_f1(preds, [r["target"] for r in dev], fmt)
 
 
