@@ -370,7 +370,13 @@ class Distiller:
         """Train a fresh student on a label file and export it to CTranslate2 (`epochs`: this
         student's own, where it differs from student.epochs)."""
         s = self.cfg.student
-        epochs = 0 if epochs == self._train_cfg(seed).resolved().epochs else epochs
+        base = self._train_cfg(seed)
+        epochs = 0 if epochs == base.resolved().epochs else epochs
+        # student.stop=dev: the gold examples pick the epoch, but the student trained on them
+        # (SFT-on-gold) cannot be scored on them and stops by epochs instead
+        dev_stop = base.stop == "dev"
+        on_gold = dev_stop and not {r["id"] for r in self._sel("demos")}.isdisjoint(
+            r["id"] for r in read_jsonl(train_file))
 
         def fn(d: Path) -> dict:
             from ..student.export import export_student
@@ -385,7 +391,9 @@ class Distiller:
             tc = self._train_cfg(seed)
             if epochs:
                 tc.epochs = epochs
-            dev = self._dev_records(tc, recs)
+            if on_gold:
+                tc.stop = "epochs"
+            dev = self._gold_examples() if dev_stop and not on_gold else None
             info = train_student(recs, d / "student", tc, dev_records=dev)
             export_student(d / "student", d / "ct2", quantization=self.cfg.quantization)
             return {"model_dir": str((d / "ct2").relative_to(self.root)), "train": len(recs),
@@ -402,27 +410,17 @@ class Distiller:
         # existed (the stage students, an older run's SFT-on-gold student) stay current
         if epochs:
             fp["epochs"] = epochs
-        if self._train_cfg(seed).stop == "dev":
-            if self._dev_records(self._train_cfg(seed), read_jsonl(train_file)) is None:
-                # trained on the gold examples, it stops by epochs: the same weights as before
-                trained["overrides"] = {k: v for k, v in s.overrides.items()
-                                        if k not in ("stop", "dev_patience")}
-                fp["student"] = trained
-            else:  # the records that pick its epoch
-                fp["dev"] = sha256_file(self.run.step_dir("select") / "demos.jsonl")
+        if on_gold:  # it stops by epochs: the same weights, the same fingerprint as without dev
+            trained["overrides"] = {k: v for k, v in s.overrides.items()
+                                    if k not in ("stop", "dev_patience")}
+        elif dev_stop:  # the records that pick its epoch
+            fp["dev"] = sha256_file(self.run.step_dir("select") / "demos.jsonl")
         return self._step(name, fp, fn, title, model_step=True)
 
-    def _dev_records(self, tc, recs: list[dict]) -> list[dict] | None:
-        """student.stop=dev: the gold examples pick each student's epoch. The one student that
-        trains on them (SFT-on-gold) cannot be scored on them and stops by epochs instead."""
-        if tc.stop != "dev":
-            return None
-        dev = [{"id": r["id"], "source": r["source"], "words": r.get("words"),
-                "target": _gold_target(r, self.fmt)} for r in self._sel("demos")]
-        if {r["id"] for r in dev} & {r["id"] for r in recs}:
-            tc.stop = "epochs"
-            return None
-        return dev
+    def _gold_examples(self) -> list[dict]:
+        """The gold examples (the few-shot demonstrations) as training/dev records."""
+        return [{"id": r["id"], "source": r["source"], "words": r.get("words"),
+                 "target": _gold_target(r, self.fmt)} for r in self._sel("demos")]
 
     def relabel(self, name: str, model: dict, inputs_file: Path, inputs_sha: str, title: str) -> dict:
         def fn(d: Path) -> dict:
@@ -757,9 +755,7 @@ class Distiller:
                      f"{name}: final student labels the test split")
 
     def _sft_gold(self, test_file, sel):
-        demos = self._sel("demos")
-        recs = [{"id": r["id"], "source": r["source"], "words": r.get("words"),
-                 "target": _gold_target(r, self.fmt)} for r in demos]
+        recs = self._gold_examples()
         f, sha = self._write_labels("labels_gold", recs, {"demos": sel["demos_sha"]})
         epochs = self._sft_gold_epochs(len(recs))
         st = self.student("sft_gold", f, sha, self.cfg.seed + 7,
