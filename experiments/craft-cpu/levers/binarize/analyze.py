@@ -66,14 +66,12 @@ def rows_of(gold: dict, outputs: dict[str, str]) -> dict:
 def main(data: str = "data/craft") -> dict:
     train = {r["id"]: r for r in load_split(ROOT / data, "train")}
     test = {r["id"]: r for r in load_split(ROOT / data, "test")}
-    pool = {"teacher_vote (stage-0 labels)": by_id("labels_0_all"),
-            "stage vote (stage-1 labels)": by_id("labels_1_all"),
-            "gold (the ceiling a binarization leaves)": None}
-    res = {"pool": {}, "test": {}}
-    for name, recs in pool.items():
-        ids = sorted(recs or by_id("labels_0_all"))
-        out = {i: (recs[i]["target"] if recs else train[i]["targets"]["unlabeled"]) for i in ids}
-        res["pool"][name] = rows_of(train, out)
+    stage0, stage1 = by_id("labels_0_all"), by_id("labels_1_all")
+    pool = {"teacher_vote (stage-0 labels)": {i: r["target"] for i, r in stage0.items()},
+            "stage vote (stage-1 labels)": {i: r["target"] for i, r in stage1.items()},
+            "gold (the ceiling a binarization leaves)": {
+                i: train[i]["targets"]["unlabeled"] for i in stage0}}
+    res = {"pool": {name: rows_of(train, out) for name, out in pool.items()}, "test": {}}
     for row in TEST_ROWS:
         out = {r["id"]: r["output"] for r in read_jsonl(PREDICTIONS / f"{row}.jsonl")}
         res["test"][row] = rows_of(test, out)
