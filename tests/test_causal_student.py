@@ -389,7 +389,7 @@ def test_dev_patience_enters_the_fingerprint_only_with_stop_dev(records, init_di
     assert fp(stop="dev") != fp(stop="dev", dev_patience=5)
 
 
-def test_train_command_line_dev_flag(tmp_path, records, init_dir):
+def test_train_command_line_dev_flag(tmp_path, records, init_dir, capsys):
     """`mckd train --dev` reads held-out records for stop=dev and refuses them otherwise."""
     from mckd.cli import main
     from mckd.jsonio import write_jsonl_atomic
@@ -400,6 +400,12 @@ def test_train_command_line_dev_flag(tmp_path, records, init_dir):
             "--dev", str(tmp_path / "dev.jsonl")]
     assert main(base + ["--out", str(tmp_path / "no"), "epochs=1"]) != 0
     assert not (tmp_path / "no" / "mckd_student.json").exists()
+    (tmp_path / "bad.jsonl").write_text('{"id": "d0", "words": ["a"]}\nnot json\n')
+    bad = base[:-1] + [str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "bad"), "stop=dev"]
+    assert main(bad) == 2
+    err = capsys.readouterr().err
+    assert "bad.jsonl:2: invalid JSON" in err, err
+    assert not (tmp_path / "bad").exists()
     assert main(base + ["--out", str(tmp_path / "s"), "epochs=1", "stop=dev", "threads=1",
                         "batch_size=16", "quiet=true"]) == 0
     meta = json.loads((tmp_path / "s" / "mckd_student.json").read_text())
