@@ -86,7 +86,7 @@ def test_constrained_equals_masked_greedy_and_every_output_is_a_tree(weak_model)
     from mckd.student.constrained import decode
     from mckd.student.relabel import Labeler
 
-    lab = Labeler(weak_model, threads=1, decoding="constrained")
+    lab = Labeler(weak_model, threads=1, decoding="constrained", engine="ctranslate2")
     free = Labeler(weak_model, threads=1, decoding="free")
     inp = synthetic(12, seed=11, lo=3, hi=8)
     words = [r["words"] for r in inp]
@@ -111,7 +111,7 @@ def test_token_limit_closes_the_tree_and_says_so(weak_model):
     from mckd.student.constrained import decode
     from mckd.student.relabel import Labeler
 
-    lab = Labeler(weak_model, threads=1, decoding="constrained")
+    lab = Labeler(weak_model, threads=1, decoding="constrained", engine="ctranslate2")
     w = "the gene binds a protein in mouse cells".split()
     prompt = lab.tok.ids_to_tokens(lab.tok.encode_source(w))
     d = decode(lab.translator, lab.tok, "unlabeled", [prompt], [w], [3], lab._index)[0]

@@ -73,6 +73,10 @@ class StudentConfig:
     # students of tree formats (every output is a tree over the input, mckd.student.constrained), else
     # free greedy.
     decoding: str = "auto"
+    # Who decodes under the constraint: "auto" = llama.cpp for decoder-only students that
+    # `mckd export` also wrote as GGUF (every step's logits masked, the KV cache kept; 60x the
+    # CTranslate2 path's speed, benchmarks/RESULTS.md), CTranslate2 for everything else.
+    engine: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
 
 
@@ -131,6 +135,9 @@ _CRAFT_CPU: dict[str, Any] = {
     "baselines.sd_filter": True,
     # its teacher steps were made with the older schedule; pinned so they stay current
     "teacher.schedule": "jump",
+    # and its relabel steps with CTranslate2's constrained decoding (llama.cpp reads the same
+    # weights with other arithmetic, so a near-tied token may differ): pinned likewise
+    "student.engine": "ctranslate2",
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -298,6 +305,10 @@ TEACHER_ADDED_LATER: dict[str, Any] = {"schedule": "jump", "instruction": "",
                                        "vote_demo_words": ""}
 
 
+# Student settings likewise: before the setting existed, students decoded with CTranslate2.
+STUDENT_ADDED_LATER: dict[str, Any] = {"engine": "ctranslate2"}
+
+
 def config_from_manifest(doc: dict) -> DistillConfig:
     """The config a run's manifest.json recorded (its "config" section).
 
@@ -311,6 +322,8 @@ def config_from_manifest(doc: dict) -> DistillConfig:
     cfg = DistillConfig()
     for k, v in TEACHER_ADDED_LATER.items():
         set_key(cfg, f"teacher.{k}", v)
+    for k, v in STUDENT_ADDED_LATER.items():
+        set_key(cfg, f"student.{k}", v)
     for k, v in flat.items():
         set_key(cfg, k, v)
     if "baselines.sft_gold_epochs" not in flat:
@@ -373,6 +386,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "teacher.schedule": ("jump", "level"),
     "teacher.prompt_format": ("plain", "chat"),
     "student.decoding": ("auto", "constrained", "free"),
+    "student.engine": ("auto", "ctranslate2", "llama.cpp"),
 }
 # key -> (smallest allowed value, what the boundary means)
 MINIMUM: dict[str, tuple[int, str]] = {

@@ -1,4 +1,5 @@
-"""`mckd export`: convert a trained student to CTranslate2 (checked against PyTorch)."""
+"""`mckd export`: convert a trained student to CTranslate2, and a decoder-only one also to GGUF
+for llama.cpp (each checked against PyTorch)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,25 @@ def run(args) -> int:
     check_out_path(args.out, "dir")
     m = export_student(args.student, args.out, quantization=args.quantization)
     p = m["parity_check"]
-    print(f"exported {args.student} -> {args.out} ({args.quantization}); parity: "
-          f"{p['identical']}/{p['inputs']} identical greedy outputs, {p['ties']} ties, "
-          f"max score error {p['max_score_abs_err']:.2g}", file=sys.stderr)
+    if p.get("method") == "teacher-forced":  # decoder-only students
+        said = (f"{p['positions']} teacher-forced positions of {p['inputs']} probes, "
+                f"max log-prob error {p['max_logprob_abs_err']:.2g}, "
+                f"{p['argmax_differs']} best tokens differ")
+        keys = ("method", "inputs", "positions", "max_logprob_abs_err", "argmax_differs")
+    else:
+        said = (f"{p['identical']}/{p['inputs']} identical greedy outputs, {p['ties']} ties, "
+                f"max score error {p['max_score_abs_err']:.2g}")
+        keys = ("inputs", "identical", "ties", "max_score_abs_err")
+    g = m.get("gguf")
+    gguf = ""
+    if g:
+        gguf = (f"; GGUF {g['type']} for llama.cpp (parity: max log-prob error "
+                f"{g['parity_check']['max_logprob_abs_err']:.2g})" if g["written"] and
+                g.get("parity_check") else f"; GGUF {g['type']}" if g["written"]
+                else f"; no GGUF ({g['why']})")
+    print(f"exported {args.student} -> {args.out} ({args.quantization}); parity: {said}{gguf}",
+          file=sys.stderr)
     print(json.dumps({"out": str(args.out), "quantization": args.quantization,
-                      "parity": {k: p[k] for k in ("inputs", "identical", "ties",
-                                                   "max_score_abs_err")}}))
+                      "parity": {k: p[k] for k in keys},
+                      **({"gguf": g} if g else {})}))
     return 0

@@ -402,7 +402,7 @@ class Distiller:
 
         self._trainers[name] = fn
         # how exported students decode is the relabel steps' business, not training's
-        trained = {k: v for k, v in asdict(s).items() if k != "decoding"}
+        trained = {k: v for k, v in asdict(s).items() if k not in ("decoding", "engine")}
         fp = {"student": trained, "init_sha256": self._init_sha(), "format": self.fmt,
               "seed": seed, "labels": train_sha, "quantization": self.cfg.quantization,
               "versions": {"repair": REPAIR_VERSION}}
@@ -428,13 +428,15 @@ class Distiller:
 
             summary = relabel(self._model_dir(model), read_jsonl(inputs_file),
                               d / "labels.jsonl", device=self.cfg.student.device,
-                              decoding=self.cfg.student.decoding)
+                              decoding=self.cfg.student.decoding,
+                              engine=self.cfg.student.engine)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
-        return self._step(name, {"model": model, "inputs": inputs_sha,
-                                 "decoding": self.cfg.student.decoding,
-                                 "versions": {"repair": REPAIR_VERSION}}, fn, title,
-                          model_step=True)
+        fp = {"model": model, "inputs": inputs_sha, "decoding": self.cfg.student.decoding,
+              "versions": {"repair": REPAIR_VERSION}}
+        if self.cfg.student.engine != "ctranslate2":  # steps decoded before it stay current
+            fp["engine"] = self.cfg.student.engine
+        return self._step(name, fp, fn, title, model_step=True)
 
     def _model_dir(self, model: dict) -> Path:
         """The exported folder of a finished student step, trained again from the same inputs

@@ -208,18 +208,22 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
         final = f32 if quantization == "float32" else work / f"ct2-{quantization}"
         _convert(hf, {"float32": f32, quantization: final})
         parity = None
+        inputs = (check_inputs or []) + list(meta.get("probes") or [])
+        causal = meta.get("student_kind") == "causal"
+        ref = None
         if check:
-            inputs = (check_inputs or []) + list(meta.get("probes") or [])
             if not inputs:
                 raise MckdError(f"{src}/mckd_student.json: no probe inputs for the parity check")
-            if meta.get("student_kind") == "causal":
-                from .causal import parity_check as causal_parity_check
+            if causal:  # one PyTorch pass per probe serves the CTranslate2 and GGUF checks
+                from .causal import ForcedReference
 
-                parity = causal_parity_check(hf, f32, meta, inputs)
+                ref = ForcedReference(hf, inputs)
+                parity = ref.check_ct2(f32)
             else:
                 parity = parity_check(hf, f32, meta, inputs)
         for name in ("tokenizer.json", "mckd_tokenizer.json"):
             shutil.copy2(hf / name, final / name)
+        gguf = _export_gguf(hf, final, quantization, ref) if causal else None
         model_meta = {
             "format": meta["format"], "leaves": meta["leaves"],
             "tokenizer_kind": meta.get("tokenizer_kind"), "model_type": cfg.get("model_type"),
@@ -240,7 +244,8 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             "format": meta["format"], "quantization": quantization,
             "student": {k: meta.get(k) for k in ("arch", "init", "model_type", "params", "records",
                                                  "epochs_run", "stopped_by", "seeds")},
-            "parity_check": parity, "export_seconds": round(time.time() - t0, 2),
+            "parity_check": parity, **({"gguf": gguf} if gguf else {}),
+            "export_seconds": round(time.time() - t0, 2),
         }
         write_json_atomic(final / "manifest.json", manifest)
         # 4. swap into place: the old folder (if any) is replaced only once the new one is whole
@@ -252,6 +257,39 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return manifest
+
+
+def _export_gguf(hf: Path, final: Path, quantization: str, ref) -> dict:
+    """A decoder-only student also as `model.gguf`, for constrained decoding with llama.cpp
+    (mckd.student.llama_decode), parity-checked in float32 first like the CTranslate2 model
+    (`ref`: the PyTorch reference; None = no check).
+    Where it cannot be written (another architecture, no gguf or llama-cpp-python installed)
+    the folder decodes with CTranslate2 only; the manifest says why."""
+    from .gguf_export import GGUF_TYPES, gguf_support, write_gguf
+    from .llama_decode import GGUF_FILE, llama_available
+
+    why = gguf_support(hf)
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        why = why or "the gguf package is not installed"
+    if not why and not llama_available():
+        why = "llama-cpp-python is not installed"
+    if why:
+        return {"written": False, "why": why}
+    t0 = time.time()
+    f32 = final / f".{GGUF_FILE}.f32"
+    write_gguf(hf, f32, "float32")
+    try:
+        parity = ref.check_gguf(f32) if ref is not None else None
+        if GGUF_TYPES[quantization] == "F32":
+            f32.rename(final / GGUF_FILE)
+        else:
+            write_gguf(hf, final / GGUF_FILE, quantization)
+    finally:
+        f32.unlink(missing_ok=True)
+    return {"written": True, "file": GGUF_FILE, "type": GGUF_TYPES[quantization],
+            "parity_check": parity, "seconds": round(time.time() - t0, 2)}
 
 
 def _combined(hashes: dict) -> str:

@@ -96,9 +96,12 @@ class Labeler:
     def __init__(self, model_dir: str | os.PathLike, device: str = "auto", threads: int = 0,
                  compute_type: str = "default", max_batch_tokens: int = 4096,
                  workers: int | None = None, decoding: str = "auto",
-                 temperature: float = 0.0, seed: int = 0):
+                 temperature: float = 0.0, seed: int = 0, engine: str = "auto",
+                 parallel: int = 16):
         """temperature > 0: sample each output at that temperature instead of greedy decoding,
-        reproducibly from `seed` (one CTranslate2 worker, see _seed_sampling)."""
+        reproducibly from `seed` (one CTranslate2 worker, see _seed_sampling).
+        engine: who decodes under the tree constraint (see resolve_engine); `parallel`:
+        sentences per llama.cpp call."""
         if not 0 <= temperature <= 10:
             raise MckdError(f"temperature must be in [0, 10], got {temperature}")
         self.md = load_model_dir(model_dir)
@@ -111,13 +114,22 @@ class Labeler:
         self.device = _ct2_device(device)
         self.causal = self.md.meta.get("student_kind") == "causal"
         self.decoding = resolve_decoding(decoding, self.causal, self.fmt, self.md.path)
+        self.engine = resolve_engine(engine, self.md.path, self.decoding)
         self._index = None
+        self._asked, self._load_args = device, (compute_type, threads, workers)
+        if self.engine == LLAMA:
+            from .llama_decode import GGUF_FILE, LlamaStudent
+
+            self.device = "cpu"  # the llama.cpp build mckd installs decodes on the CPU
+            self.workers = 1
+            self._llama = LlamaStudent(self.md.path / GGUF_FILE, self.tok, self.fmt,
+                                       threads=threads, parallel=parallel)
+            return
         if self.decoding == "constrained":
             from ..teacher.constraint import VocabIndex
             from .constrained import token_bytes
 
             self._index = VocabIndex(token_bytes(self.tok.tok))
-        self._asked, self._load_args = device, (compute_type, threads, workers)
         self._load()
 
     def _load(self) -> None:
@@ -242,11 +254,16 @@ class Labeler:
         return out
 
     def _label_constrained(self, words_list, srcs, limits, ids) -> list[dict]:
-        from .constrained import decode
+        if self.engine == LLAMA:
+            dec = self._llama.decode([self.tok.encode_source(w) for w in words_list], words_list,
+                                     limits, temperature=self.temperature, seed=self.seed,
+                                     keys=ids)
+        else:
+            from .constrained import decode
 
-        dec = decode(self.translator, self.tok, self.fmt, srcs, words_list, limits, self._index,
-                     max_batch_tokens=self.max_batch_tokens, temperature=self.temperature,
-                     rng=self._rng)
+            dec = decode(self.translator, self.tok, self.fmt, srcs, words_list, limits,
+                         self._index, max_batch_tokens=self.max_batch_tokens,
+                         temperature=self.temperature, rng=self._rng)
         out = []
         for k, (w, d) in enumerate(zip(words_list, dec)):
             try:
@@ -266,6 +283,33 @@ class Labeler:
 
 
 DECODINGS = ("auto", "constrained", "free")
+CT2, LLAMA = "ctranslate2", "llama.cpp"
+ENGINES = ("auto", CT2, LLAMA)
+
+
+def resolve_engine(engine: str, model_dir: Path, decoding: str) -> str:
+    """Who decodes: "llama.cpp" (the GGUF that `mckd export` writes beside a decoder-only
+    student, through the teacher's batched engine: the logits of every step, the KV cache
+    kept) or "ctranslate2". "auto" is llama.cpp for constrained decoding wherever the folder
+    has the GGUF and llama-cpp-python is installed; free decoding and seq2seq students are
+    CTranslate2's (it is faster there, and needs nothing more than the base install)."""
+    from .llama_decode import GGUF_FILE, llama_available
+
+    if engine not in ENGINES:
+        raise MckdError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    has_gguf = (Path(model_dir) / GGUF_FILE).is_file()
+    if engine == "auto":
+        return LLAMA if decoding == "constrained" and has_gguf and llama_available() else CT2
+    if engine == LLAMA:
+        if decoding != "constrained":
+            raise MckdError(f"{model_dir}: engine llama.cpp decodes under the tree constraint "
+                            "only (decoding constrained); free decoding is CTranslate2's")
+        if not has_gguf:
+            raise MckdError(f"{model_dir}: no {GGUF_FILE} (export a decoder-only student of "
+                            "the llama or qwen2 architecture with mckd export to get one)")
+        if not llama_available():
+            raise MckdError("engine llama.cpp needs llama-cpp-python: pip install 'mckd[teacher]'")
+    return engine
 
 
 def resolve_decoding(decoding: str, causal: bool, fmt: str, where) -> str:
@@ -338,7 +382,8 @@ def in_chunks(items: list, cap: int = 512) -> Iterable[list]:
 def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | os.PathLike, *,
             device: str = "auto", threads: int = 0, compute_type: str = "default",
             max_batch_tokens: int = 4096, chunk: int = 512, progress: bool = True,
-            decoding: str = "auto", temperature: float = 0.0, seed: int = 0) -> dict:
+            decoding: str = "auto", temperature: float = 0.0, seed: int = 0,
+            engine: str = "auto") -> dict:
     """Label `records` (with `id` and `words` or `source`) into `out_path`; resumable.
     temperature > 0: one sampled pass (seeded; one CTranslate2 worker) instead of greedy.
 
@@ -359,7 +404,7 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
         raise MckdError("no input records to label")
     lab = Labeler(model_dir, device=device, threads=threads, compute_type=compute_type,
                   max_batch_tokens=max_batch_tokens, decoding=decoding,
-                  temperature=temperature, seed=seed)
+                  temperature=temperature, seed=seed, engine=engine)
     out = Path(out_path)
     partial = out.with_name(out.name + ".partial")
     pmeta = out.with_name(out.name + ".partial.json")
@@ -370,6 +415,8 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
            "inputs": sha256_text(json.dumps([ids, words], ensure_ascii=False))}
     if lab.temperature > 0:  # only then, so a greedy pass's older partial files stay valid
         key.update(temperature=lab.temperature, seed=lab.seed)
+    if lab.engine == LLAMA:  # likewise: CTranslate2 partial files stay valid
+        key["engine"] = LLAMA
     done: dict[str, dict] = {}
     # A resumed sampled pass keeps its finished samples and draws the rest from the seed's
     # stream afresh: each a sample of the same model, not the ones an unbroken pass would draw.
@@ -418,7 +465,7 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
         "seconds": round(secs, 3), "sentences_per_s": round(n_new / secs, 2) if secs > 0 else None,
         "tokens_per_s": round(gen_tokens / secs, 1) if secs > 0 else None,
         "device": lab.device, "format": lab.fmt, "decoding": lab.decoding,
-        "temperature": lab.temperature, "seed": lab.seed,
+        "engine": lab.engine, "temperature": lab.temperature, "seed": lab.seed,
         "corrections": sum(int(r.get("corrections", 0)) for r in final),
     }
 
@@ -426,10 +473,10 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
 def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: str = "auto",
                 threads: int = 0, batch: int = 256, decoding: str = "auto",
                 compute_type: str = "default", temperature: float = 0.0,
-                seed: int = 0) -> Iterable[str]:
+                seed: int = 0, engine: str = "auto") -> Iterable[str]:
     """Yield one tree (or text output) per non-empty input line, in order."""
     lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding,
-                  compute_type=compute_type, temperature=temperature, seed=seed)
+                  compute_type=compute_type, temperature=temperature, seed=seed, engine=engine)
     for buf in _line_batches(lines, lab.fmt, batch):
         yield from _parse_batch(lab, buf)
 
@@ -437,7 +484,8 @@ def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: s
 def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float = 0.2,
                     device: str = "auto", threads: int = 0, batch: int = 256,
                     decoding: str = "auto", compute_type: str = "default", samples: int = 0,
-                    temperature: float = 0.7, seed: int = 0) -> Iterable[str]:
+                    temperature: float = 0.7, seed: int = 0,
+                    engine: str = "auto") -> Iterable[str]:
     """Yield, per non-empty input line, the consensus tree (mckd.teacher.vote) of what several
     exported students of the unlabeled format wrote for it: a committee of students. Where none
     wrote a tree over the words, the first student's output as `parse_lines` gives it.
@@ -448,7 +496,7 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
     if samples < 0:
         raise MckdError(f"samples must be >= 0, got {samples}")
     labs = [Labeler(d, device=device, threads=threads, decoding=decoding,
-                    compute_type=compute_type) for d in model_dirs]
+                    compute_type=compute_type, engine=engine) for d in model_dirs]
     other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != "unlabeled"]
     if other:
         raise MckdError(f"a committee votes on unlabeled trees; not of that format: {', '.join(other)}")
@@ -456,7 +504,8 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
         if temperature <= 0:
             raise MckdError(f"sampled votes need a temperature > 0, got {temperature}")
         labs += [Labeler(d, device=device, threads=threads, decoding=decoding,
-                         compute_type=compute_type, temperature=temperature, seed=seed + k)
+                         compute_type=compute_type, temperature=temperature, seed=seed + k,
+                         engine=engine)
                  for k in range(1, samples + 1) for d in model_dirs]
     for buf in _line_batches(lines, "unlabeled", batch):
         # the members' raw outputs: one that is not a tree over the words abstains (a repair

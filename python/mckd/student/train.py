@@ -241,6 +241,16 @@ def _batch_tensors(tok: StudentTokenizer, src, tgt, b: list[int], device, torch)
     return x, y, (x != tok.pad_id).long()
 
 
+def _loss(model, tok: StudentTokenizer, x, y, am):
+    """The training loss of one batch: a decoder-only student's from its target positions only
+    (causal.target_loss); DDP-wrapped or seq2seq models through their own forward."""
+    if tok.causal and hasattr(model, "base_model") and hasattr(model, "get_output_embeddings"):
+        from .causal import target_loss
+
+        return target_loss(model, x, y, am)
+    return model(input_ids=x, attention_mask=am, labels=y).loss
+
+
 def check_largest_batch(model, tok: StudentTokenizer, src, tgt, lengths: list[int],
                         batch_size: int, device, torch, bf16: bool = False) -> tuple[int, int]:
     """One forward and backward pass of the largest batch any epoch can hold (the `batch_size`
@@ -255,7 +265,7 @@ def check_largest_batch(model, tok: StudentTokenizer, src, tgt, lengths: list[in
     try:
         with torch.random.fork_rng(devices=cuda):
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = model(input_ids=x, attention_mask=am, labels=y).loss
+                loss = _loss(model, tok, x, y, am)
             loss.backward()
     except (torch.cuda.OutOfMemoryError, RuntimeError) as e:
         text = str(e)
@@ -432,7 +442,7 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             sync_ctx = model.no_sync() if (distributed and not last_micro) else _nullctx()
             with sync_ctx:
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    loss = model(input_ids=x, attention_mask=am, labels=y).loss
+                    loss = _loss(model, tok, x, y, am)
                 (loss / cfg.grad_accum).backward()
             n_tok = int((y != -100).sum())
             lv = float(loss.detach())

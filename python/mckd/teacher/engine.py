@@ -176,6 +176,12 @@ class Job:
     temperature: float = 0.0
     seed: int = 0
     meta: dict = field(default_factory=dict)
+    # Students (mckd.student.llama_decode) ask for the log-probability of every token they
+    # write, as CTranslate2 scores them: `score_forced` reads the logits of the tokens the
+    # constraint forced too (in the same call, no step of their own), and `eos` (the model's
+    # end token) adds one step after a complete tree for log P(EOS). The teacher needs neither.
+    score_forced: bool = False
+    eos: int | None = None
 
 
 @dataclass
@@ -188,10 +194,12 @@ class Result:
     # what the model itself wrote, before a constrained tree was closed without it (stuck /
     # budget); None = same as `text`
     raw: str | None = None
+    masked: int = 0  # steps where the model's own first choice was not allowed (score_forced jobs)
 
 
 class _Slot:
-    __slots__ = ("sid", "job", "pos", "feed", "n_gen", "n_scored", "lp", "text", "rng")
+    __slots__ = ("sid", "job", "pos", "feed", "n_gen", "n_scored", "lp", "text", "rng", "closing",
+                 "n_masked")
 
     def __init__(self, sid: int):
         self.sid = sid
@@ -298,9 +306,13 @@ class BatchDecoder:
     def _choose(self, slot: _Slot, logits: np.ndarray) -> Result | None:
         """Pick slot's next token from `logits`; a Result when the job is finished."""
         job = slot.job
-        m = float(logits.max())
-        lse = m + float(np.log(np.exp(logits - m).sum()))
+        lse = _logsumexp(logits)
         c = job.constraint
+        if slot.closing:  # the tree was complete: this step only scores the end token
+            slot.lp += float(logits[job.eos]) - lse
+            slot.n_masked += int(logits.argmax()) != job.eos
+            return Result(c.output(), c.tokens, slot.lp, "done", slot.n_scored,
+                          masked=slot.n_masked)
         if c is not None:
             t0 = time.perf_counter()
             allowed = c.allowed()
@@ -311,6 +323,8 @@ class BatchDecoder:
             ids = np.fromiter(allowed.keys(), dtype=np.int64, count=len(allowed))
             sub = logits[ids]
             t = int(ids[self._pick(sub, slot)])
+            if job.score_forced and int(logits.argmax()) not in allowed:
+                slot.n_masked += 1  # the model's own first choice was not allowed
             c.advance(t, allowed)
             slot.lp += float(logits[t]) - lse
             slot.n_scored += 1
@@ -327,12 +341,18 @@ class BatchDecoder:
                 STATS["forced_tokens"] += 1
             STATS["constraint_s"] += time.perf_counter() - t0
             STATS["constraint_steps"] += 1
+            if c.done and job.eos is not None and c.tokens < job.max_new:
+                slot.closing = True  # feed the last tokens, then score EOS after them
+                slot.feed = feed
+                return None
             if c.done:
-                return Result(c.output(), c.tokens, slot.lp, "done", slot.n_scored)
+                return Result(c.output(), c.tokens, slot.lp, "done", slot.n_scored,
+                              masked=slot.n_masked)
             if c.tokens >= job.max_new:
                 raw = c.output()
                 c.complete()
-                return Result(c.output(), c.tokens, slot.lp, "budget", slot.n_scored, raw)
+                return Result(c.output(), c.tokens, slot.lp, "budget", slot.n_scored, raw,
+                              masked=slot.n_masked)
             slot.feed = feed
             return None
         else:
@@ -419,14 +439,20 @@ class BatchDecoder:
             order = sorted(active, key=lambda s: s.sid) if level else by_len
             n = 0
             want: list[tuple[_Slot, int]] = []
+            forced: list[tuple[_Slot, int, int]] = []  # (slot, batch index, the token after it)
             seqs: list[int] = []
             for s in order:
                 k = take.get(s.sid, 0)
                 if not k:
                     continue
                 last = k == len(s.feed)
+                # not the prompt: the feed after a choice (n_scored > 0) holds the forced tokens
+                score = s.job.score_forced and s.job.constraint is not None and s.n_scored > 0
                 for j in range(k):
-                    self._put(n, s.feed[j], s.pos + j, s.sid, last and j == k - 1)
+                    nxt = j + 1 < len(s.feed) and score
+                    self._put(n, s.feed[j], s.pos + j, s.sid, (last and j == k - 1) or nxt)
+                    if nxt:
+                        forced.append((s, n, s.feed[j + 1]))
                     n += 1
                 seqs += [s.sid] * k
                 if last:
@@ -434,6 +460,11 @@ class BatchDecoder:
                 s.pos += k
                 s.feed = s.feed[k:]
             self._decode(n, seqs)
+            for s, idx, t in forced:  # log P of each forced token, from the position before it
+                ptr = L.llama_get_logits_ith(self.ctx, idx)
+                lg = np.ctypeslib.as_array(ctypes.cast(ptr, logits_ptr_type).contents)
+                s.lp += float(lg[t]) - _logsumexp(lg)
+                s.n_masked += int(lg.argmax()) != t
             finished = False
             for s, idx in want:
                 ptr = L.llama_get_logits_ith(self.ctx, idx)
@@ -486,8 +517,13 @@ class BatchDecoder:
                 if k < len(self.prefix):
                     L.llama_memory_seq_rm(self.mem, s.sid, k, -1)
         s.job, s.pos, s.feed = job, k, list(job.tokens[k:])
-        s.n_gen, s.n_scored, s.lp, s.text = 0, 0, 0.0, b""
+        s.n_gen, s.n_scored, s.lp, s.text, s.closing, s.n_masked = 0, 0, 0.0, b"", False, 0
         s.rng = np.random.default_rng(job.seed) if job.temperature > 0 else None
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    m = float(x.max())
+    return m + float(np.log(np.exp(x - m).sum()))
 
 
 def ubatch_count(seqs: list[int], n_ubatch: int, unified: bool) -> int:
