@@ -49,6 +49,11 @@ class TrainConfig:
     # it was slower on an H200, not faster: 135M decoder 8.0 s an epoch of 1,000 sentences
     # against 5.7 in fp32, side by side (benchmarks/gpu_check.sh, RESULTS.md)
     bf16: bool = False
+    # Recompute each layer's activations in the backward pass instead of keeping them: the same
+    # gradients for about a fifth more time. auto = on for decoder-only students on the CPU,
+    # where activations were most of the memory (SmolLM2-135M at batch 16 on the longest
+    # CRAFT records: peak RSS 7.3 -> 4.0 GB, benchmarks/bench_student_speed.py); off on CUDA
+    grad_checkpoint: str = "auto"  # auto | on | off
     threads: int = 0              # torch CPU threads (0 = auto, see _set_threads)
     seed: int = 0
     stop_after_epochs: int = 0    # end this invocation after N more epochs (resume later)
@@ -62,7 +67,7 @@ class TrainConfig:
 
     # fields that do not change what is learned: excluded from the resume fingerprint
     RUNTIME = ("device", "threads", "stop_after_epochs", "keep_checkpoint", "log_every", "quiet",
-               "bf16", "checkpoint_minutes")
+               "bf16", "checkpoint_minutes", "grad_checkpoint")
 
     def resolved(self) -> "TrainConfig":
         """A copy with every 'auto' setting filled in for this kind of student."""
@@ -72,6 +77,8 @@ class TrainConfig:
             raise MckdError(f"unknown format {c.format!r} (expected one of {', '.join(FORMATS)})")
         if c.stop not in ("epochs", "fidelity", "dev"):
             raise MckdError(f"stop={c.stop!r}: expected epochs, fidelity or dev")
+        if c.grad_checkpoint not in ("auto", "on", "off"):
+            raise MckdError(f"grad_checkpoint={c.grad_checkpoint!r}: expected auto, on or off")
         if c.dev_patience < 1:
             raise MckdError(f"dev_patience={c.dev_patience}: expected >= 1")
         if c.leaves == "auto":

@@ -78,10 +78,12 @@ class LlamaStudent:
         return self._dec
 
     def decode(self, prompts: list[list[int]], words_list: list[list[str]], limits: list[int],
-               *, temperature: float = 0.0, seed: int = 0,
-               keys: list[str] | None = None) -> list[Decoded]:
+               *, temperature: float = 0.0, seed: int = 0, keys: list[str] | None = None,
+               scores: bool = True) -> list[Decoded]:
         """Masked greedy (temperature 0) or masked sampling of each prompt (token ids); `keys`
-        name the sentences for their sampling seeds (positions by default)."""
+        name the sentences for their sampling seeds (positions by default). scores=False: the
+        trees only (`mckd parse`): forced tokens and EOS get no logits (about a tenth faster),
+        so log-probs and corrections count the model's own choices only."""
         from ..teacher.constraint import TreeConstraint
         from ..teacher.engine import Job
 
@@ -98,7 +100,7 @@ class LlamaStudent:
                 continue
             jobs.append(Job(key=str(i), tokens=list(p), max_new=lim, constraint=c,
                             temperature=temperature, seed=sentence_seed(seed, keys[i]),
-                            score_forced=True, eos=self.tok.eos_id))
+                            score_forced=scores, eos=self.tok.eos_id if scores else None))
         if jobs:
             need = max(len(j.tokens) + j.max_new + 2 for j in jobs)
             dec = self._decoder(min(self.parallel, len(jobs)), need)

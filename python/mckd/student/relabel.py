@@ -97,11 +97,13 @@ class Labeler:
                  compute_type: str = "default", max_batch_tokens: int = 4096,
                  workers: int | None = None, decoding: str = "auto",
                  temperature: float = 0.0, seed: int = 0, engine: str = "auto",
-                 parallel: int = 16):
+                 parallel: int = 16, scores: bool = True):
         """temperature > 0: sample each output at that temperature instead of greedy decoding,
         reproducibly from `seed` (one CTranslate2 worker, see _seed_sampling).
         engine: who decodes under the tree constraint (see resolve_engine); `parallel`:
-        sentences per llama.cpp call."""
+        sentences per llama.cpp call; scores=False: trees only, log-probs of forced tokens not
+        computed (llama.cpp; for `mckd parse`, which writes no log-probs)."""
+        self.scores = scores
         if not 0 <= temperature <= 10:
             raise MckdError(f"temperature must be in [0, 10], got {temperature}")
         self.md = load_model_dir(model_dir)
@@ -257,7 +259,7 @@ class Labeler:
         if self.engine == LLAMA:
             dec = self._llama.decode([self.tok.encode_source(w) for w in words_list], words_list,
                                      limits, temperature=self.temperature, seed=self.seed,
-                                     keys=ids)
+                                     keys=ids, scores=self.scores)
         else:
             from .constrained import decode
 
@@ -476,7 +478,8 @@ def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: s
                 seed: int = 0, engine: str = "auto") -> Iterable[str]:
     """Yield one tree (or text output) per non-empty input line, in order."""
     lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding,
-                  compute_type=compute_type, temperature=temperature, seed=seed, engine=engine)
+                  compute_type=compute_type, temperature=temperature, seed=seed, engine=engine,
+                  scores=False)
     for buf in _line_batches(lines, lab.fmt, batch):
         yield from _parse_batch(lab, buf)
 
@@ -496,7 +499,7 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
     if samples < 0:
         raise MckdError(f"samples must be >= 0, got {samples}")
     labs = [Labeler(d, device=device, threads=threads, decoding=decoding,
-                    compute_type=compute_type, engine=engine) for d in model_dirs]
+                    compute_type=compute_type, engine=engine, scores=False) for d in model_dirs]
     other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != "unlabeled"]
     if other:
         raise MckdError(f"a committee votes on unlabeled trees; not of that format: {', '.join(other)}")
@@ -505,7 +508,7 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
             raise MckdError(f"sampled votes need a temperature > 0, got {temperature}")
         labs += [Labeler(d, device=device, threads=threads, decoding=decoding,
                          compute_type=compute_type, temperature=temperature, seed=seed + k,
-                         engine=engine)
+                         engine=engine, scores=False)
                  for k in range(1, samples + 1) for d in model_dirs]
     for buf in _line_batches(lines, "unlabeled", batch):
         # the members' raw outputs: one that is not a tree over the words abstains (a repair

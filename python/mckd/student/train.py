@@ -357,6 +357,13 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
 
     raw_model = _model(cfg, tok, torch)
     raw_model.to(device)
+    recompute = cfg.grad_checkpoint == "on" or (cfg.grad_checkpoint == "auto" and bool(tok.causal)
+                                                and device.type == "cpu")
+    if recompute:  # same gradients, activations recomputed layer by layer in the backward pass
+        if hasattr(raw_model, "activation_checkpointing_enable"):  # transformers >= 5
+            raw_model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            raw_model.gradient_checkpointing_enable({"use_reentrant": False})
     n_params = param_count(raw_model)
     model = raw_model
     if distributed:
@@ -393,7 +400,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     _say(cfg, rank, f"student: {'init ' + cfg.init if cfg.init else cfg.arch}, {n_params / 1e6:.2f}M "
                     f"params, vocab {tok.vocab_size}, {len(recs)} records ({skipped} skipped), "
                     f"format {cfg.format}/{tok.leaves}, {cfg.epochs} epochs × {steps_per_epoch} "
-                    f"steps, lr {cfg.lr}, device {device}, world {world}")
+                    f"steps, lr {cfg.lr}, device {device}, world {world}"
+                    + (", activations recomputed in backward" if recompute else ""))
 
     # --- the loop ----------------------------------------------------------------------------
     use_bf16 = cfg.bf16 and device.type == "cuda"
