@@ -62,3 +62,33 @@ def test_level_schedule_is_the_default_and_craft_cpu_keeps_its_teacher_steps():
     assert CHOICES["teacher.prompt_format"] == PROMPT_FORMATS
     # the committed experiment's teacher steps were made with the older schedule
     assert load_config("craft-cpu").teacher.schedule == "jump"
+
+
+def test_overrides_may_follow_options_on_the_command_line():
+    """`mckd train ... batch_size=16 --seed 1 lr=1e-4`: argparse alone rejected the override
+    after the option (issue 37); every key=value is an override, in command-line order."""
+    from mckd.cli import build_parser, main
+
+    args_seen = {}
+
+    def grab(args):
+        args_seen["overrides"] = list(args.overrides)
+        return 0
+
+    import mckd.commands.train as train_cmd
+
+    orig = train_cmd.run
+    train_cmd.run = grab
+    try:
+        assert main(["train", "--train", "x.jsonl", "--out", "o", "batch_size=16", "--seed", "1",
+                     "lr=1e-4", "batch_size=8"]) == 0
+    finally:
+        train_cmd.run = orig
+    assert args_seen["overrides"] == ["batch_size=16", "lr=1e-4", "batch_size=8"]
+    import pytest
+
+    with pytest.raises(SystemExit):  # anything else unknown is still refused
+        main(["train", "--train", "x.jsonl", "--out", "o", "--bogus", "1"])
+    with pytest.raises(SystemExit):  # and a command without overrides takes none
+        main(["report", "runs/x", "lr=1"])
+    assert build_parser()

@@ -201,3 +201,21 @@ def test_target_loss_equals_the_plain_loss_and_gradients(weak):
     assert math.isclose(float(lean), float(plain), rel_tol=1e-6)
     for k, p in m.named_parameters():
         assert torch.allclose(p.grad, ref[k], atol=1e-6), k
+
+
+def test_command_lines_take_the_engine(weak, tmp_path, capsys):
+    from mckd.cli import main
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in synthetic(4, seed=4)))
+    assert main(["relabel", str(weak / "m"), "--input", str(inp), "--out",
+                 str(tmp_path / "l.jsonl"), "--no-progress", "--threads", "1"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["engine"] == "llama.cpp"
+    f = tmp_path / "s.txt"
+    f.write_text("the gene binds a protein\nthese cells were observed\n")
+    outs = {}
+    for engine in ("ctranslate2", "llama.cpp"):
+        assert main(["parse", str(weak / "m"), str(f), "--threads", "1",
+                     "--engine", engine]) == 0
+        outs[engine] = capsys.readouterr().out.splitlines()
+    assert outs["ctranslate2"] == outs["llama.cpp"] and len(outs["llama.cpp"]) == 2

@@ -1,12 +1,13 @@
 """`mckd parse`: raw sentences in, trees out, with an exported student.
 
-Imports only mckd, ctranslate2 and tokenizers (never torch or transformers): this is how an
-exported student runs in a minimal deployment.
+Imports only mckd, ctranslate2 and tokenizers (and llama-cpp-python for a GGUF student under
+the tree constraint), never torch or transformers: this is how an exported student runs in a
+minimal deployment.
 """
 
 from __future__ import annotations
 
-from .relabel import add_compute_type
+from .relabel import add_compute_type, add_engine
 
 
 def add_arguments(parser):
@@ -33,6 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--vote-threshold", type=float, default=0.2,
                         help="with --with or --samples: keep a span when votes/voters > this "
                              "(0.2), settling conflicts by votes (mckd.teacher.vote)")
+    add_engine(parser)
     add_compute_type(parser)
 
 
@@ -53,7 +55,7 @@ def run(args) -> int:
         lines = src
     try:
         kw = dict(device=args.device, threads=args.threads, batch=max(1, args.batch),
-                  decoding=args.decoding, compute_type=args.compute_type)
+                  decoding=args.decoding, compute_type=args.compute_type, engine=args.engine)
         if args.samples < 0:
             raise MckdError(f"--samples must be >= 0, got {args.samples}")
         if args.committee or args.samples:

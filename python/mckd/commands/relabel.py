@@ -1,4 +1,4 @@
-"""`mckd relabel`: label JSONL inputs with an exported student (batched CT2, resumable)."""
+"""`mckd relabel`: label JSONL inputs with an exported student (batched, resumable)."""
 
 from __future__ import annotations
 
@@ -24,12 +24,23 @@ def add_arguments(parser):
     parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",
                         help="constrained: every output is a tree over the input words (decoder-only "
                              "students of tree formats; auto uses it there); free: plain greedy")
+    add_engine(parser)
     add_compute_type(parser)
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="0 (default): greedy; above 0: one pass sampled at this temperature "
-                             "(one CTranslate2 worker, so --seed reproduces it)")
+                             "(--seed reproduces it: one CTranslate2 worker, or on llama.cpp a "
+                             "seed per sentence from --seed and its id)")
     parser.add_argument("--seed", type=int, default=0, help="with --temperature: the sample's seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_engine(parser):
+    """--engine, shared with `mckd parse`."""
+    parser.add_argument("--engine", choices=["auto", "ctranslate2", "llama.cpp"], default="auto",
+                        help="who decodes under the tree constraint: auto = llama.cpp where "
+                             "the model folder has model.gguf (decoder-only students exported "
+                             "with llama-cpp-python installed) and llama-cpp-python is "
+                             "installed, else CTranslate2; free decoding is always CTranslate2's")
 
 
 def add_compute_type(parser):
@@ -60,8 +71,8 @@ def run(args) -> int:
                 max_batch_tokens=args.max_batch_tokens, chunk=args.chunk,
                 progress=not args.no_progress,
                 decoding=args.decoding, compute_type=args.compute_type,
-                temperature=args.temperature, seed=args.seed)
+                temperature=args.temperature, seed=args.seed, engine=args.engine)
     print(f"labelled {s['n']} records -> {args.out} ({s['resumed']} resumed, {s['repaired']} "
-          f"repaired, {s['cut']} cut; {s['sentences_per_s']} sent/s)", file=sys.stderr)
+          f"repaired, {s['cut']} cut; {s['sentences_per_s']} sent/s, {s['engine']})", file=sys.stderr)
     print(json.dumps(s))
     return 0
