@@ -188,7 +188,7 @@ def main() -> int:
     models, metas = zip(*(member(work, k, args.fresh) for k in range(args.members)))
     m0, meta0 = models[0], metas[0]
     manifest0 = json.loads((m0 / "manifest.json").read_text())
-    report = {"n": n, "threads": args.threads, "parallel": args.parallel,
+    report = {"n": n, "threads": args.threads, "parallel": args.parallel, "members": len(models),
               "machine": platform.machine(), "cpus": os.cpu_count(),
               "date": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
               "student": {"recipe": "mckd train " + " ".join(RECIPE), "labels": "run-vote "
@@ -322,7 +322,7 @@ def render(rep: dict) -> str:
              "llama_constrained": "llama.cpp engine, constrained (now)",
              "hf_generate": "transformers generate + LogitsProcessor (fp32)",
              "teacher": "teacher Qwen2.5-Coder-1.5B (10 shots, constrained)",
-             "committee": "committee of 6 students (parse --with, now)",
+             "committee": f"committee of {rep['members']} students (parse --with, now)",
              "samples": "one student, greedy + 2 samples (parse --samples 2, now)"}
     rows = "\n".join(
         f"| {names[k]} | {r['seconds']} | {r['sentences_per_s']} | {r['tokens_per_s']} | "

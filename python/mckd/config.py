@@ -74,8 +74,8 @@ class StudentConfig:
     # free greedy.
     decoding: str = "auto"
     # Who decodes under the constraint: "auto" = llama.cpp for decoder-only students that
-    # `mckd export` also wrote as GGUF (every step's logits masked, the KV cache kept; 60x the
-    # CTranslate2 path's speed, benchmarks/RESULTS.md), CTranslate2 for everything else.
+    # `mckd export` also wrote as GGUF (every step's logits masked, the KV cache kept; speeds in
+    # benchmarks/RESULTS.md, "Student speed"), CTranslate2 for everything else.
     engine: str = "auto"
     overrides: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
 

@@ -190,7 +190,7 @@ class Result:
     tokens: int
     logprob_sum: float
     stop: str  # done | newline | eog | budget | stuck
-    scored: int = 0  # tokens the model chose (forced ones carry no log-probability)
+    scored: int = 0  # tokens the model chose (forced ones are scored only with score_forced)
     # what the model itself wrote, before a constrained tree was closed without it (stuck /
     # budget); None = same as `text`
     raw: str | None = None
