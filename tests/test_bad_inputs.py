@@ -101,6 +101,15 @@ def test_distill_out_at_a_data_import_keeps_its_manifest(data_dir, tmp_path, cap
     assert "not an mckd run directory" in _one_error(capsys)
 
 
+def test_distill_refused_leaves_no_run_dir_behind(data_dir, tmp_path, capsys):
+    # issue 37 item 9: RUN_DIR/.lock and steps/ were created before the teacher was rejected
+    run = tmp_path / "run"
+    assert main(["distill", "--data", str(data_dir), "--out", str(run), *DISTILL,
+                 "--local-teacher", str(tmp_path / "nope.gguf")]) == 2
+    assert "nope.gguf" in _one_error(capsys)
+    assert not run.exists()
+
+
 def test_distill_into_a_busy_run_dir_names_the_holder(data_dir, tmp_path, capsys):
     run = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""

@@ -92,3 +92,22 @@ def test_overrides_may_follow_options_on_the_command_line():
     with pytest.raises(SystemExit):  # and a command without overrides takes none
         main(["report", "runs/x", "lr=1"])
     assert build_parser()
+
+
+def test_every_bad_setting_is_reported_at_once():
+    # issue 37 item 9: several bad settings reported only the first
+    from mckd.config import load_config
+
+    with pytest.raises(MckdError) as e:
+        load_config(None, None, ["teacher.vote_threshold=2", "baselines.committee_threshold=-1",
+                                 "student.arch=t5-nope", "student.lr=abc",
+                                 "data.min_words=9", "data.max_words=3"])
+    msg = str(e.value)
+    assert msg.startswith("5 problems in the settings:")
+    for what in ("teacher.vote_threshold", "baselines.committee_threshold", "student.arch",
+                 "student.lr", "data.min_words=9 is above"):
+        assert what in msg, (what, msg)
+    assert len(msg.splitlines()) == 6  # one line per problem
+    # one problem: its own line, as before
+    with pytest.raises(MckdError, match=r"^teacher.vote_threshold must be in \[0, 1\), got 2.0$"):
+        load_config(None, None, ["teacher.vote_threshold=2"])

@@ -220,3 +220,56 @@ def test_parse_votes_sampled_trees_and_relabel_writes_one_sampled_pass(tmp_path,
                  "--temperature", "1.5", "--seed", "9"]) == 0
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert (summary["temperature"], summary["seed"], summary["valid"]) == (1.5, 9, 5)
+
+
+def test_parse_keeps_blank_lines_marks_invalid_outputs_and_names_bad_lines(tmp_path, weak_model,
+                                                                            capsys):
+    # issue 37 item 4: blank lines were dropped (6 lines in, 4 out), repaired trees were printed
+    # with no sign, and a non-UTF-8 input was refused by byte offset, not line
+    from mckd.cli import main
+
+    lines = ["the gene binds a protein", "", "mouse cells were observed", "  ", "gene", ""]
+    f = tmp_path / "in.txt"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["parse", str(weak_model), str(f), "--threads", "1", "--decoding", "free"]) == 0
+    cap = capsys.readouterr()
+    out = cap.out.split("\n")[:-1]
+    assert len(out) == len(lines)
+    assert [o == "" for o in out] == [not ln.strip() for ln in lines]
+    for o, ln in zip(out, lines):
+        if ln.strip():
+            assert parse_tree(o).words == ln.split()
+
+    assert main(["parse", str(weak_model), str(f), "--threads", "1", "--decoding", "free",
+                 "--json"]) == 0
+    cap2 = capsys.readouterr()
+    rows = [json.loads(x) for x in cap2.out.splitlines()]
+    assert [r["line"] for r in rows] == list(range(1, len(lines) + 1))
+    assert [r.get("blank", False) for r in rows] == [not ln.strip() for ln in lines]
+    full = [r for r in rows if not r.get("blank")]
+    assert [r["tree"] for r in full] == [o for o in out if o]
+    # the weak model, unconstrained, writes broken brackets: each such row says so, its raw
+    # output kept beside the repair, and stderr counts them
+    bad = [r for r in full if not r["valid"]]
+    assert bad and all(r["output"] != r["tree"] for r in bad)
+    assert f"{len(bad)} of {len(full)} outputs were not a tree" in cap.err
+    assert f"{len(bad)} of {len(full)} outputs were not a tree" in cap2.err
+
+    # constrained: every output valid, nothing on stderr about it
+    assert main(["parse", str(weak_model), str(f), "--threads", "1", "--json",
+                 "--decoding", "constrained"]) == 0
+    cap = capsys.readouterr()
+    assert all(json.loads(x).get("valid", True) for x in cap.out.splitlines())
+    assert "not a tree" not in cap.err
+
+    # a committee with one student twice: allowed, but said
+    assert main(["parse", str(weak_model), str(f), "--threads", "1", "--json",
+                 "--with", str(weak_model)]) == 0
+    cap = capsys.readouterr()
+    assert "votes twice" in cap.err
+    assert all(json.loads(x).get("members", 2) == 2 for x in cap.out.splitlines())
+
+    g = tmp_path / "latin1.txt"
+    g.write_bytes(b"the gene\nmouse caf\xe9 cells\n")
+    assert main(["parse", str(weak_model), str(g)]) == 2
+    assert "latin1.txt:2: not UTF-8 text (byte 10" in capsys.readouterr().err

@@ -51,3 +51,23 @@ def test_a_collaborator_can_read_an_import(tmp_path, umask):
     import_treebank(str(tb / "*.tree"), tmp_path / "out", splits="1,0,1")
     for name in ("manifest.json", "train.jsonl", "test.jsonl"):
         assert _mode(tmp_path / "out" / name) == 0o644
+
+
+def test_a_trained_and_exported_student_is_readable_by_the_group(tmp_path, umask):
+    # issue 37 item 10: model.safetensors came out 0600 under umask 022 (transformers writes it
+    # through a private temp file)
+    from mckd.student.config import TrainConfig
+    from mckd.student.export import export_student
+    from mckd.student.train import train_student
+
+    umask(0o022)
+    recs = [{"id": str(i), "words": ["a", "b", "c"][: 1 + i % 3],
+             "target": "(S " + " ".join(["a", "b", "c"][: 1 + i % 3]) + ")"} for i in range(8)]
+    cfg = TrainConfig(arch="t5-micro", epochs=1, max_steps=1, batch_size=4, threads=1,
+                      quiet=True, vocab_size=60)
+    student = train_student(recs, tmp_path / "student", cfg)
+    export_student(student, tmp_path / "model", quantization="int8")
+    files = [f for d in ("student", "model") for f in (tmp_path / d).iterdir() if f.is_file()]
+    assert any(f.name == "model.safetensors" for f in files)
+    assert {f.name: oct(_mode(f)) for f in files if _mode(f) != 0o644} == {}
+    assert _mode(tmp_path / "model") == 0o755

@@ -270,9 +270,9 @@ def test_parse_cli_reads_stdin_and_prints_trees(model_dir, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert main(["parse", str(model_dir)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2  # blank lines are skipped
+    assert len(out) == 3 and out[1] == ""  # one line out per line in (issue 37 item 4)
     assert parse_tree(out[0]).words == lines[0].split()
-    assert parse_tree(out[1]).words == ["cells", "-LRB-", "were", "-RRB-", "observed"]
+    assert parse_tree(out[2]).words == ["cells", "-LRB-", "were", "-RRB-", "observed"]
 
 
 def test_parse_and_relabel_errors_are_clear(tmp_path, model_dir, monkeypatch, capsys):

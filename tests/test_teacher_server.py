@@ -164,6 +164,20 @@ class _Fake(BaseHTTPRequestHandler):
             return self._send(arg, {"error": {"message": f"scripted {arg}"}})
         if kind == "sleep":
             time.sleep(arg)
+        if kind in ("cut", "latin1", "null"):  # replies that arrive broken (issue 37 item 1)
+            if kind == "null":
+                return self._send(200, {"choices": [{"text": None, "finish_reason": "stop"}]})
+            data = (b'{"choices": [{"text": "caf\xe9"}]}' if kind == "latin1" else
+                    b'{"choices": [{"text": ":( ( a')
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            # a cut-off reply promises more bytes than it sends, then closes
+            self.send_header("Content-Length", str(len(data) + (100 if kind == "cut" else 0)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            self.close_connection = True
+            return
         words = body["prompt"].rsplit("Input:", 1)[1].split("\n", 1)[0].split()
         text = arg or ":( " + " ".join(f"( {w} )" for w in words) + " )"
         self._send(200, {"choices": [{"text": text, "finish_reason": "stop",
@@ -241,6 +255,29 @@ def test_fake_server_500_forever_keeps_finished_outputs(fake_server, tmp_path):
     assert s["cached"] == 2 and s["generated"] == 2
 
 
+@pytest.mark.parametrize("kind", ["cut", "latin1", "null"])
+def test_fake_server_broken_reply_is_retried_and_costs_no_other_output(fake_server, tmp_path,
+                                                                       kind):
+    # issue 37 item 1: a cut-off, non-UTF-8 or "text": null reply escaped as a raw traceback,
+    # was not retried, and threw away what the other requests in flight had finished
+    url, fake = fake_server
+    fake.script = [(kind, None)]
+    s = run_teacher(None, DEMOS, INPUTS[:4], tmp_path / "o.jsonl",
+                    _cfg(url, tmp_path, concurrency=2))
+    assert s["valid"] == 4 and len(fake.calls) == 5  # one retry, nothing else asked again
+    # broken for good: one clear line, and the outputs that did arrive are kept
+    fake.calls.clear()
+    fake.script = [("ok", None), (kind, None), (kind, None), (kind, None)]
+    with pytest.raises(MckdError, match=r"teacher server .*(cut off|not UTF-8|not text).*"
+                                        r"gave up after 3 tries.* 1 outputs"):
+        run_teacher(None, DEMOS, INPUTS[4:6], tmp_path / "o2.jsonl",
+                    _cfg(url, tmp_path, concurrency=1, cache_path=str(tmp_path / "c2.jsonl")))
+    fake.script = []
+    s = run_teacher(None, DEMOS, INPUTS[4:6], tmp_path / "o2.jsonl",
+                    _cfg(url, tmp_path, concurrency=1, cache_path=str(tmp_path / "c2.jsonl")))
+    assert s["cached"] == 1 and s["generated"] == 1
+
+
 def test_fake_server_slow_reply_times_out_clearly(fake_server, tmp_path):
     url, fake = fake_server
     fake.script = [("sleep", 3.0)] * 3
@@ -271,6 +308,13 @@ def test_unreachable_server_names_the_url(tmp_path):
                     _cfg(f"http://127.0.0.1:{port}", tmp_path, retries=0))
     with pytest.raises(MckdError, match="teacher.url"):
         run_teacher(None, DEMOS, INPUTS[:1], tmp_path / "o.jsonl", _cfg("localhost:8000", tmp_path))
+    # issue 37 item 10: port 99999 was retried five times as "connection refused"
+    for url, what in (("http://127.0.0.1:99999", "out of range"), ("http://127.0.0.1:x", "port"),
+                      ("http://:8000", "no host"), ("http://127.0.0.1:0", "port 0")):
+        t0 = time.monotonic()
+        with pytest.raises(MckdError, match=rf"(?i)teacher.url .*{what}"):
+            run_teacher(None, DEMOS, INPUTS[:1], tmp_path / "o.jsonl", _cfg(url, tmp_path))
+        assert time.monotonic() - t0 < 5  # refused at once, no backoff
 
 
 # ------------------------------------------------------------------ a real llama.cpp server
@@ -422,3 +466,32 @@ def test_shared_store_serves_a_new_out_and_cache_file(fake_server, tmp_path):
     assert sum('"kind": "item"' in x for x in (b / "c.jsonl").read_text().splitlines()) == 3
     off = run_teacher(None, DEMOS, INPUTS[:3], c / "o.jsonl", _cfg(url, c, shared_cache=False))
     assert off["generated"] == 3 and len(fake.calls) == n + 3
+
+
+def test_server_that_ignores_the_grammar_is_reported_and_never_cached(fake_server, tmp_path):
+    # issue 37 item 2: the run exited 0 ("8 inputs, 0 valid, 8 repaired") and the shared cache
+    # kept the broken outputs under the server's identity, serving them after the server was fixed
+    from mckd.teacher.store import open_store
+
+    url, fake = fake_server
+    fake.script = [("ok", ":( ( The ) gene ) )")] * 3  # grammar sent, ignored
+    with pytest.raises(MckdError, match=r"3 of 3 outputs .* broke the constraint.*max_broken=0"):
+        run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl", _cfg(url, tmp_path))
+    assert not (tmp_path / "o.jsonl").exists()
+    # accepted on purpose: counted, repaired, still not stored as good labels
+    fake.script = [("ok", ":( ( The ) gene ) )")] * 3
+    s = run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl",
+                    _cfg(url, tmp_path, max_broken=1.0))
+    assert s["broke_constraint"] == 3 and s["valid"] == 0 and s["generated"] == 3
+    store = open_store()
+    assert sum(r["outputs"] for r in store.summary()) == 0
+    store.close()
+    # the server fixed: the same run asks again (neither cache serves the broken outputs)
+    n = len(fake.calls)
+    s = run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl", _cfg(url, tmp_path))
+    assert s["generated"] == 3 and s["valid"] == 3 and s["broke_constraint"] == 0
+    assert len(fake.calls) == n + 3
+    # a share out of range is refused before anything is asked
+    with pytest.raises(MckdError, match="max_broken"):
+        run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl",
+                    _cfg(url, tmp_path, max_broken=1.5))

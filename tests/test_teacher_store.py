@@ -91,3 +91,23 @@ def test_cache_command(tmp_path, capsys):
     assert main(["cache", "prune", "--model", "qwen"]) == 0
     out = capsys.readouterr().out
     assert "deleted 1" in out and "qwen" not in out.split("deleted 1")[1]
+
+
+def test_cache_prune_refuses_arguments_that_widen_the_delete(tmp_path, capsys):
+    # issue 37 item 3: --unused-days -5 (or nan) and --model "" each deleted every output
+    s = Store(os.environ["MCKD_TEACHER_CACHE"])
+    s.put("k1", "smollm2 abc", {"t": 1})
+    s.put("k2", "qwen def", {"t": 2})
+    s.close()
+    for bad in (["--unused-days", "-5"], ["--unused-days", "nan"], ["--unused-days", "inf"],
+                ["--model", ""], ["--model", "  "]):
+        assert main(["cache", "prune", *bad]) == 2, bad
+        err = capsys.readouterr().err
+        assert ("--unused-days" in err or "--model" in err), err
+    s = Store(os.environ["MCKD_TEACHER_CACHE"])
+    assert len(s.summary()) == 2  # nothing deleted
+    s.close()
+    # info --model lists only the matching models (it used to ignore the filter)
+    assert main(["cache", "info", "--model", "qwen"]) == 0
+    out = capsys.readouterr().out
+    assert "qwen def" in out and "smollm2 abc" not in out and "1 of them" in out

@@ -53,6 +53,9 @@ class TeacherConfig:
     timeout_s: float = 300.0
     retries: int = 4
     grammar: str = "auto"        # auto | gbnf | vllm | none
+    # share of a server pass's outputs that may break the grammar (the server ignored it)
+    # before the run fails; such outputs are never served from a cache as good labels
+    max_broken: float = 0.0
     # self-consistency (mckd.teacher.vote): `samples` more passes at `vote_temperature`; the
     # label is the consensus tree of all passes (spans with votes/(samples+1) > vote_threshold)
     samples: int = 0
@@ -430,21 +433,38 @@ def _leaves(obj: Any, prefix: str = ""):
 
 
 def validate(cfg: DistillConfig) -> None:
-    """Check every setting before the first step; each error is one line naming key and value.
+    """Check every setting before the first step. Every problem is found, not only the first:
+    each is one line naming key and value, all of them in one MckdError.
 
     Also converts `student.overrides` to the trainer's field types in place.
     """
+    problems: list[str] = []
+
+    def check(fn, *args) -> None:
+        try:
+            fn(*args)
+        except MckdError as e:
+            problems.append(str(e))
+
+    mistyped = False
     for key, value, typ in _leaves(cfg):
-        _typed(value, typ, key)
+        try:
+            _typed(value, typ, key)
+        except MckdError as e:
+            problems.append(str(e))
+            mistyped = True
+            continue
         if key in CHOICES and value not in CHOICES[key]:
-            raise MckdError(f"{key}={value!r} is not one of {', '.join(CHOICES[key])}"
+            problems.append(f"{key}={value!r} is not one of {', '.join(CHOICES[key])}"
                             f"{_suggest(str(value), list(CHOICES[key]))}")
         if key in MINIMUM and value < MINIMUM[key][0]:
             low, meaning = MINIMUM[key]
-            raise MckdError(f"{key} must be >= {low} ({meaning}), got {value}")
+            problems.append(f"{key} must be >= {low} ({meaning}), got {value}")
+    if mistyped:  # the checks below read the values as their types
+        _raise(problems)
     d = cfg.data
     if d.max_words and d.min_words > d.max_words:
-        raise MckdError(f"data.min_words={d.min_words} is above data.max_words={d.max_words}: "
+        problems.append(f"data.min_words={d.min_words} is above data.max_words={d.max_words}: "
                         "no sentence would fit")
     t = cfg.teacher
     # every setting that votes trees (mckd.teacher.vote), first one named
@@ -454,38 +474,51 @@ def validate(cfg: DistillConfig) -> None:
                                   (cfg.stage_vote, "stage_vote=true"),
                                   (cfg.baselines.committee, "baselines.committee=true")) if on]
     if voting and cfg.format != "unlabeled":
-        raise MckdError(f"{voting[0]}: voting works on format 'unlabeled', not {cfg.format!r} "
+        problems.append(f"{voting[0]}: voting works on format 'unlabeled', not {cfg.format!r} "
                         "(the consensus tree carries no labels)")
     if cfg.baselines.committee_sft_gold and not (cfg.baselines.committee
                                                  and cfg.baselines.sft_gold):
-        raise MckdError("baselines.committee_sft_gold=true puts the SFT-on-gold student in the "
+        problems.append("baselines.committee_sft_gold=true puts the SFT-on-gold student in the "
                         "committee: it needs baselines.committee=true and baselines.sft_gold=true")
     if cfg.baselines.committee and cfg.stages < 2:
-        raise MckdError("baselines.committee=true: a committee votes the trees of the stage "
+        problems.append("baselines.committee=true: a committee votes the trees of the stage "
                         f"students and needs stages >= 2 (stages={cfg.stages})")
     if t.vote_demo_words == "auto" and not d.max_words:
-        raise MckdError("teacher.vote_demo_words='auto' needs data.max_words (the band is "
+        problems.append("teacher.vote_demo_words='auto' needs data.max_words (the band is "
                         "data.min_words-data.max_words)")
     if t.vote_demo_words not in ("", "auto"):
         from .teacher.run import word_band
 
-        word_band(t.vote_demo_words, "teacher.vote_demo_words")
+        check(word_band, t.vote_demo_words, "teacher.vote_demo_words")
     if t.vote_temperature <= 0:
-        raise MckdError(f"teacher.vote_temperature must be > 0, got {t.vote_temperature}")
+        problems.append(f"teacher.vote_temperature must be > 0, got {t.vote_temperature}")
     if not 0 <= t.vote_threshold < 1:
-        raise MckdError(f"teacher.vote_threshold must be in [0, 1), got {t.vote_threshold}")
+        problems.append(f"teacher.vote_threshold must be in [0, 1), got {t.vote_threshold}")
     if not 0 <= cfg.baselines.committee_threshold < 1:
-        raise MckdError("baselines.committee_threshold must be in [0, 1), got "
+        problems.append("baselines.committee_threshold must be in [0, 1), got "
                         f"{cfg.baselines.committee_threshold}")
-    _check_student(cfg)
+    check(_check_student, cfg, problems)
     if cfg.teacher.url:
         from .teacher.server import Client
 
         if cfg.teacher.timeout_s <= 0:
-            raise MckdError(f"teacher.timeout_s must be > 0, got {cfg.teacher.timeout_s}")
-        Client(server_settings(cfg.teacher))  # the URL's form
+            problems.append(f"teacher.timeout_s must be > 0, got {cfg.teacher.timeout_s}")
+        else:
+            check(Client, server_settings(cfg.teacher))  # the URL's form
+        if not 0 <= cfg.teacher.max_broken <= 1:
+            problems.append("teacher.max_broken must be a share in [0, 1], got "
+                            f"{cfg.teacher.max_broken}")
+    if problems:
+        _raise(problems)
     # teacher.model is not checked here: a run continued from its committed teacher steps needs
     # no teacher file (the distiller checks it before the first step of a run that does)
+
+
+def _raise(problems: list[str]) -> None:
+    if len(problems) == 1:
+        raise MckdError(problems[0])
+    raise MckdError(f"{len(problems)} problems in the settings:\n"
+                    + "\n".join(f"  {p}" for p in problems))
 
 
 def server_settings(t: "TeacherConfig"):
@@ -497,31 +530,45 @@ def server_settings(t: "TeacherConfig"):
                           grammar=t.grammar)
 
 
-def _check_student(cfg: DistillConfig) -> None:
+def _check_student(cfg: DistillConfig, problems: list[str]) -> None:
+    """The student's settings; each problem joins `problems` (the trainer's own checks run
+    last, and only when the rest is clean: they read the overrides as typed)."""
     from .student.models import ARCHS
 
     s = cfg.student
+    n0 = len(problems)
     if s.arch not in ARCHS:
-        raise MckdError(f"student.arch={s.arch!r} is not one of {', '.join(ARCHS)}"
+        problems.append(f"student.arch={s.arch!r} is not one of {', '.join(ARCHS)}"
                         f"{_suggest(s.arch, list(ARCHS))}")
     if s.init and not Path(s.init).is_dir():  # else a .gguf file or a packaged short name
         from .student.causal import check_init_spec
 
-        check_init_spec(s.init, "student.init")
+        try:
+            check_init_spec(s.init, "student.init")
+        except MckdError as e:
+            problems.append(str(e))
     types = _trainer_types()
     student_keys = [f"student.{k}" for k in _field_types(StudentConfig) if k != "overrides"]
     for k in list(s.overrides):
         key = f"student.{k}"
         if k in _PIPELINE_SET:
-            raise MckdError(f"{key}: set {_PIPELINE_SET[k]} instead (the pipeline sets the "
+            problems.append(f"{key}: set {_PIPELINE_SET[k]} instead (the pipeline sets the "
                             "trainer's copy for every student)")
-        if k not in types:
-            raise MckdError(f"unknown setting {key}={s.overrides[k]!r}"
+        elif k not in types:
+            problems.append(f"unknown setting {key}={s.overrides[k]!r}"
                             f"{_suggest(key, student_keys + [f'student.{t}' for t in types])}; "
                             f"student keys are {', '.join(student_keys)} or a trainer setting "
                             f"({', '.join(t for t in types if t not in _PIPELINE_SET)})")
-        s.overrides[k] = _typed(s.overrides[k], types[k], key)
-    _check_trainer(cfg)
+        else:
+            try:
+                s.overrides[k] = _typed(s.overrides[k], types[k], key)
+            except MckdError as e:
+                problems.append(str(e))
+    if len(problems) == n0:
+        try:
+            _check_trainer(cfg)
+        except MckdError as e:
+            problems.append(str(e))
 
 
 def _check_trainer(cfg: DistillConfig) -> None:

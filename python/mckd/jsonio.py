@@ -104,6 +104,16 @@ def current_umask() -> int:
     return old
 
 
+def honour_umask(folder: str | os.PathLike) -> None:
+    """Give the files directly in `folder` the mode a plain `open()` would have given them
+    (0666 less the umask): libraries that write through a private temp file (transformers'
+    safetensors writer) leave them 0600, unreadable to the collaborators the umask admits."""
+    mode = 0o666 & ~current_umask()
+    for f in Path(folder).iterdir():
+        if f.is_file() and not f.is_symlink():
+            os.chmod(f, mode)
+
+
 def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ def add_arguments(parser):
     parser.add_argument("action", choices=["info", "prune"], nargs="?", default="info",
                         help="info (default): outputs per teacher model; prune: delete outputs")
     parser.add_argument("--model", default=None, metavar="TEXT",
-                        help="prune: only the models whose name contains TEXT (as info shows it)")
+                        help="only the models whose name contains TEXT (as info shows it): info lists "
+                             "them, prune deletes their outputs")
     parser.add_argument("--unused-days", type=float, default=None, metavar="N",
                         help="prune: only outputs no run has used for N days")
     parser.add_argument("--all", action="store_true",
@@ -44,8 +45,13 @@ def run(args) -> int:
             print(f"{path}: deleted {n} teacher output(s)")
         rows = store.summary()
         day = time.strftime
-        print(f"{path}: {sum(r['outputs'] for r in rows)} outputs, "
-              f"{_size(path.stat().st_size)} on disk")
+        total = f"{path}: {sum(r['outputs'] for r in rows)} outputs, " \
+                f"{_size(path.stat().st_size)} on disk"
+        if args.action == "info" and args.model is not None:
+            rows = [r for r in rows if args.model in r["model"]]
+            total += f"; {sum(r['outputs'] for r in rows)} of them from models matching " \
+                     f"{args.model!r}"
+        print(total)
         for r in rows:
             print(f"  {r['outputs']:>7}  {_size(r['bytes']):>9}  stored since "
                   f"{day('%Y-%m-%d', time.localtime(r['created']))}, last used "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..config import DEVICES, FORMATS, PRESETS
 
 
@@ -38,6 +40,18 @@ def add_arguments(parser):
                         help="any config key, e.g. teacher.shots=10 student.epochs=30")
 
 
+def _remove_if_empty(root: Path) -> None:
+    """Remove `root` when it holds nothing but the lock file and empty folders."""
+    import shutil
+
+    try:
+        files = [p for p in root.rglob("*") if not p.is_dir() and p.name != ".lock"]
+    except OSError:
+        return
+    if not files:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def run(args) -> int:
     from .. import locks
     from ..config import load_config
@@ -58,9 +72,15 @@ def run(args) -> int:
     check_run_dir(args.out, data_dir=args.data)
     # Held for the whole run (the run directory takes the same, re-entrant lock): a second
     # `mckd distill` into this --out fails here, before it writes anything.
+    new_dir = not Path(args.out).exists()
     with locks.exclusive(locks.run_dir_lock(args.out), "run directory", args.out):
         only = None if args.only is None else {
             n.strip() for n in args.only.split(",") if n.strip()}
-        results = distill(cfg, args.data, args.out, only=only)
+        try:
+            results = distill(cfg, args.data, args.out, only=only)
+        except BaseException:
+            if new_dir:  # a run refused before it wrote anything leaves no folder behind
+                _remove_if_empty(Path(args.out))
+            raise
     print(table(results), end="")
     return 0

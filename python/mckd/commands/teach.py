@@ -25,6 +25,10 @@ def add_arguments(parser):
                         help="how a server is constrained: gbnf (llama.cpp `grammar`), vllm "
                              "(its grammar field), none (free text, then repair); auto picks "
                              "by what the server reports")
+    parser.add_argument("--max-broken", type=float, default=0.0, metavar="SHARE",
+                        help="share of a server's outputs that may break the grammar (the "
+                             "server ignored it) before the run fails (0: any fails it); "
+                             "such outputs are counted and never served from a cache")
     parser.add_argument("--demos", required=True, metavar="LABELED.jsonl",
                         help="gold demonstrations (dataset records: source + targets[format])")
     parser.add_argument("--input", required=True, metavar="UNLABELED.jsonl",
@@ -119,6 +123,7 @@ def run(args) -> int:
                         server_model=args.server_model, api_key_env=args.api_key_env,
                         concurrency=args.concurrency, timeout_s=args.timeout,
                         retries=args.retries, grammar=args.grammar,
+                        max_broken=args.max_broken,
                         shared_cache=not args.no_shared_cache, instruction=instruction,
                         prompt_format=args.prompt_format, samples=args.samples,
                         vote_temperature=args.vote_temperature,

@@ -291,7 +291,7 @@ class Distiller:
                 constrained=c.constrained, n_ctx=c.n_ctx, url=c.url,
                 server_model=c.server_model, api_key_env=c.api_key_env,
                 concurrency=c.concurrency, timeout_s=c.timeout_s, retries=c.retries,
-                grammar=c.grammar, schedule=c.schedule, instruction=c.instruction,
+                grammar=c.grammar, max_broken=c.max_broken, schedule=c.schedule, instruction=c.instruction,
                 prompt_format=c.prompt_format, samples=c.samples,
                 vote_temperature=c.vote_temperature, vote_threshold=c.vote_threshold,
                 vote_demo_words=self._vote_band(),
@@ -904,8 +904,9 @@ class Distiller:
 # Teacher settings that mean something only for one kind of teacher; the other kind's are left
 # out of the teacher step's fingerprint (so adding server settings changed no local run's).
 SERVER_ONLY = ("url", "server_model", "api_key_env", "concurrency", "timeout_s", "retries",
-               "grammar")
-SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries")
+               "grammar", "max_broken")
+# (max_broken decides whether a run fails, not what the teacher writes)
+SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries", "max_broken")
 LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
 
 

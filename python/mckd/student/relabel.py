@@ -472,26 +472,34 @@ def relabel(model_dir: str | os.PathLike, records: list[dict], out_path: str | o
     }
 
 
-def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], *, device: str = "auto",
-                threads: int = 0, batch: int = 256, decoding: str = "auto",
-                compute_type: str = "default", temperature: float = 0.0,
-                seed: int = 0, engine: str = "auto") -> Iterable[str]:
-    """Yield one tree (or text output) per non-empty input line, in order."""
+def parse_records(model_dir: str | os.PathLike, lines: Iterable[str], *, device: str = "auto",
+                  threads: int = 0, batch: int = 256, decoding: str = "auto",
+                  compute_type: str = "default", temperature: float = 0.0,
+                  seed: int = 0, engine: str = "auto") -> Iterable[dict | None]:
+    """Per input line, in order: None for a blank line, else the Labeler's record of it
+    (`output` as the model wrote it, `target` as printed, `valid`, `repaired`, ...)."""
     lab = Labeler(model_dir, device=device, threads=threads, decoding=decoding,
                   compute_type=compute_type, temperature=temperature, seed=seed, engine=engine,
                   scores=False)
     for buf in _line_batches(lines, lab.fmt, batch):
-        yield from _parse_batch(lab, buf)
+        yield from _batch_records(lab, buf)
 
 
-def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float = 0.2,
-                    device: str = "auto", threads: int = 0, batch: int = 256,
-                    decoding: str = "auto", compute_type: str = "default", samples: int = 0,
-                    temperature: float = 0.7, seed: int = 0,
-                    engine: str = "auto") -> Iterable[str]:
-    """Yield, per non-empty input line, the consensus tree (mckd.teacher.vote) of what several
-    exported students of the unlabeled format wrote for it: a committee of students. Where none
-    wrote a tree over the words, the first student's output as `parse_lines` gives it.
+def parse_lines(model_dir: str | os.PathLike, lines: Iterable[str], **kw) -> Iterable[str]:
+    """One tree (or text output) per input line, in order; "" for a blank line."""
+    for r in parse_records(model_dir, lines, **kw):
+        yield "" if r is None else r["target"]
+
+
+def committee_records(model_dirs: list, lines: Iterable[str], *, threshold: float = 0.2,
+                      device: str = "auto", threads: int = 0, batch: int = 256,
+                      decoding: str = "auto", compute_type: str = "default", samples: int = 0,
+                      temperature: float = 0.7, seed: int = 0,
+                      engine: str = "auto") -> Iterable[dict | None]:
+    """Per input line: None for a blank line, else the consensus tree (mckd.teacher.vote) of
+    what several exported students of the unlabeled format wrote for it: a committee of
+    students. Where none wrote a tree over the words, the first student's output as
+    `parse_records` gives it (repaired, `valid` false).
     samples > 0: each student also votes that many trees sampled at `temperature` (the k-th
     sample of every student from seed + k), self-consistency as the voting teacher does."""
     from ..teacher.vote import consensus
@@ -515,41 +523,60 @@ def parse_committee(model_dirs: list, lines: Iterable[str], *, threshold: float 
         # never votes)
         recs = [_batch_records(lab, buf) for lab in labs]
         for i, words in enumerate(buf):
-            tree, _ = consensus([r[i]["output"] for r in recs], words, threshold)
-            # where no member wrote a tree over the words: the first one's, as parse_lines gives it
-            yield recs[0][i]["target"] if tree is None else tree
+            if words is None:
+                yield None
+                continue
+            outs = [r[i]["output"] for r in recs]
+            tree, _ = consensus(outs, words, threshold)
+            voters = sum(bool(r[i]["valid"]) for r in recs)
+            if tree is None:  # no member wrote a tree over the words: the first one's
+                yield {**recs[0][i], "voters": voters, "members": len(recs)}
+            else:
+                yield {"output": tree, "target": tree, "valid": True, "repaired": False,
+                       "voters": voters, "members": len(recs)}
 
 
-def _line_batches(lines: Iterable[str], fmt: str, batch: int) -> Iterable[list[list[str]]]:
-    """The words of the non-empty lines, `batch` lines at a time."""
-    buf: list[list[str]] = []
+def parse_committee(model_dirs: list, lines: Iterable[str], **kw) -> Iterable[str]:
+    """The committee's tree per input line, in order; "" for a blank line."""
+    for r in committee_records(model_dirs, lines, **kw):
+        yield "" if r is None else r["target"]
+
+
+def _line_batches(lines: Iterable[str], fmt: str,
+                  batch: int) -> Iterable[list[list[str] | None]]:
+    """The words of the input lines (None for a blank line, so that the output keeps one line
+    per input line), up to `batch` sentences at a time."""
+    buf: list[list[str] | None] = []
+    n = 0
     any_input = False
     for line in lines:
         w = line.split()
         if not w:
+            buf.append(None)
             continue
         any_input = True
         if fmt in TREE_FORMATS:  # PTB convention for brackets inside words
             w = [x.replace("(", "-LRB-").replace(")", "-RRB-") for x in w]
         buf.append(w)
-        if len(buf) >= batch:
+        n += 1
+        if n >= batch:
             yield buf
-            buf = []
+            buf, n = [], 0
     if buf:
         yield buf
     if not any_input:
         raise MckdError("no input sentences (empty input)")
 
 
-def _parse_batch(lab: Labeler, buf: list[list[str]]) -> Iterable[str]:
-    yield from (r["target"] for r in _batch_records(lab, buf))
-
-
-def _batch_records(lab: Labeler, buf: list[list[str]]) -> list[dict]:
-    """The Labeler's records of one batch, in input order (it labels them sorted by length)."""
-    order = sorted(range(len(buf)), key=lambda i: len(buf[i]))
-    res = lab.label([buf[i] for i in order], [f"line {i + 1}" for i in order])
+def _batch_records(lab: Labeler, buf: list[list[str] | None]) -> list[dict | None]:
+    """The Labeler's records of one batch, in input order (it labels them sorted by length);
+    None where the line was blank."""
+    order = sorted((i for i in range(len(buf)) if buf[i] is not None),
+                   key=lambda i: len(buf[i]))
     out: list = [None] * len(buf)
+    if not order:
+        return out
+    res = lab.label([buf[i] for i in order], [f"line {i + 1}" for i in order])
     for i, r in zip(order, res):
         out[i] = r
     return out

@@ -563,6 +563,9 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             _say(cfg, rank, f"keeping epoch {best['epoch']}'s weights (dev F1 {best['f1']:.2f})")
         raw_model.config.use_cache = True
         raw_model.save_pretrained(out)
+        from ..jsonio import honour_umask
+
+        honour_umask(out)  # transformers writes model.safetensors 0600 through a temp file
         import platform
 
         import transformers

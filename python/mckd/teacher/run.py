@@ -83,6 +83,10 @@ class TeacherConfig:
     timeout_s: float = 300.0
     retries: int = 4
     grammar: str = "auto"             # auto | gbnf | vllm | none (unconstrained + repair)
+    # A server that ignores the grammar returns text that is not a tree: such an output is
+    # counted (`broke_constraint`), kept out of the shared store and asked again by a later
+    # run; past this share of a pass's outputs the run fails (0 = any such output fails it).
+    max_broken: float = 0.0
     # Self-consistency (teacher/vote.py, issue 9's strongest prompt lever: +10.2 paper F1 on 200
     # CRAFT dev sentences): `samples` more passes over the same prompts at `vote_temperature`,
     # sample seeds seed+1 .. seed+samples; `output` becomes the consensus tree of the first pass
@@ -165,6 +169,8 @@ def _validate(cfg: TeacherConfig) -> None:
                             f"got {cfg.vote_temperature}")
         if not 0 <= cfg.vote_threshold < 1:
             raise MckdError(f"vote_threshold must be in [0, 1), got {cfg.vote_threshold}")
+    if not 0 <= cfg.max_broken <= 1:
+        raise MckdError(f"max_broken must be a share in [0, 1], got {cfg.max_broken}")
     if cfg.url:
         from .server import Client
 
@@ -376,6 +382,10 @@ def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict
     from .store import Tee, open_store
 
     store = open_store() if cfg.shared_cache else None
+    # an output that broke the constraint (a server that ignored the grammar) is not served
+    # as a label: it is asked again
+    for k in [k for k in unique if items.get(k, {}).get("broke_constraint")]:
+        del items[k]
     shared = store.get_many(k for k in unique if k not in items) if store is not None else {}
     items.update(shared)
     # Outputs depend on which sequences share llama.cpp's batches, so the batches are a fixed
@@ -424,7 +434,18 @@ def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict
                         "output": o.get("output", o.get("target")),
                         "logprob": o.get("logprob_mean"), "n_tokens": o.get("tokens", 0),
                         "teacher": identity})
-    counts = {"cached": n_cached,
+    broken = sum(1 for _, _, k in plan if items[k].get("broke_constraint"))
+    if broken:
+        share = broken / len(plan)
+        msg = (f"{broken} of {len(plan)} outputs of {who} broke the constraint (not a tree over "
+               "the words although the grammar was sent: does the server ignore it? see "
+               "teacher.grammar); they are repaired, kept out of the caches' good labels and "
+               "asked again by the next run")
+        if share > cfg.max_broken:
+            raise MckdError(f"{msg}; more than max_broken={cfg.max_broken:g} of them, so the "
+                            "run stops")
+        _warn(msg)
+    counts = {"cached": n_cached, "broke_constraint": broken,
               "from_shared_cache": sum(1 for _, _, k in plan if k in shared and k not in todo),
               **gen, "model": name, "sha256": sha}
     return records, counts
@@ -465,7 +486,7 @@ def _summary(records, passes: list[dict], cfg, out_path, cache_path, started) ->
     t_start, loads0, calls0 = started
     gen = {k: sum(p.get(k, 0) for p in passes)
            for k in ("generated", "gen_tokens", "gen_time_s", "demos_dropped", "cached",
-                     "from_shared_cache")}
+                     "from_shared_cache", "broke_constraint")}
     gen["gen_time_s"] = round(gen["gen_time_s"], 3)
     threads = next((p["threads"] for p in passes if p.get("threads")), None)
     n = len(records)

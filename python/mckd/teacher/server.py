@@ -8,6 +8,7 @@ or failed run loses only the requests in flight.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -15,6 +16,7 @@ import socket
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -64,6 +66,16 @@ class Client:
             self.base = self.base[:-3]
         if not self.base.startswith(("http://", "https://")):
             raise MckdError(f"teacher.url {s.url!r}: expected http://host:port or https://...")
+        # a malformed address fails here, once, not as five retried "connection refused"
+        try:
+            parts = urllib.parse.urlsplit(self.base)
+            port = parts.port  # ValueError when out of range or not a number
+        except ValueError as e:
+            raise MckdError(f"teacher.url {s.url!r}: {e}") from None
+        if not parts.hostname:
+            raise MckdError(f"teacher.url {s.url!r}: no host")
+        if port == 0:
+            raise MckdError(f"teacher.url {s.url!r}: port 0 is not a server's port")
         self.key = os.environ.get(s.api_key_env, "") if s.api_key_env else ""
 
     def _once(self, method: str, path: str, body: dict | None) -> dict:
@@ -75,15 +87,21 @@ class Client:
         with urllib.request.urlopen(req, timeout=self.s.timeout_s) as r:
             return json.loads(r.read().decode("utf-8"))
 
-    def call(self, method: str, path: str, body: dict | None = None, what: str = "") -> dict:
-        """One request; retried with exponential backoff on connection errors, timeouts, 5xx
-        and 429; a client error (401, 403, other 4xx) fails at once with the server's words."""
+    def call(self, method: str, path: str, body: dict | None = None, what: str = "",
+             check=None) -> dict:
+        """One request; retried with exponential backoff on connection errors, timeouts, 5xx,
+        429 and replies that arrive broken (cut off, not UTF-8, not JSON, or refused by
+        `check`, which raises ValueError naming what is wrong); a client error (401, 403,
+        other 4xx) fails at once with the server's words."""
         where = f"teacher server {self.base}{path}" + (f" ({what})" if what else "")
         last = ""
         for attempt in range(self.s.retries + 1):
             code = None
             try:
-                return self._once(method, path, body)
+                reply = self._once(method, path, body)
+                if check is not None:
+                    check(reply)
+                return reply
             except urllib.error.HTTPError as e:
                 code = e.code
                 detail = e.read()[:500].decode("utf-8", "replace").strip()
@@ -102,6 +120,14 @@ class Client:
                         f"cannot connect ({reason})")
             except json.JSONDecodeError as e:
                 last = f"reply is not JSON ({e})"
+            except http.client.IncompleteRead as e:
+                last = f"reply cut off after {len(e.partial)} bytes"
+            except http.client.HTTPException as e:  # a malformed status line or headers
+                last = f"broken reply ({type(e).__name__}: {e})"
+            except UnicodeDecodeError as e:
+                last = f"reply is not UTF-8 (byte {e.start})"
+            except ValueError as e:  # from check: JSON, but not the reply asked for
+                last = str(e)
             if attempt < self.s.retries:
                 time.sleep(min(30.0, 0.5 * 2 ** attempt) * (1 + 0.25 * random.random()))
         raise ServerError(f"{where}: {last} (gave up after {self.s.retries + 1} tries)")
@@ -130,6 +156,18 @@ class Client:
         return "vllm" if identity["reported"].get("owned_by") == "vllm" else "gbnf"
 
 
+def _completion_check(r) -> None:
+    """A completion reply must carry its text as a string (a proxy's `"text": null` or a
+    missing choice is retried like a cut-off reply, never taken as an output)."""
+    try:
+        text = r["choices"][0]["text"]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError(f"reply has no choices[0].text: {json.dumps(r)[:300]}") from None
+    if not isinstance(text, str):
+        raise ValueError(f"reply's choices[0].text is {type(text).__name__}, not text: "
+                         f"{json.dumps(r)[:300]}")
+
+
 def complete(client: Client, model: str, prompt: str, max_tokens: int, grammar: str | None,
              mode: str, temperature: float, seed: int, what: str) -> dict:
     """One completion: (text, completion tokens, mean log-prob of its tokens or None)."""
@@ -143,13 +181,9 @@ def complete(client: Client, model: str, prompt: str, max_tokens: int, grammar: 
         body["guided_grammar"] = grammar
     else:
         body["stop"] = ["\n"]
-    r = client.call("POST", "/v1/completions", body, what)
-    try:
-        choice = r["choices"][0]
-        text = choice["text"]
-    except (KeyError, IndexError, TypeError):
-        raise ServerError(f"teacher server {client.base}: {what}: reply has no "
-                          f"choices[0].text: {json.dumps(r)[:300]}") from None
+    r = client.call("POST", "/v1/completions", body, what, check=_completion_check)
+    choice = r["choices"][0]
+    text = choice["text"]
     lps = ((choice.get("logprobs") or {}).get("token_logprobs") or [])
     lps = [x for x in lps if isinstance(x, (int, float))]
     n = (r.get("usage") or {}).get("completion_tokens") or len(lps)
@@ -195,6 +229,10 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
             out = {"target": raw, "output": raw, "valid": bool(raw), "repaired": False}
         out.update({"logprob_mean": r["logprob_mean"], "tokens": r["tokens"],
                     "n_demos": len(idx), "stop": r["finish"] or "done"})
+        if mode != "none" and not out["valid"] and r["finish"] != "length":
+            # a grammar-constrained reply that is not a tree (and was not cut by max_tokens):
+            # the server ignored the grammar
+            out["broke_constraint"] = True
         return key, out
 
     # keep `concurrency` requests in flight; after a request fails for good, start no more,
@@ -215,6 +253,10 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
                     key, out = f.result()
                 except MckdError as e:
                     error = error or e
+                    continue
+                except Exception as e:  # a bug or a reply nobody foresaw: the others still land
+                    error = error or MckdError(f"teacher server {client.base}: "
+                                               f"{type(e).__name__}: {e}")
                     continue
                 record(key, out)
                 stats["generated"] += 1

@@ -107,7 +107,17 @@ class Store:
 
     def prune(self, *, model: str | None = None, unused_days: float | None = None) -> int:
         """Delete the outputs of models whose name contains `model` and/or not used for
-        `unused_days`; with neither, everything. Returns how many were deleted."""
+        `unused_days`; with neither, everything. Returns how many were deleted.
+        A negative, infinite or NaN `unused_days`, or an empty `model`, is refused: each would
+        silently widen the delete to every output."""
+        import math
+
+        from ..errors import MckdError
+
+        if model is not None and not model.strip():
+            raise MckdError("prune --model: empty text would match every model")
+        if unused_days is not None and not (math.isfinite(unused_days) and unused_days >= 0):
+            raise MckdError(f"prune --unused-days: expected a number of days >= 0, got {unused_days}")
         where, args = [], []
         if model:
             where.append("instr(model, ?) > 0")
@@ -139,7 +149,9 @@ class Tee:
 
     def append(self, rec: dict) -> None:
         self.app.append(rec)
-        if self.store is not None and rec.get("kind") == "item":
+        # an output that broke the constraint is no label to serve to another run
+        if (self.store is not None and rec.get("kind") == "item"
+                and not rec["out"].get("broke_constraint")):
             self.store.put(rec["key"], self.model, rec["out"])
 
     def __getattr__(self, name):
