@@ -495,3 +495,36 @@ def test_server_that_ignores_the_grammar_is_reported_and_never_cached(fake_serve
     with pytest.raises(MckdError, match="max_broken"):
         run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl",
                     _cfg(url, tmp_path, max_broken=1.5))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "full"])
+def test_a_damaged_or_full_shared_cache_costs_a_warning_not_the_run(fake_server, tmp_path,
+                                                                     capsys, monkeypatch, damage):
+    # issue 37 item 5: garbage in the store's pages, or a full disk under it, stopped every teach
+    # and distill with a sqlite3 traceback, although the store is not needed for correctness
+    import os
+
+    from mckd.teacher import store as store_mod
+
+    url, fake = fake_server
+    path = Path(os.environ["MCKD_TEACHER_CACHE"])
+    if damage == "garbage":
+        path.write_bytes(b"this is not a database" * 100)
+    else:  # every write fails as SQLite does on a full disk
+        real = store_mod.Store.put
+
+        def full(self, *a, **k):
+            raise store_mod.MckdError(f"{self.path}: shared teacher cache: database or disk is "
+                                      "full (set MCKD_TEACHER_CACHE=off to run without it)")
+        monkeypatch.setattr(store_mod.Store, "put", full)
+    s = run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl", _cfg(url, tmp_path))
+    assert s["valid"] == 3 and s["generated"] == 3
+    err = capsys.readouterr().err
+    assert err.count("goes on without the shared cache") == 1, err  # said once, in one line
+    assert str(path) in err
+    # the run's own cache is whole: the same run asks nothing again
+    n = len(fake.calls)
+    s = run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl", _cfg(url, tmp_path))
+    assert s["cached"] == 3 and len(fake.calls) == n
+    if damage == "full":
+        monkeypatch.setattr(store_mod.Store, "put", real)

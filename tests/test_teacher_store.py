@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,17 @@ def test_cache_prune_refuses_arguments_that_widen_the_delete(tmp_path, capsys):
     assert main(["cache", "info", "--model", "qwen"]) == 0
     out = capsys.readouterr().out
     assert "qwen def" in out and "smollm2 abc" not in out and "1 of them" in out
+
+
+
+def test_prune_all_frees_a_damaged_store(tmp_path, capsys):
+    # issue 37 item 5: prune could neither repair nor free a damaged store
+    bad = Path(os.environ["MCKD_TEACHER_CACHE"])
+    bad.write_bytes(b"this is not a database" * 100)
+    assert main(["cache", "info"]) == 2
+    assert "prune --all" in capsys.readouterr().err
+    assert main(["cache", "prune", "--model", "x"]) == 2
+    assert bad.exists()  # a filtered prune keeps it
+    capsys.readouterr()
+    assert main(["cache", "prune", "--all"]) == 0
+    assert "damaged" in capsys.readouterr().out and not bad.exists()

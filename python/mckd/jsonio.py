@@ -125,12 +125,21 @@ def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):
+            raise _named(e, p) from None
         raise
+
+
+def _named(e: OSError, path) -> OSError:
+    """`e` with the file it is about: a full disk names the file it could not write."""
+    if e.filename is not None:
+        return e
+    return OSError(e.errno, e.strerror or str(e), str(path))
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -181,14 +190,20 @@ class JsonlAppender:
         self._every = max(1, fsync_every)
 
     def append(self, rec: dict) -> None:
-        self._f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+        try:
+            self._f.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+        except OSError as e:
+            raise _named(e, self.path) from None
         self._n += 1
         if self._n % self._every == 0:
             self.sync()
 
     def sync(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:  # a full disk: the lines already synced are whole
+            raise _named(e, self.path) from None
 
     def close(self) -> None:
         if not self._f.closed:

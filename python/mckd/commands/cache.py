@@ -36,7 +36,17 @@ def run(args) -> int:
     if not path.exists():
         print(f"{path}: empty (no teacher output stored yet)")
         return 0
-    store = Store(path)
+    try:
+        store = Store(path)
+        store.summary()  # reads a page: a damaged file fails here, not halfway through a prune
+    except MckdError as e:
+        if args.action == "prune" and args.all and args.model is None and args.unused_days is None:
+            # nothing in it can be trusted or kept: free it whole (runs rebuild it as they go)
+            for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                p.unlink(missing_ok=True)
+            print(f"{path}: damaged ({e}); removed it, later runs start a new one")
+            return 0
+        raise MckdError(f"{e}; `mckd cache prune --all` removes it") from None
     try:
         if args.action == "prune":
             if args.model is None and args.unused_days is None and not args.all:

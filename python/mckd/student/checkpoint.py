@@ -15,11 +15,21 @@ def save_checkpoint(path: Path, obj: dict) -> None:
     import torch
 
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write as a RuntimeError
+        tmp.unlink(missing_ok=True)  # a half-written checkpoint must not fill the disk
+        import shutil
+
+        free = shutil.disk_usage(path.parent).free
+        why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+        kept = "the last good checkpoint is kept" if path.exists() else "no checkpoint yet"
+        raise MckdError(f"{path}: cannot write the checkpoint ({why}; {free / 2**20:.0f} MiB "
+                        f"free on its disk); {kept}, re-run to resume from it") from None
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -379,9 +379,9 @@ def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict
         unique.setdefault(key, (x, idx))
     # Outputs another command or run already paid for come from the shared store (store.py)
     # and are copied into this run's own cache, which stays complete on its own.
-    from .store import Tee, open_store
+    from .store import Shared, Tee
 
-    store = open_store() if cfg.shared_cache else None
+    store = Shared(_warn) if cfg.shared_cache else None
     # an output that broke the constraint (a server that ignored the grammar) is not served
     # as a label: it is asked again
     for k in [k for k in unique if items.get(k, {}).get("broke_constraint")]:

@@ -141,10 +141,53 @@ def open_store() -> Store | None:
     return Store(p) if p is not None else None
 
 
+class Shared:
+    """The shared store as a run uses it: never needed for correctness, so a damaged file, a
+    full disk or a locked database is said once on stderr and the run goes on without it
+    (each run's own JSONL cache stays complete)."""
+
+    def __init__(self, warn):
+        self.warn, self.store = warn, None
+        try:
+            self.store = open_store()
+        except MckdError as e:
+            self._drop(e)
+
+    def _drop(self, e: Exception) -> None:
+        if self.store is not None:
+            try:
+                self.store.close()
+            except sqlite3.Error:
+                pass
+        self.store = None
+        self.warn(f"{e}; this run goes on without the shared cache")
+
+    def get_many(self, keys) -> dict[str, dict]:
+        if self.store is None:
+            return {}
+        try:
+            return self.store.get_many(keys)
+        except MckdError as e:
+            self._drop(e)
+            return {}
+
+    def put(self, key: str, model: str, out: dict) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.put(key, model, out)
+        except MckdError as e:
+            self._drop(e)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
 class Tee:
     """A run's JSONL cache appender that also writes every finished output to the store."""
 
-    def __init__(self, app, store: Store | None, model: str):
+    def __init__(self, app, store: "Shared | Store | None", model: str):
         self.app, self.store, self.model = app, store, model
 
     def append(self, rec: dict) -> None:
