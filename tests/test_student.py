@@ -511,3 +511,38 @@ def test_a_largest_batch_that_does_not_fit_is_a_clear_error_before_training(reco
     model.forward = other_error
     with pytest.raises(RuntimeError, match="shape mismatch"):
         check_largest_batch(model, tok, src, tgt, lengths, 8, torch.device("cpu"), torch)
+
+
+def test_two_relabels_into_one_out_are_locked(tmp_path, model_dir, capsys):
+    # issue 37 item 8: a second `mckd relabel` into the same --out resumed from the first's
+    # partial file (correct by luck); now it fails at once naming the holder
+    import multiprocessing as mp
+
+    from mckd.cli import main
+    from mckd.locks import cache_lock, exclusive
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "words": ["the", "gene"]}) + "\n")
+    out = tmp_path / "out.jsonl"
+    ready, done = mp.Event(), mp.Event()
+
+    def hold():
+        with exclusive(cache_lock(out), "relabel output", out):
+            ready.set()
+            done.wait(30)
+
+    p = mp.get_context("fork").Process(target=hold)
+    p.start()
+    try:
+        assert ready.wait(30)
+        assert main(["relabel", str(model_dir), "--input", str(inp), "--out", str(out),
+                     "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"relabel output {out} is in use by pid {p.pid}" in err, err
+        assert not out.exists()
+    finally:
+        done.set()
+        p.join(30)
+    assert main(["relabel", str(model_dir), "--input", str(inp), "--out", str(out),
+                 "--no-progress"]) == 0
+    assert out.exists()

@@ -528,3 +528,36 @@ def test_a_damaged_or_full_shared_cache_costs_a_warning_not_the_run(fake_server,
     assert s["cached"] == 3 and len(fake.calls) == n
     if damage == "full":
         monkeypatch.setattr(store_mod.Store, "put", real)
+
+
+def test_ctrl_c_during_slow_requests_stops_within_seconds_and_keeps_what_finished(fake_server,
+                                                                                   tmp_path):
+    # issue 37 item 7: Ctrl-C waited for the requests in flight (up to --timeout, 300 s)
+    url, fake = fake_server
+    fake.script = [("ok", None), ("ok", None)] + [("sleep", 60.0)] * 10
+    demos, inputs = tmp_path / "demos.jsonl", tmp_path / "in.jsonl"
+    demos.write_text("".join(json.dumps(d) + "\n" for d in DEMOS))
+    inputs.write_text("".join(json.dumps(x) + "\n" for x in INPUTS))
+    out = tmp_path / "o.jsonl"
+    cache = out.with_name(out.name + ".cache.jsonl")
+    p = subprocess.Popen([sys.executable, "-m", "mckd.cli", "teach", "--teacher-url", url,
+                          "--demos", str(demos), "--input", str(inputs), "--out", str(out),
+                          "--concurrency", "1", "--shots", "3",
+                          "--no-progress", "--no-shared-cache"],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        t_end = time.monotonic() + 60
+        while time.monotonic() < t_end and len(fake.calls) < 3:  # two done, the third hangs
+            assert p.poll() is None, p.stderr.read()
+            time.sleep(0.1)
+        assert len(fake.calls) >= 3
+        time.sleep(0.5)  # the third request is in flight
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        err = p.communicate(timeout=30)[1]
+        assert time.monotonic() - t0 < 5, err
+    finally:
+        p.kill()
+    assert p.returncode == 130 and "interrupted" in err, err
+    items = [json.loads(x) for x in cache.read_text().splitlines()]
+    assert sum(r.get("kind") == "item" for r in items) == 2

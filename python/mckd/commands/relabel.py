@@ -67,11 +67,17 @@ def run(args) -> int:
         raise MckdError(f"{args.input}: no input records (empty file)")
     if args.chunk < 1:
         raise MckdError(f"--chunk {args.chunk}: expected at least 1 sentence")
-    s = relabel(args.model, recs, args.out, device=args.device, threads=args.threads,
-                max_batch_tokens=args.max_batch_tokens, chunk=args.chunk,
-                progress=not args.no_progress,
-                decoding=args.decoding, compute_type=args.compute_type,
-                temperature=args.temperature, seed=args.seed, engine=args.engine)
+    from ..locks import cache_lock, exclusive
+
+    # one writer per output (OUT.lock beside it, as the teacher's cache takes): a second
+    # relabel into the same --out fails at once instead of resuming from the first's partial
+    # file (inside `mckd distill` the run directory's lock does this)
+    with exclusive(cache_lock(args.out), "relabel output", args.out):
+        s = relabel(args.model, recs, args.out, device=args.device, threads=args.threads,
+                    max_batch_tokens=args.max_batch_tokens, chunk=args.chunk,
+                    progress=not args.no_progress,
+                    decoding=args.decoding, compute_type=args.compute_type,
+                    temperature=args.temperature, seed=args.seed, engine=args.engine)
     print(f"labelled {s['n']} records -> {args.out} ({s['resumed']} resumed, {s['repaired']} "
           f"repaired, {s['cut']} cut; {s['sentences_per_s']} sent/s, {s['engine']})", file=sys.stderr)
     print(json.dumps(s))

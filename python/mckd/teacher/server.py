@@ -11,14 +11,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import queue
 import random
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from ..errors import MckdError
@@ -236,38 +237,51 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
         return key, out
 
     # keep `concurrency` requests in flight; after a request fails for good, start no more,
-    # but record every one still in flight that succeeds (nothing finished is thrown away)
-    pool = ThreadPoolExecutor(max_workers=client.s.concurrency)
+    # but record every one still in flight that succeeds (nothing finished is thrown away).
+    # Daemon threads, not a ThreadPoolExecutor: on Ctrl-C the run stops at once with what
+    # finished recorded, instead of waiting (up to timeout_s) for the requests in flight.
     keys = iter(list(todo))
-    running = set()
+    take = threading.Lock()
+    stop = threading.Event()
+    results: queue.Queue = queue.Queue()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with take:
+                k = next(keys, None)
+            if k is None:
+                return
+            try:
+                results.put((one(k), None))
+            except BaseException as e:  # noqa: BLE001 - handed to the main thread
+                results.put((None, e))
+
+    workers = [threading.Thread(target=worker, daemon=True, name=f"teacher-request-{i}")
+               for i in range(min(client.s.concurrency, len(todo)))]
+    for t in workers:
+        t.start()
     error: MckdError | None = None
     try:
-        for k in keys:
-            running.add(pool.submit(one, k))
-            if len(running) >= client.s.concurrency:
-                break
-        while running:
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            for f in done:
-                try:
-                    key, out = f.result()
-                except MckdError as e:
-                    error = error or e
-                    continue
-                except Exception as e:  # a bug or a reply nobody foresaw: the others still land
-                    error = error or MckdError(f"teacher server {client.base}: "
-                                               f"{type(e).__name__}: {e}")
-                    continue
-                record(key, out)
-                stats["generated"] += 1
-                stats["gen_tokens"] += out["tokens"]
-                if bar is not None:
-                    bar.update(1)
-                nxt = next(keys, None) if error is None else None
-                if nxt is not None:
-                    running.add(pool.submit(one, nxt))
+        while True:
+            try:
+                done, exc = results.get(timeout=0.2)
+            except queue.Empty:
+                if results.empty() and not any(t.is_alive() for t in workers):
+                    break
+                continue
+            if exc is not None:
+                stop.set()
+                error = error or (exc if isinstance(exc, MckdError) else MckdError(
+                    f"teacher server {client.base}: {type(exc).__name__}: {exc}"))
+                continue
+            key, out = done
+            record(key, out)
+            stats["generated"] += 1
+            stats["gen_tokens"] += out["tokens"]
+            if bar is not None:
+                bar.update(1)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop.set()  # Ctrl-C or an error: no request is started after this
         if bar is not None:
             bar.close()
     if error is not None:
