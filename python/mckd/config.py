@@ -463,7 +463,7 @@ def validate(cfg: DistillConfig) -> None:
     if mistyped:  # the checks below read the values as their types
         _raise(problems)
     d = cfg.data
-    if d.max_words and d.min_words > d.max_words:
+    if d.max_words > 0 and d.min_words >= 1 and d.min_words > d.max_words:
         problems.append(f"data.min_words={d.min_words} is above data.max_words={d.max_words}: "
                         "no sentence would fit")
     t = cfg.teacher
@@ -536,7 +536,6 @@ def _check_student(cfg: DistillConfig, problems: list[str]) -> None:
     from .student.models import ARCHS
 
     s = cfg.student
-    n0 = len(problems)
     if s.arch not in ARCHS:
         problems.append(f"student.arch={s.arch!r} is not one of {', '.join(ARCHS)}"
                         f"{_suggest(s.arch, list(ARCHS))}")
@@ -564,7 +563,7 @@ def _check_student(cfg: DistillConfig, problems: list[str]) -> None:
                 s.overrides[k] = _typed(s.overrides[k], types[k], key)
             except MckdError as e:
                 problems.append(str(e))
-    if len(problems) == n0:
+    if not problems:  # else its errors would repeat the ones found (format, arch, ...)
         try:
             _check_trainer(cfg)
         except MckdError as e:
