@@ -28,30 +28,30 @@ class DataConfig:
     max_pool: int = 0            # cap on the unlabeled pool (0 = all of the rest of train)
     max_test: int = 0            # cap on the test split used for evaluation (0 = all)
     max_words: int = 0           # keep only sentences of at most this many words (0 = no limit)
-    min_words: int = 1
+    min_words: int = 1           # keep only sentences of at least this many words
     shortest_first: bool = False  # take the shortest sentences first when capping (demo preset)
 
 
 @dataclass
 class TeacherConfig:
     model: str = "smollm2"       # GGUF path or a short name of a packaged model
-    shots: int = 30
+    shots: int = 30              # gold demonstrations in each prompt
     demo_selection: str = "random"  # random (paper) | fixed (shared, KV-cached prefix) | similar
-    parallel: int = 8
+    parallel: int = 8            # sentences decoded together (part of an output's identity)
     threads: int = 0             # 0 = all cores
-    constrained: bool = True
-    n_ctx: int = 4096
+    constrained: bool = True     # every output a tree over exactly the input words
+    n_ctx: int = 4096            # llama.cpp context per sequence, in tokens
     # how llama_decode calls are filled (mckd.teacher.engine): level = one weight pass a call
     schedule: str = "level"
     instruction: str = ""        # a paragraph before the demonstrations ("" = the paper's prompt)
     prompt_format: str = "plain"  # plain (the paper's Input:/Output:) | chat (the model's template)
     # an OpenAI-compatible server instead of the local GGUF (see mckd.teacher.server)
     url: str = ""
-    server_model: str = ""
+    server_model: str = ""       # the model to ask the server for ("" = the first it lists)
     api_key_env: str = "MCKD_TEACHER_API_KEY"  # the key itself is never written anywhere
-    concurrency: int = 8
-    timeout_s: float = 300.0
-    retries: int = 4
+    concurrency: int = 8         # server requests in flight
+    timeout_s: float = 300.0     # seconds a server request may take before it is retried
+    retries: int = 4             # retries after connection errors, timeouts, 5xx, 429, bad replies
     grammar: str = "auto"        # auto | gbnf | vllm | none
     # share of a server pass's outputs that may break the grammar (the server ignored it)
     # before the run fails; such outputs are never served from a cache as good labels
@@ -59,8 +59,8 @@ class TeacherConfig:
     # self-consistency (mckd.teacher.vote): `samples` more passes at `vote_temperature`; the
     # label is the consensus tree of all passes (spans with votes/(samples+1) > vote_threshold)
     samples: int = 0
-    vote_temperature: float = 0.7
-    vote_threshold: float = 0.2
+    vote_temperature: float = 0.7  # the temperature the vote's samples are drawn at
+    vote_threshold: float = 0.2  # a span is kept where votes / passes > this
     # "LO-HI": a greedy vote pass whose demonstrations are the gold examples of LO-HI words;
     # "auto" = the run's data.min_words-data.max_words band; "" = none
     vote_demo_words: str = ""
@@ -71,7 +71,7 @@ class StudentConfig:
     init: str = ""               # HF seq2seq/causal-LM folder, .gguf or short name ("" = scratch)
     arch: str = "t5-micro"       # named from-scratch config; t5-small or larger on a GPU
     epochs: int = 0              # 0 = the trainer's default for the student kind
-    device: str = "auto"
+    device: str = "auto"         # where students train (auto = cuda when there is one)
     # How exported students decode when they relabel: "auto" = constrained for decoder-only
     # students of tree formats (every output is a tree over the input, mckd.student.constrained), else
     # free greedy.
@@ -87,8 +87,7 @@ class StudentConfig:
 class BaselineConfig:
     sft_gold: bool = True        # student fine-tuned on the gold demonstrations only
     # its epochs; 0 = auto: as many training examples as a stage student sees (student epochs x
-    # half the pool), so the baseline is not undertrained. On craft-cpu-vote the 50 gold examples
-    # trained 3 epochs (12 updates) scored 11.75 paper F1, trained 30 (120 updates) 51.45
+    # half the pool), so the baseline is not undertrained
     sft_gold_epochs: int = 0
     vanilla_kd: bool = True      # one student on the teacher's labels (= 1-stage MCKD)
     sd_filter: bool = False      # KD + self-distillation with a 50% log-prob filter
@@ -97,9 +96,9 @@ class BaselineConfig:
     # stays where votes / members > committee_threshold (its own setting: the share of voters
     # that is best depends on how many vote, so choose it on dev, not test)
     committee: bool = False
-    committee_threshold: float = 0.2
-    # the SFT-on-gold student votes in the committee too: its errors are its own (on craft-cpu-vote
-    # it agrees with the teacher's trees least of all the students), which is what a voter needs
+    committee_threshold: float = 0.2  # the committee keeps a span where votes / members > this
+    # the SFT-on-gold student votes in the committee too: its errors are its own, which is what
+    # a voter needs
     committee_sft_gold: bool = False
 
 
@@ -107,7 +106,7 @@ class BaselineConfig:
 class DistillConfig:
     stages: int = 3              # N-stage MCKD = N-1 collaborative stages + the final stage
     format: str = "unlabeled"    # unlabeled | labeled | skeleton | text
-    seed: int = 0
+    seed: int = 0                # every random choice derives from it (in the manifest)
     quantization: str = "int8"   # CTranslate2 quantization of the exported students
     # Stage k's labels of a half = the consensus (mckd.teacher.vote, at teacher.vote_threshold)
     # of the teacher's passes and the other student's relabel, not the relabel alone: the

@@ -23,8 +23,11 @@ def add_arguments(parser):
     parser.add_argument("--config", metavar="FILE.toml", default=None, help="TOML config file")
     parser.add_argument("--preset", choices=list(PRESETS), default=None,
                         help="demo: CPU-sized; paper: the paper's settings")
-    parser.add_argument("--format", default=None, choices=FORMATS)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--format", default=None, choices=FORMATS,
+                        help="the output format (format=; default unlabeled): see docs/data.md")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="the run's seed (seed=; default 0): every random choice derives "
+                             "from it")
     parser.add_argument("--init", default=None, metavar="MODEL",
                         help="every student fine-tunes this pretrained model: an HF seq2seq or "
                              "causal-LM folder, a .gguf file or a packaged GGUF short name")

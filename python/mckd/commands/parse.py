@@ -16,7 +16,8 @@ def add_arguments(parser):
     parser.add_argument("model", metavar="MODEL_DIR", help="folder written by `mckd export`")
     parser.add_argument("file", metavar="FILE", nargs="?", default=None,
                         help="one whitespace-tokenized sentence per line (default: stdin)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where to decode (auto: CUDA when CTranslate2 can use it)")
     parser.add_argument("--threads", type=int, default=0, help="CPU cores to use, one CTranslate2 worker each (0 = all)")
     parser.add_argument("--batch", type=int, default=256, help="sentences per batch (256)")
     parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",

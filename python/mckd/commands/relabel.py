@@ -12,7 +12,8 @@ def add_arguments(parser):
                         help="records with id and words (or source)")
     parser.add_argument("--out", required=True, metavar="LABELS.jsonl",
                         help="output; progress is kept in LABELS.jsonl.partial until done")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where to decode (auto: CUDA when CTranslate2 can use it)")
     parser.add_argument("--threads", type=int, default=0, help="CPU cores to use, one CTranslate2 worker each (0 = all)")
     parser.add_argument("--max-batch-tokens", type=int, default=4096,
                         help="source tokens per CT2 batch (4096)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 def add_arguments(parser):
-    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="the --out of a mckd distill run")
     parser.add_argument("--json", action="store_true", help="print results.json instead")
     parser.add_argument("--predictions", metavar="DIR", default=None,
                         help="also write DIR/<row>.jsonl (id and raw output of every test "

@@ -25,7 +25,8 @@ def add_arguments(parser):
     parser.add_argument("--format", choices=FORMATS, default="unlabeled",
                         help="output format (default: unlabeled)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: auto)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where to train (auto: CUDA when there is a GPU)")
     parser.add_argument("--seed", type=int, default=0, help="init / batch-order seed (0)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N records")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",

@@ -35,24 +35,22 @@ class TrainConfig:
     fidelity_patience: int = 3    # epochs in a row with |ΔF1| < delta
     dev_patience: int = 2         # stop=dev: stop after this many epochs without a new best
     batch_size: int = 0           # sentences per micro-batch per rank; 0 = auto: 32 / 16
-    grad_accum: int = 1
+    grad_accum: int = 1           # micro-batches per optimizer step
     lr: float = 0.0               # 0 = auto: 3e-4 pretrained (paper), 2e-3 from scratch
     warmup: float = -1.0          # fraction of steps; -1 = auto: 0 pretrained, 0.05 scratch
     weight_decay: float = -1.0    # -1 = auto: 0.0 pretrained, 0.01 scratch
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = 1.0    # gradient clipping
     dropout: float = 0.1          # from-scratch students only
     max_source_len: int = 1024    # longer inputs are an error (never silently cut)
-    max_target_len: int = 2048
+    max_target_len: int = 2048    # longer targets are an error (never silently cut)
     bucket: int = 50              # batches per length bucket (sorted inside, shuffled across)
     device: str = "auto"          # auto | cpu | cuda
-    # bf16 autocast on CUDA. Off by default: at these students' sizes (batches of 16 sentences)
-    # it was slower on an H200, not faster: 135M decoder 8.0 s an epoch of 1,000 sentences
-    # against 5.7 in fp32, side by side (benchmarks/gpu_check.sh, RESULTS.md)
+    # bf16 autocast on CUDA (off: at these students' sizes it was slower than fp32 on an H200,
+    # benchmarks/RESULTS.md)
     bf16: bool = False
     # Recompute each layer's activations in the backward pass instead of keeping them: the same
-    # gradients for about a fifth more time. auto = on for decoder-only students on the CPU,
-    # where activations were most of the memory (SmolLM2-135M at batch 16 on the longest
-    # CRAFT records: peak RSS 7.3 -> 4.0 GB, benchmarks/bench_student_speed.py); off on CUDA
+    # gradients for about a fifth more time and a fraction of the memory. auto = on for
+    # decoder-only students on the CPU, off on CUDA
     grad_checkpoint: str = "auto"  # auto | on | off
     threads: int = 0              # torch CPU threads (0 = auto, see _set_threads)
     seed: int = 0
@@ -63,7 +61,7 @@ class TrainConfig:
     # interruption should not cost that. One process only (with DDP, at epoch ends only)
     checkpoint_minutes: float = 15.0
     log_every: int = 0            # print the loss every N steps (0 = once per epoch)
-    quiet: bool = False
+    quiet: bool = False           # print nothing while training
 
     # fields that do not change what is learned: excluded from the resume fingerprint
     RUNTIME = ("device", "threads", "stop_after_epochs", "keep_checkpoint", "log_every", "quiet",
