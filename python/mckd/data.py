@@ -38,13 +38,18 @@ class ImportReport:
     n_skipped: int = 0
 
 
-def read_treebank(paths: list[Path], root: Path | None = None):
-    """Read and clean every tree; returns (records, ImportReport)."""
+def read_treebank(paths: list[Path], root: Path | None = None, progress: bool = False):
+    """Read and clean every tree; returns (records, ImportReport). `progress`: a bar over the
+    files when stderr is a terminal."""
+    from .progress import bar
     from .trees import split_treebank
 
     report = ImportReport()
     records: list[dict] = []
+    pbar = bar(len(paths), "import", "file", progress)
     for path in paths:
+        if pbar is not None:
+            pbar.update(1)
         rel = str(path.relative_to(root)) if root else path.name
         try:
             data = path.read_bytes()
@@ -65,6 +70,8 @@ def read_treebank(paths: list[Path], root: Path | None = None):
         if not data.strip():  # a glob that also matched an empty file: say so, never silently
             report.problems.append(f"{path}: empty file, no trees")
         report.files.append({"path": rel, "sha256": sha256_file(path), "trees": n_file})
+    if pbar is not None:
+        pbar.close()
     return records, report
 
 
@@ -138,14 +145,15 @@ def expand_inputs(pattern: str) -> list[Path]:
 
 
 def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
-                    splits: str | dict | None = None, limit: int | None = None) -> dict:
+                    splits: str | dict | None = None, limit: int | None = None,
+                    progress: bool = False) -> dict:
     """Import a treebank into OUT_DIR/{train,dev,test}.jsonl + manifest.json; returns the manifest."""
     out = Path(out_dir)
     _check_import_out(out)
     paths = expand_inputs(pattern)
     root = Path(os.path.commonpath([str(x.parent) for x in paths]))
     split_props = splits if isinstance(splits, dict) else parse_splits(splits)
-    records, report = read_treebank(paths, root)
+    records, report = read_treebank(paths, root, progress)
     if limit is not None:
         records = records[:limit]
     if not records:

@@ -16,13 +16,15 @@ def add_arguments(parser):
     p.add_argument("--splits", default=None, metavar="TRAIN,DEV,TEST",
                    help="proportions, e.g. 50,10,40 (default: the paper's CRAFT split 50/10/40)")
     p.add_argument("--limit", type=int, default=None, help="keep only the first N trees")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none either when stderr is not a terminal)")
 
 
 def run(args) -> int:
     from ..data import import_treebank
 
     m = import_treebank(args.treebank, args.out, seed=args.seed, splits=args.splits,
-                        limit=args.limit)
+                        limit=args.limit, progress=not args.no_progress)
     for p in m["problems"]:
         print(f"skipped: {p}", file=sys.stderr)
     counts = ", ".join(f"{k} {v['count']}" for k, v in m["outputs"].items())

@@ -11,6 +11,8 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, metavar="MODEL_DIR", help="output model folder")
     parser.add_argument("--quantization", choices=QUANT, default="int8",
                         help="CTranslate2 weight type (default int8)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none either when stderr is not a terminal)")
 
 
 def run(args) -> int:
@@ -21,7 +23,8 @@ def run(args) -> int:
     from ..student.export import export_student
 
     check_out_path(args.out, "dir")
-    m = export_student(args.student, args.out, quantization=args.quantization)
+    m = export_student(args.student, args.out, quantization=args.quantization,
+                       progress=not args.no_progress)
     p = m["parity_check"]
     if p.get("method") == "teacher-forced":  # decoder-only students
         said = (f"{p['positions']} teacher-forced positions of {p['inputs']} probes, "

@@ -29,6 +29,8 @@ def add_arguments(parser):
                         help="where to train (auto: CUDA when there is a GPU)")
     parser.add_argument("--seed", type=int, default=0, help="init / batch-order seed (0)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N records")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (there is none either when stderr is not a terminal)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="any TrainConfig field, e.g. lr=1e-3 batch_size=16 stop=fidelity")
 
@@ -44,6 +46,8 @@ def build_config(args):
         cfg.arch = args.arch
     if args.epochs is not None:
         cfg.epochs = args.epochs
+    if args.no_progress:
+        cfg.progress = False
     return apply_overrides(cfg, list(args.overrides or []))
 
 

@@ -62,10 +62,11 @@ class TrainConfig:
     checkpoint_minutes: float = 15.0
     log_every: int = 0            # print the loss every N steps (0 = once per epoch)
     quiet: bool = False           # print nothing while training
+    progress: bool = True         # a bar per epoch (steps, rate, ETA) when stderr is a terminal
 
     # fields that do not change what is learned: excluded from the resume fingerprint
     RUNTIME = ("device", "threads", "stop_after_epochs", "keep_checkpoint", "log_every", "quiet",
-               "bf16", "checkpoint_minutes", "grad_checkpoint")
+               "bf16", "checkpoint_minutes", "grad_checkpoint", "progress")
 
     def resolved(self) -> "TrainConfig":
         """A copy with every 'auto' setting filled in for this kind of student."""

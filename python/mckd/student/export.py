@@ -174,8 +174,10 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
 
 
 def export_student(student_dir: str | Path, out_dir: str | Path, quantization: str = "int8",
-                   check: bool = True, check_inputs: list[list[str]] | None = None) -> dict:
-    """Convert a trained student folder to a CTranslate2 MODEL_DIR; returns the manifest."""
+                   check: bool = True, check_inputs: list[list[str]] | None = None,
+                   progress: bool = True) -> dict:
+    """Convert a trained student folder to a CTranslate2 MODEL_DIR; returns the manifest.
+    `progress`: a bar over the export's phases when stderr is a terminal."""
     import ctranslate2
     import transformers
 
@@ -192,6 +194,14 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
     # private to this process: two exports beside each other never share or delete a work folder
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
     t0 = time.time()
+    from ..progress import bar
+
+    pbar = bar(5, f"export {src.name}", "phase", progress)
+
+    def phase(what: str) -> None:
+        if pbar is not None:
+            pbar.set_postfix_str(what, refresh=False)
+            pbar.update(1)
     try:
         # 1. a private copy of the checkpoint, patched where the converter needs it
         hf = work / "hf"
@@ -206,7 +216,9 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
         # 2. float32 (for the parity check) and the requested quantization, from one load
         f32 = work / "ct2-float32"
         final = f32 if quantization == "float32" else work / f"ct2-{quantization}"
+        phase("converting")
         _convert(hf, {"float32": f32, quantization: final})
+        phase("parity check")
         parity = None
         inputs = (check_inputs or []) + list(meta.get("probes") or [])
         causal = meta.get("student_kind") == "causal"
@@ -223,7 +235,9 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
                 parity = parity_check(hf, f32, meta, inputs)
         for name in ("tokenizer.json", "mckd_tokenizer.json"):
             shutil.copy2(hf / name, final / name)
+        phase("GGUF" if causal else "manifest")
         gguf = _export_gguf(hf, final, quantization, ref) if causal else None
+        phase("manifest")
         model_meta = {
             "format": meta["format"], "leaves": meta["leaves"],
             "tokenizer_kind": meta.get("tokenizer_kind"), "model_type": cfg.get("model_type"),
@@ -254,7 +268,10 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             out.rename(old)
         final.rename(out)
         shutil.rmtree(old, ignore_errors=True)
+        phase("done")
     finally:
+        if pbar is not None:
+            pbar.close()
         shutil.rmtree(work, ignore_errors=True)
     return manifest
 

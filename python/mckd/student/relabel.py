@@ -345,13 +345,9 @@ def _records_words(records: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="sent", file=sys.stderr, dynamic_ncols=True)
+    from ..progress import bar
+
+    return bar(total, desc, "sent", enabled, leave=True)
 
 
 def chunk_sizes(total: int, cap: int = 512, first: int = 16) -> list[int]:

@@ -323,6 +323,11 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
 
     cfg = (cfg or TrainConfig()).resolved()
     out = Path(out_dir)
+    if cfg.quiet or not cfg.progress or not sys.stderr.isatty():
+        # transformers' own bars (loading a GGUF, writing shards) follow the same rule as ours
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     rank, world, local_rank = _dist_env()
     distributed = world > 1
     dist = None
@@ -463,6 +468,10 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         done, partial = partial or {"batches": 0, "loss": 0.0, "tokens": 0, "seconds": 0.0}, None
         skip, tot_loss, tot_tok = done["batches"], done["loss"], done["tokens"]
         t0 = time.time() - done["seconds"]
+        from ..progress import bar as progress_bar
+
+        pbar = progress_bar(len(batches) - skip, f"epoch {epoch + 1}/{cfg.epochs}", "batch",
+                            rank == 0 and not cfg.quiet and cfg.progress)
         for bi, b in enumerate(batches):
             if bi < skip:  # done before the interruption (in the checkpoint's weights)
                 continue
@@ -484,6 +493,9 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                     "epoch is kept. Lower student.lr (or set student.bf16=false) and re-run")
             tot_loss += lv * n_tok
             tot_tok += n_tok
+            if pbar is not None:
+                pbar.update(1)
+                pbar.set_postfix(loss=f"{lv:.3f}", refresh=False)
             if last_micro:
                 if cfg.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(raw_model.parameters(), cfg.max_grad_norm)
@@ -499,6 +511,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                         and time.time() - last_save >= 60 * cfg.checkpoint_minutes:
                     last_save = checkpoint(epoch, {"batches": bi + 1, "loss": tot_loss,
                                                    "tokens": tot_tok, "seconds": time.time() - t0})
+        if pbar is not None:
+            pbar.close()
         if distributed:  # the epoch loss over all ranks
             t = torch.tensor([tot_loss, tot_tok], dtype=torch.float64, device=device)
             dist.all_reduce(t)
