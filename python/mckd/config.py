@@ -33,26 +33,33 @@ class DataConfig:
 
 
 @dataclass
-class TeacherConfig:
-    model: str = "smollm2"       # GGUF path or a short name of a packaged model
+class TeacherSettings:
+    """What the teacher does: the one declaration of the settings `mckd distill` reads as its
+    teacher section and `mckd teach` takes as flags. mckd.teacher.run.TeacherConfig adds what
+    one call needs (format, seed, cache file, ...); TeacherConfig below adds the model."""
+
     shots: int = 30              # gold demonstrations in each prompt
     demo_selection: str = "random"  # random (paper) | fixed (shared, KV-cached prefix) | similar
     parallel: int = 8            # sentences decoded together (part of an output's identity)
-    threads: int = 0             # 0 = all cores
+    threads: int = 0             # CPU threads, 0 = all cores (outputs never depend on it)
     constrained: bool = True     # every output a tree over exactly the input words
     n_ctx: int = 4096            # llama.cpp context per sequence, in tokens
     # how llama_decode calls are filled (mckd.teacher.engine): level = one weight pass a call
     schedule: str = "level"
     instruction: str = ""        # a paragraph before the demonstrations ("" = the paper's prompt)
     prompt_format: str = "plain"  # plain (the paper's Input:/Output:) | chat (the model's template)
-    # an OpenAI-compatible server instead of the local GGUF (see mckd.teacher.server)
+    # an OpenAI-compatible server (http://host:port: llama.cpp server, vLLM) instead of the
+    # local GGUF
     url: str = ""
     server_model: str = ""       # the model to ask the server for ("" = the first it lists)
-    api_key_env: str = "MCKD_TEACHER_API_KEY"  # the key itself is never written anywhere
+    # the environment variable holding the server's API key (the key is never written anywhere)
+    api_key_env: str = "MCKD_TEACHER_API_KEY"
     concurrency: int = 8         # server requests in flight
     timeout_s: float = 300.0     # seconds a server request may take before it is retried
     retries: int = 4             # retries after connection errors, timeouts, 5xx, 429, bad replies
-    grammar: str = "auto"        # auto | gbnf | vllm | none
+    # how a server is constrained: gbnf (llama.cpp's grammar field), vllm (its structured
+    # outputs), none (free text, then repair); auto picks by what the server reports
+    grammar: str = "auto"
     # share of a server pass's outputs that may break the grammar (the server ignored it)
     # before the run fails; such outputs are never served from a cache as good labels
     max_broken: float = 0.0
@@ -64,6 +71,23 @@ class TeacherConfig:
     # "LO-HI": a greedy vote pass whose demonstrations are the gold examples of LO-HI words;
     # "auto" = the run's data.min_words-data.max_words band; "" = none
     vote_demo_words: str = ""
+
+    def server(self):
+        """The server settings (mckd.teacher.server.ServerSettings) of a URL teacher."""
+        from .teacher.server import ServerSettings
+
+        return ServerSettings(url=self.url, model=self.server_model, api_key_env=self.api_key_env,
+                              concurrency=self.concurrency, timeout_s=self.timeout_s,
+                              retries=self.retries, grammar=self.grammar)
+
+    def settings(self) -> dict[str, Any]:
+        """These settings alone (a subclass's own fields left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(TeacherSettings)}
+
+
+@dataclass
+class TeacherConfig(TeacherSettings):
+    model: str = "smollm2"       # GGUF path or a short name of a packaged model
 
 
 @dataclass
@@ -520,13 +544,9 @@ def _raise(problems: list[str]) -> None:
                     + "\n".join(f"  {p}" for p in problems))
 
 
-def server_settings(t: "TeacherConfig"):
+def server_settings(t: TeacherSettings):
     """The server settings of a URL teacher (mckd.teacher.server.ServerSettings)."""
-    from .teacher.server import ServerSettings
-
-    return ServerSettings(url=t.url, model=t.server_model, api_key_env=t.api_key_env,
-                          concurrency=t.concurrency, timeout_s=t.timeout_s, retries=t.retries,
-                          grammar=t.grammar)
+    return t.server()
 
 
 def _check_student(cfg: DistillConfig, problems: list[str]) -> None:

@@ -60,6 +60,15 @@ def field_help(cls) -> dict[str, str]:
     return out
 
 
+def helps(cls) -> dict[str, str]:
+    """field_help over `cls` and the dataclasses it derives from (a subclass's comment wins)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            out.update({k: v for k, v in field_help(klass).items() if v})
+    return out
+
+
 def _type_name(t) -> str:
     t = t if isinstance(t, str) else getattr(t, "__name__", str(t))
     return {"str": "text", "int": "integer", "float": "number", "bool": "true/false"}.get(t, t)
@@ -81,7 +90,7 @@ def rows(prefix: str, cls, skip=()) -> list[tuple[str, str, str, str, str]]:
     """(key, type, default, allowed, help) of each setting of dataclass `cls`."""
     from .config import CHOICES, MINIMUM
 
-    helps = field_help(cls)
+    docs = helps(cls)
     out = []
     for f in dataclasses.fields(cls):
         if f.name in skip or dataclasses.is_dataclass(f.default_factory if f.default_factory
@@ -94,7 +103,7 @@ def rows(prefix: str, cls, skip=()) -> list[tuple[str, str, str, str, str]]:
             allowed = ", ".join(CHOICES[key])
         elif key in MINIMUM:
             allowed = f">= {MINIMUM[key][0]}"
-        out.append((key, _type_name(f.type), _default(default), allowed, helps.get(f.name, "")))
+        out.append((key, _type_name(f.type), _default(default), allowed, docs.get(f.name, "")))
     return out
 
 

@@ -167,10 +167,9 @@ class Distiller:
         from ..teacher.models import resolve_model, verified_sha256
 
         if self.cfg.teacher.url:
-            from ..config import server_settings
             from ..teacher.server import Client
 
-            ident = Client(server_settings(self.cfg.teacher)).identity()
+            ident = Client(self.cfg.teacher.server()).identity()
             return ident["url"], sha256_text(json.dumps(ident, sort_keys=True))
         spec = self.cfg.teacher.model
         path = resolve_model(spec)
@@ -286,15 +285,8 @@ class Distiller:
                 raise self._teacher_error
 
             tcfg = T.TeacherConfig(
-                format=self.fmt, shots=c.shots, demo_selection=c.demo_selection,
-                seed=self.cfg.seed, parallel=c.parallel, threads=c.threads,
-                constrained=c.constrained, n_ctx=c.n_ctx, url=c.url,
-                server_model=c.server_model, api_key_env=c.api_key_env,
-                concurrency=c.concurrency, timeout_s=c.timeout_s, retries=c.retries,
-                grammar=c.grammar, max_broken=c.max_broken, schedule=c.schedule, instruction=c.instruction,
-                prompt_format=c.prompt_format, samples=c.samples,
-                vote_temperature=c.vote_temperature, vote_threshold=c.vote_threshold,
-                vote_demo_words=self._vote_band(),
+                **{**c.settings(), "vote_demo_words": self._vote_band()},
+                format=self.fmt, seed=self.cfg.seed,
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from ..config import TeacherSettings
 from ..errors import MckdError
 from ..formats import FORMATS, TREE_FORMATS
 from ..jsonio import (
@@ -39,27 +40,17 @@ KEY_VERSION = 4
 
 
 @dataclass
-class TeacherConfig:
-    """Teacher settings (the `mckd teach` flags)."""
+class TeacherConfig(TeacherSettings):
+    """One teacher call (`run_teacher`): the teacher settings (mckd.config.TeacherSettings,
+    declared once for `mckd distill` and `mckd teach`) and what the call itself needs."""
     format: str = "unlabeled"         # unlabeled | labeled | skeleton | text
-    shots: int = 30                   # demonstrations per prompt (the paper: 30)
-    demo_selection: str = "random"    # random (paper, per input) | fixed (shared prefix) | similar
     seed: int = 0
-    parallel: int = 8                 # sequences decoded together
-    threads: int = 0                  # 0 = all cores (the one meaning, as teacher.threads)
-    constrained: bool = True          # False: free generation, then mckd.trees repair
-    n_ctx: int = 4096                 # per-sequence context (prompt + output)
     temperature: float = 0.0          # 0 = greedy (default); > 0 samples, seeded per input
     # the sampling seed alone (None = `seed`): several samples of one prompt (teacher/vote.py)
     # keep the demonstrations `seed` chose
     sample_seed: int | None = None
-    # a paragraph before the demonstrations (issue 9's prompt lever); "" = the paper's prompt
-    instruction: str = ""
     # "LO-HI": only gold examples of LO to HI words may be demonstrations ("" = all of them)
     demo_words: str = ""
-    # "plain": the paper's Input:/Output: prompt; "chat": the same demonstrations as turns of
-    # the model's own chat template (the instruction as its system message)
-    prompt_format: str = "plain"
     max_new_tokens: int = 0           # 0 = from the demonstrations' output/input length ratio
     cache_path: str | None = None     # default: <out>.cache.jsonl
     shared_cache: bool = True         # also read/write the shared store (teacher/store.py)
@@ -71,43 +62,6 @@ class TeacherConfig:
     # KV layout with a shared prefix: False = one stream per sequence (prefix copied in),
     # True = one unified cell pool (prefix shared in place); see engine.BatchDecoder.
     kv_unified: bool = False
-    # How each llama_decode call is filled (engine.SCHEDULES): "jump" feeds every sequence all
-    # it has pending; "level" feeds each the same count, so a call is one weight pass (0.91x the
-    # time of "jump" for Qwen2.5-Coder-1.5B at parallel 32, paper F1 within 0.3: RESULTS.md).
-    schedule: str = "level"
-    # A teacher behind an OpenAI-compatible server instead of a local GGUF (teacher/server.py).
-    url: str = ""                     # "" = in-process llama.cpp
-    server_model: str = ""            # "" = the first model the server lists
-    api_key_env: str = "MCKD_TEACHER_API_KEY"  # the variable holding the key (never stored)
-    concurrency: int = 8              # requests in flight
-    timeout_s: float = 300.0
-    retries: int = 4
-    grammar: str = "auto"             # auto | gbnf | vllm | none (unconstrained + repair)
-    # A server that ignores the grammar returns text that is not a tree: such an output is
-    # counted (`broke_constraint`), kept out of the shared store and asked again by a later
-    # run; past this share of a pass's outputs the run fails (0 = any such output fails it).
-    max_broken: float = 0.0
-    # Self-consistency (teacher/vote.py, issue 9's strongest prompt lever: +10.2 paper F1 on 200
-    # CRAFT dev sentences): `samples` more passes over the same prompts at `vote_temperature`,
-    # sample seeds seed+1 .. seed+samples; `output` becomes the consensus tree of the first pass
-    # and the samples, a span kept where votes / (samples + 1) > `vote_threshold` (CKY settles
-    # conflicts). Each pass is cached under the key a lone run of it would have. 0 = one pass.
-    samples: int = 0
-    vote_temperature: float = 0.7
-    vote_threshold: float = 0.2
-    # "LO-HI": one more greedy pass in the vote whose demonstrations are drawn (same `shots`,
-    # `demo_selection`, `seed`) only from the gold examples of LO to HI words -- demonstrations
-    # of the inputs' own length: 44.21 alone against 41.16, and with the first pass alone the
-    # vote scored 50.10 (levers/prompt, 200 CRAFT dev sentences of 20-30 words). "" = none.
-    vote_demo_words: str = ""
-
-    def server(self):
-        """The server settings (teacher.server.ServerSettings) of a URL teacher."""
-        from .server import ServerSettings
-
-        return ServerSettings(url=self.url, model=self.server_model, api_key_env=self.api_key_env,
-                              concurrency=self.concurrency, timeout_s=self.timeout_s,
-                              retries=self.retries, grammar=self.grammar)
 
     def sampling_seed(self) -> int:
         """The seed each input's sampler is derived from."""
