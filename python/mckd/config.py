@@ -589,21 +589,27 @@ def _check_student(cfg: DistillConfig, problems: list[str]) -> None:
             problems.append(str(e))
 
 
-def _check_trainer(cfg: DistillConfig) -> None:
-    """Let the trainer's own checks (stop rule, batch sizes, ...) run now, not after the teacher."""
+def train_config(cfg: DistillConfig, seed: int | None = None):
+    """The trainer settings (mckd.student.config.TrainConfig) of the run's students: the one
+    place they are built from the run's settings. `seed`: a student's own (default: the run's).
+    The overrides were checked by validate (no unknown field, none the pipeline sets)."""
     from .student.config import TrainConfig
 
     s = cfg.student
-    kw = {"format": cfg.format, "device": s.device, **s.overrides}
+    kw = {"format": cfg.format, "seed": cfg.seed if seed is None else seed, "device": s.device,
+          **s.overrides}
     kw.update({"init": s.init} if s.init else {"arch": s.arch})
     if s.epochs:
         kw["epochs"] = s.epochs
-    tc = TrainConfig(**kw)
-    if hasattr(tc, "resolved"):
-        try:
-            tc.resolved()
-        except MckdError as e:
-            raise MckdError(f"student settings: {e}") from None
+    return TrainConfig(**kw)
+
+
+def _check_trainer(cfg: DistillConfig) -> None:
+    """Let the trainer's own checks (stop rule, batch sizes, ...) run now, not after the teacher."""
+    try:
+        train_config(cfg).resolved()
+    except MckdError as e:
+        raise MckdError(f"student settings: {e}") from None
 
 
 def to_dict(cfg: DistillConfig) -> dict[str, Any]:

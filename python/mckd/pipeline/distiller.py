@@ -339,23 +339,9 @@ class Distiller:
 
     # ---------------------------------------------------------------- students
     def _train_cfg(self, seed: int):
-        from ..student.config import TrainConfig
+        from ..config import train_config
 
-        s = self.cfg.student
-        tc = TrainConfig()
-        kw = {"format": self.fmt, "seed": seed, "device": s.device}
-        if s.init:
-            kw["init"] = s.init
-        else:
-            kw["arch"] = s.arch
-        if s.epochs:
-            kw["epochs"] = s.epochs
-        kw.update(s.overrides)
-        for k, v in kw.items():
-            if not hasattr(tc, k):
-                raise MckdError(f"student setting {k!r} is not a TrainConfig field")
-            setattr(tc, k, v)
-        return tc
+        return train_config(self.cfg, seed)
 
     def student(self, name: str, train_file: Path, train_sha: str, seed: int, title: str,
                 epochs: int = 0) -> dict:
