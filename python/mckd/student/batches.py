@@ -1,5 +1,6 @@
 """Training records to batches: validation, the records' fingerprint, length-bucketed batches
-that are a pure function of (seed, epoch) (which makes resuming exact), and the export's probes.
+that are a pure function of (seed, epoch) (which makes resuming exact), the export's probes,
+and `inference` (eval mode without gradients) for the trainer's and the parity check's decoding.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from contextlib import contextmanager
 
 from ..errors import MckdError
 
@@ -88,3 +90,18 @@ def probes(recs: list[dict], seed: int, k: int = 4) -> list[list[str]]:
         rng.shuffle(w)
         shuffled.append(w)
     return [list(p) for p in picks] + shuffled
+
+
+@contextmanager
+def inference(model):
+    """Eval mode without gradients; the model's training mode comes back after, also on error
+    (the trainer decodes mid-training: fidelity and the dev stop)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)

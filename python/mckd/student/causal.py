@@ -210,7 +210,7 @@ def greedy_decode(model, tok, words_list: list[list[str]], bound: dict, device,
                   min_new_tokens: int = 0) -> list[list[int]]:
     """PyTorch greedy decoding (one prompt at a time: no padding), the same per-input length
     limit as `mckd relabel`; generated ids without the EOS."""
-    from .decode import inference
+    from .batches import inference
     from .tokenizer import max_decoding_length
 
     out = []
@@ -233,7 +233,7 @@ def constrained_greedy(model, tok, words_list: list[list[str]], bound: dict, dev
 
     from ..teacher.constraint import TreeConstraint, VocabIndex
     from .constrained import grammar_for, token_bytes
-    from .decode import inference
+    from .batches import inference
     from .tokenizer import max_decoding_length
 
     class TreeMask(LogitsProcessor):

@@ -4,26 +4,10 @@ CTranslate2 export must reproduce) and the repair that makes any output a tree o
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 from ..formats import TREE_FORMATS
-from .batches import pad
+from .batches import inference, pad
 from .tokenizer import StudentTokenizer, max_decoding_length
-
-
-@contextmanager
-def inference(model):
-    """Eval mode without gradients; the model's training mode comes back after, also on error
-    (the trainer decodes mid-training: fidelity and the dev stop)."""
-    import torch
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
 
 
 def repair_output(text: str, words: list[str], fmt: str) -> tuple[str, bool, bool, list[str]]:
