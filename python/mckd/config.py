@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import MckdError
 from .formats import FORMATS
+from .values import coerce, word_band  # noqa: F401  (coerce: re-exported)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -207,28 +208,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "baselines.sd_filter": True,
     },
 }
-
-
-def coerce(value: str, target_type: Any, key: str) -> Any:
-    """A command-line string as the field's type, or a one-line error naming the key."""
-    if target_type is bool or isinstance(target_type, bool):
-        low = value.lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
-        raise MckdError(f"{key}: expected true/false, got {value!r}")
-    if target_type is int:
-        try:
-            return int(value)
-        except ValueError:
-            raise MckdError(f"{key}: expected an integer, got {value!r}") from None
-    if target_type is float:
-        try:
-            return float(value)
-        except ValueError:
-            raise MckdError(f"{key}: expected a number, got {value!r}") from None
-    return value
 
 
 _TYPE_WORDS = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
@@ -510,8 +489,6 @@ def validate(cfg: DistillConfig) -> None:
         problems.append("teacher.vote_demo_words='auto' needs data.max_words (the band is "
                         "data.min_words-data.max_words)")
     if t.vote_demo_words not in ("", "auto"):
-        from .teacher.run import word_band
-
         check(word_band, t.vote_demo_words, "teacher.vote_demo_words")
     if t.vote_temperature <= 0:
         problems.append(f"teacher.vote_temperature must be > 0, got {t.vote_temperature}")

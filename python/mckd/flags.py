@@ -51,12 +51,13 @@ def add_flags(parser: argparse.ArgumentParser, cls, section: str, *,
 
 
 def _bool(value: str) -> bool:
-    low = value.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {value!r}")
+    from .errors import MckdError
+    from .values import coerce
+
+    try:
+        return coerce(value, bool, "flag")
+    except MckdError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("flag: ")) from None
 
 
 def settings_from(args: argparse.Namespace, cls, names: list[str], **extra) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 
-from ..config import coerce
+from ..values import coerce
 from ..errors import MckdError
 from ..formats import FORMATS, TREE_FORMATS
 from .tokenizer import LEAVES

@@ -26,6 +26,7 @@ from ..jsonio import (
     write_jsonl_atomic,
 )
 from ..locks import cache_lock, exclusive
+from ..values import word_band
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from .constraint import TreeGrammar
 from .engine import all_cores  # noqa: F401  (re-exported: what threads = 0 means)
@@ -129,18 +130,6 @@ def _validate(cfg: TeacherConfig) -> None:
         from .server import Client
 
         Client(cfg.server())  # checks the URL and the server settings
-
-
-def word_band(spec: str, what: str = "demo_words") -> tuple[int, int]:
-    """(lo, hi) of a "LO-HI" word-count band, or a one-line error naming `what`."""
-    lo, sep, hi = spec.partition("-")
-    try:
-        band = (int(lo), int(hi)) if sep else None
-    except ValueError:
-        band = None
-    if band is None or not 1 <= band[0] <= band[1]:
-        raise MckdError(f"{what} {spec!r}: expected LO-HI words, e.g. 20-30 (1 <= LO <= HI)")
-    return band
 
 
 def _in_band(demos: list[dict], spec: str) -> list[dict]:
