@@ -71,10 +71,10 @@ def test_import_reports_malformed_trees(tmp_path):
 
 
 def test_import_cli_and_errors(tmp_path, capsys):
-    with pytest.raises(MckdError, match="no treebank files"):
+    with pytest.raises(MckdError, match="no input files match"):
         import_treebank(str(tmp_path / "nothing*.tree"), tmp_path / "o")
     assert main(["data", "import", str(tmp_path / "none*.mrg"), "--out", str(tmp_path / "o")]) == 2
-    assert "no treebank files" in capsys.readouterr().err
+    assert "no input files match" in capsys.readouterr().err
 
 
 def test_import_all_of_craft_is_deterministic(craft_dir, tmp_path):
@@ -85,3 +85,49 @@ def test_import_all_of_craft_is_deterministic(craft_dir, tmp_path):
     assert counts == {"train": 15415, "dev": 3083, "test": 12332}
     m2 = import_treebank(str(craft_dir / "*.tree"), tmp_path / "c2", seed=0)
     assert m2["outputs"] == m["outputs"]
+
+
+def test_import_conll_columns_and_jsonl_records_name_bad_lines(tmp_path, capsys):
+    # issue 35 item 1: `mckd data import` read treebanks only
+    import json
+
+    from mckd.cli import main
+    from mckd.data import check_data_dir
+    from mckd.metrics.text import chunks
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.conll").write_text(
+        "-DOCSTART- -X- O O\n\nThe DT B-NP\ngene NN I-NP\nbinds VBZ B-VP\n\n"
+        "Mice NNS B-NP\nbad\nrun VBP B-VP\n\nCells NNS B-NP\ngrow VBP B-VP\n", encoding="utf-8")
+    (src / "b.jsonl").write_text(
+        '{"id": "j1", "words": ["a", "b"], "tags": ["B-X", "I-X"]}\n'
+        '{"source": "x  y", "target": "X Y"}\n'
+        '{"words": ["a"], "tags": ["O", "O"]}\n'
+        'not json\n'
+        '{"id": "j1", "words": ["c"], "tags": ["O"]}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["data", "import", str(src / "*"), "--out", str(out), "--splits", "50,0,50"]) == 0
+    cap = capsys.readouterr()
+    assert "imported 4 records from 2 files (4 malformed, skipped)" in cap.out
+    for where in ("a.conll:8: 1 column(s)", "b.jsonl:3: 1 words but 2 tags",
+                  "b.jsonl:4: not JSON", "b.jsonl:5: id 'j1' given twice (first at"):
+        assert where in cap.err, (where, cap.err)
+    recs = {r["id"]: r for f in ("train", "test") for r in map(json.loads, (out / f"{f}.jsonl")
+                                                                .read_text().splitlines())}
+    assert set(recs) == {"a.conll#3", "a.conll#11", "j1", "b.jsonl#2"}
+    r = recs["a.conll#3"]
+    assert r["words"] == ["The", "gene", "binds"] and r["tags"] == ["B-NP", "I-NP", "B-VP"]
+    assert r["target"] == r["targets"]["text"] == "The B-NP gene I-NP binds B-VP"
+    assert chunks(r["target"].split()[1::2]) == {(0, 2, "NP"), (2, 3, "VP")}
+    assert recs["b.jsonl#2"]["source"] == "x y" and recs["b.jsonl#2"]["target"] == "X Y"
+    # what the text format needs, a distill run can start from it
+    check_data_dir(out, "text", labeled=0)
+    # a tag column other than the last; a file whose kind the name does not tell
+    (src / "c.data").write_text("The B-NP DT\ngene I-NP NN\n", encoding="utf-8")
+    assert main(["data", "import", str(src / "c.data"), "--out", str(tmp_path / "o2")]) == 2
+    assert "--input-format" in capsys.readouterr().err
+    assert main(["data", "import", str(src / "c.data"), "--out", str(tmp_path / "o2"),
+                 "--input-format", "conll", "--tag-column", "1", "--splits", "100,0,0"]) == 0
+    r = json.loads((tmp_path / "o2" / "train.jsonl").read_text())
+    assert r["target"] == "The B-NP gene I-NP"

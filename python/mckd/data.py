@@ -1,4 +1,5 @@
-"""Treebank import: read CRAFT / PTB files into deterministic train/dev/test JSONL splits.
+"""Data import: read CRAFT / PTB treebanks (or tag sequences and JSONL records, mckd.seqdata)
+into deterministic train/dev/test JSONL splits.
 
 Each record carries the source words, the cleaned gold tree and every target linearization, so
 later steps never re-read the treebank. Malformed trees are reported (file, line, tree number)
@@ -38,19 +39,36 @@ class ImportReport:
     n_skipped: int = 0
 
 
-def read_treebank(paths: list[Path], root: Path | None = None, progress: bool = False):
-    """Read and clean every tree; returns (records, ImportReport). `progress`: a bar over the
-    files when stderr is a terminal."""
+def read_treebank(paths: list[Path], root: Path | None = None, progress: bool = False,
+                  input_format: str = "treebank", tag_column: int = -1):
+    """Read and clean every tree (or, by `input_format`, every tag sequence or JSONL record:
+    mckd.seqdata); returns (records, ImportReport). `progress`: a bar over the files when
+    stderr is a terminal."""
+    from . import seqdata
     from .progress import bar
     from .trees import split_treebank
 
     report = ImportReport()
     records: list[dict] = []
+    seen: dict[str, str] = {}
     pbar = bar(len(paths), "import", "file", progress)
     for path in paths:
         if pbar is not None:
             pbar.update(1)
         rel = str(path.relative_to(root)) if root else path.name
+        kind = seqdata.input_format(path, input_format)
+        if kind != "treebank":
+            recs, problems = (seqdata.read_conll(path, rel, tag_column) if kind == "conll"
+                              else seqdata.read_jsonl_records(path, rel, seen))
+            records += recs
+            report.problems += problems
+            report.n_trees += len(recs) + len(problems)
+            report.n_skipped += len(problems)
+            report.files.append({"path": rel, "sha256": sha256_file(path), "format": kind,
+                                 "records": len(recs)})
+            if not recs and not problems:
+                report.problems.append(f"{path}: empty file, no records")
+            continue
         try:
             data = path.read_bytes()
         except OSError as e:
@@ -140,24 +158,31 @@ def expand_inputs(pattern: str) -> list[Path]:
         paths = sorted(Path(x) for x in globmod.glob(os.path.expanduser(pattern), recursive=True))
         paths = [x for x in paths if x.is_file()]
     if not paths:
-        raise MckdError(f"no treebank files match {pattern!r}")
+        raise MckdError(f"no input files match {pattern!r}")
     return paths
 
 
 def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
                     splits: str | dict | None = None, limit: int | None = None,
-                    progress: bool = False) -> dict:
-    """Import a treebank into OUT_DIR/{train,dev,test}.jsonl + manifest.json; returns the manifest."""
+                    progress: bool = False, input_format: str = "auto",
+                    tag_column: int = -1) -> dict:
+    """Import a treebank (or tag sequences in CoNLL columns, or JSONL records: mckd.seqdata)
+    into OUT_DIR/{train,dev,test}.jsonl + manifest.json; returns the manifest."""
+    from .seqdata import INPUT_FORMATS
+
+    if input_format not in INPUT_FORMATS:
+        raise MckdError(f"--input-format {input_format!r}: expected one of "
+                        f"{', '.join(INPUT_FORMATS)}")
     out = Path(out_dir)
     _check_import_out(out)
     paths = expand_inputs(pattern)
     root = Path(os.path.commonpath([str(x.parent) for x in paths]))
     split_props = splits if isinstance(splits, dict) else parse_splits(splits)
-    records, report = read_treebank(paths, root, progress)
+    records, report = read_treebank(paths, root, progress, input_format, tag_column)
     if limit is not None:
         records = records[:limit]
     if not records:
-        raise MckdError(f"{pattern}: no readable trees ({report.n_skipped} malformed)")
+        raise MckdError(f"{pattern}: no readable records ({report.n_skipped} malformed)")
     parts = assign_splits(len(records), split_props, seed)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -170,7 +195,9 @@ def import_treebank(pattern: str, out_dir: str | os.PathLike, *, seed: int = 0,
         outputs[name] = {"file": f.name, "count": len(idx), "sha256": sha256_file(f)}
     manifest = {
         "mckd_version": __version__,
-        "source": {"pattern": pattern, "root": str(root.resolve()), "files": report.files},
+        "source": {"pattern": pattern, "root": str(root.resolve()), "files": report.files,
+                   **({"input_format": input_format} if input_format != "auto" else {}),
+                   **({"tag_column": tag_column} if tag_column != -1 else {})},
         "seed": seed,
         "splits": split_props,
         "limit": limit,
