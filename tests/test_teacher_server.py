@@ -561,3 +561,50 @@ def test_ctrl_c_during_slow_requests_stops_within_seconds_and_keeps_what_finishe
     assert p.returncode == 130 and "interrupted" in err, err
     items = [json.loads(x) for x in cache.read_text().splitlines()]
     assert sum(r.get("kind") == "item" for r in items) == 2
+
+
+def _right_branching(ws: list[str]) -> str:
+    return f"( {ws[0]} )" if len(ws) == 1 else f"( ( {ws[0]} ) {_right_branching(ws[1:])} )"
+
+
+def test_a_third_backend_is_one_class_and_one_registration(tmp_path):
+    # issue 34 item 2: the teacher had no backend seam (run.py branched on `server is not None`)
+    from mckd.teacher import backends
+
+    calls = []
+
+    class RightBranching(backends.Backend):
+        """Writes the right-branching tree of every input: a teacher without a model."""
+        name = "test-right-branching"
+
+        def describe(self, cfg, shas):
+            self.model, self.sha256 = "right-branching", None
+            return {"backend": self.name}, {"backend": self.name}
+
+        def generate(self, cfg, D, grammar, waves, plan, items, app, record, warn):
+            for w in waves:
+                for key in w:
+                    tree = _right_branching(plan[key][0]["words"])
+                    calls.append(key)
+                    record(key, {"target": tree, "output": tree, "valid": True,
+                                 "repaired": False, "tokens": 0, "logprob_mean": None})
+            return {"generated": sum(map(len, waves)), "gen_tokens": 0, "gen_time_s": 0.0,
+                    "demos_dropped": 0}
+
+    backends.register(RightBranching)
+    try:
+        cfg = TeacherConfig(format="unlabeled", shots=2, demo_selection="fixed", progress=False,
+                            backend="test-right-branching", cache_path=str(tmp_path / "c.jsonl"))
+        s = run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl", cfg)
+        assert s["generated"] == 3 and len(calls) == 3
+        recs = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+        assert all(r["teacher"]["backend"] == "test-right-branching" for r in recs)
+        for r, x in zip(recs, INPUTS[:3]):
+            assert_tree_over(r["output"], x["source"].split(), "unlabeled")
+        # its outputs are cached under its own identity like any backend's
+        s = run_teacher(None, DEMOS, INPUTS[:3], tmp_path / "o.jsonl", cfg)
+        assert s["cached"] == 3 and len(calls) == 3
+    finally:
+        del backends.BACKENDS["test-right-branching"]
+    with pytest.raises(MckdError, match="teacher backend 'test-right-branching'"):
+        run_teacher(None, DEMOS, INPUTS[:1], tmp_path / "o2.jsonl", cfg)

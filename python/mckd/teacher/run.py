@@ -30,8 +30,6 @@ from ..values import word_band
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from .constraint import TreeGrammar
 from .engine import all_cores  # noqa: F401  (re-exported: what threads = 0 means)
-from .gguf import check_gguf
-from .models import resolve_model, verified_sha256
 from .prompt import DEMO_SEP, HEAL, PROMPT_FORMATS, SELECTIONS, TEMPLATE, DemoSelector
 
 # 2: outputs keep the model's raw text in `output`; the code versions enter the key as well
@@ -63,6 +61,8 @@ class TeacherConfig(TeacherSettings):
     # KV layout with a shared prefix: False = one stream per sequence (prefix copied in),
     # True = one unified cell pool (prefix shared in place); see engine.BatchDecoder.
     kv_unified: bool = False
+    # who generates (teacher/backends.py): auto = server when `url` is set, else llama.cpp
+    backend: str = "auto"
 
     def sampling_seed(self) -> int:
         """The seed each input's sampler is derived from."""
@@ -210,11 +210,6 @@ def _read_cache(path: Path) -> tuple[dict[str, dict], dict[tuple, str]]:
     return items, shas
 
 
-def _model_id(path: Path) -> tuple:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
 def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
                 cfg: TeacherConfig | None = None) -> dict:
     """Label `inputs` with the few-shot teacher; writes `out_path` (JSONL); returns a summary."""
@@ -224,13 +219,9 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     _validate(cfg)
     t_start = time.time()
     loads0, calls0 = engine.STATS["model_loads"], engine.STATS["decode_calls"]
-    if cfg.url:  # the model lives behind a server: nothing to load or hash here
-        from .server import Client
+    from .backends import open_backend
 
-        path, info = Client(cfg.server()), None
-    else:
-        path = resolve_model(model_path)
-        info = check_gguf(path)
+    backend = open_backend(cfg, model_path)
     out_path = Path(out_path)
     cache_path = Path(cfg.cache_path) if cfg.cache_path else out_path.with_name(
         out_path.name + ".cache.jsonl")
@@ -255,20 +246,20 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
                         f"sample, T={pcfg.temperature}, seed {pcfg.sample_seed}")
                 print(f"mckd teach: vote pass {i + 1} of {len(passes)} ({what})",
                       file=sys.stderr, flush=True)
-            runs.append(_label(path, info, cache_path, cache, D, X, grammar, pcfg))
+            runs.append(_label(backend, cache_path, cache, D, X, grammar, pcfg))
     records = vote_records(runs, cfg) if cfg.voting() else runs[0][0]
     write_jsonl_atomic(out_path, records)
     return _summary(records, [r[1] for r in runs], cfg, out_path, cache_path,
                     (t_start, loads0, calls0))
 
 
-def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict], dict]:
+def _label(backend, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict], dict]:
     """One pass once the cache is held: (records in input order, the pass's counts).
-    `cache`: (items, model hashes) as _read_cache gives them, kept current with what is added."""
+    `backend` generates what no cache holds (teacher/backends.py). `cache`: (items, model
+    hashes) as _read_cache gives them, kept current with what is added."""
     if cfg.demo_words:  # the grammar's label sets stay those of all the demonstrations
         D = _in_band(D, cfg.demo_words)
     items, shas = cache
-    server = path if cfg.url else None
     common = {"v": KEY_VERSION, "constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION,
               "template": TEMPLATE, "sep": DEMO_SEP, "heal": HEAL,
               "format": cfg.format, "constrained": cfg.constrained,
@@ -279,25 +270,12 @@ def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict
               **({"instruction": cfg.instruction.strip()} if cfg.instruction.strip() else {}),
               **({"prompt_format": cfg.prompt_format} if cfg.prompt_format != "plain" else {}),
               "labels": asdict(grammar) if grammar else None}
-    if server is not None:
-        # the server's identity: its URL, the model name and what it reports of the model
-        ident = server.identity()
-        sha, name, mid = None, ident["model"], None
-        common.update({"server": ident, "grammar": server.grammar_mode(ident)})
-    else:
-        mid = _model_id(path)
-        sha = shas.get(mid) or verified_sha256(path) or sha256_file(path)
-        name = path.name
-        # the code that decides an output (constraint, repair) is part of its key: an output
-        # made by older code is never served as if the current code had made it.
-        # llama.cpp's batched kernels round differently with the batch's make-up, which flips
-        # near-tied greedy choices: measured, 1 of 16 SmolLM2 outputs changed between parallel
-        # 1 and 8. So the settings that shape batches and the KV layout are part of an output's
-        # identity; the thread count is not (outputs measured identical).
-        common.update({"model": sha, "n_ctx": cfg.n_ctx, "parallel": cfg.parallel,
-                       "kv_unified": cfg.kv_unified, "flash_attn": cfg.flash_attn})
-        if cfg.schedule != "jump":  # the older schedule's keys stay what they were
-            common["schedule"] = cfg.schedule
+    # the code that decides an output (constraint, repair) is part of its key: an output made
+    # by older code is never served as if the current code had made it; so is what the
+    # backend says decides its outputs (a GGUF's hash and batch settings, a server's identity)
+    key_fields, backend_fields = backend.describe(cfg, shas)
+    common.update(key_fields)
+    name, sha = backend.model, backend.sha256
     identity = {"model": name, "sha256": sha, "format": cfg.format, "shots": cfg.shots,
                 "demo_selection": cfg.demo_selection, "seed": cfg.seed,
                 **({"sample_seed": cfg.sample_seed} if cfg.sample_seed is not None else {}),
@@ -305,8 +283,7 @@ def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict
                 **({"prompt_format": cfg.prompt_format} if cfg.prompt_format != "plain" else {}),
                 **({"demo_words": cfg.demo_words} if cfg.demo_words else {}),
                 "constrained": cfg.constrained, "temperature": cfg.temperature,
-                **({"server": common["server"]} if server is not None else
-                   {"n_ctx": cfg.n_ctx, "parallel": cfg.parallel}),
+                **backend_fields,
                 "template": TEMPLATE, "constraint_version": CONSTRAINT_VERSION,
                 "repair_version": REPAIR_VERSION}
     selector = DemoSelector(D, cfg.shots, cfg.demo_selection, cfg.seed)
@@ -335,35 +312,25 @@ def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict
     # function of the whole plan (waves), never of what happens to be cached: a wave is
     # generated whole, cached members included, so a resumed run decodes exactly the batches
     # an uninterrupted one does and gives the same tokens.
-    # (A server batches as it likes: requests are independent, no waves.)
-    waves = [w for w in plan_waves(unique, 1 if server else cfg.parallel)
+    # (A server batches as it likes: requests are independent, waves of one.)
+    waves = [w for w in plan_waves(unique, backend.wave_size(cfg))
              if any(k not in items for k in w)]
     todo = {k: unique[k] for w in waves for k in w}
     n_cached = sum(1 for _, _, k in plan if k in items and k not in todo)
 
     gen = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0}
-    who = f"{name} {sha[:12]}" if sha else f"{name} @ {cfg.url}"
     with JsonlAppender(cache_path) as run_app:
-        app = Tee(run_app, store, who)
-        if mid is not None and mid not in shas:
-            app.append({"kind": "model", "path": mid[0], "size": mid[1], "mtime_ns": mid[2],
-                        "sha256": sha})
-            shas[mid] = sha
+        app = Tee(run_app, store, backend.who())
+        backend.remember(app, shas)
         for k, o in shared.items():
             run_app.append({"kind": "item", "key": k, "out": o})
-        if todo and server is not None:
-            from .server import generate_server
 
-            def record(key: str, out: dict) -> None:
-                items[key] = out
-                app.append({"kind": "item", "key": key, "out": out})
+        def record(key: str, out: dict) -> None:
+            items[key] = out
+            app.append({"kind": "item", "key": key, "out": out})
 
-            gen = generate_server(server, common["server"], cfg, D, grammar, todo, record,
-                                  cfg.progress)
-        elif todo:
-            from .generate import generate_all
-
-            gen = generate_all(path, info, cfg, D, grammar, waves, unique, items, app, _warn)
+        if todo:
+            gen = backend.generate(cfg, D, grammar, waves, unique, items, app, record, _warn)
 
     if store is not None:
         store.close()
@@ -380,7 +347,7 @@ def _label(path, info, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict
     broken = sum(1 for _, _, k in plan if items[k].get("broke_constraint"))
     if broken:
         share = broken / len(plan)
-        msg = (f"{broken} of {len(plan)} outputs of {who} broke the constraint (not a tree over "
+        msg = (f"{broken} of {len(plan)} outputs of {backend.who()} broke the constraint (not a tree over "
                "the words although the grammar was sent: does the server ignore it? see "
                "teacher.grammar); they are repaired, kept out of the caches' good labels and "
                "asked again by the next run")
