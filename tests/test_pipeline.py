@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,6 +71,19 @@ def test_distill_end_to_end_then_noop(toy_data, tmp_path, capsys):
     assert "[run]" not in err and "[redo]" not in err
     assert (run / "steps/final_1/ct2/model.bin").is_file()
     assert not (run / "steps/s1_A/ct2").exists()
+
+    # --plan runs and writes nothing, and says what would run and why (issue 34 item 8)
+    before = sorted(str(p.relative_to(run)) for p in run.rglob("*"))
+    assert _distill(toy_data, run, ["--plan"]) == 0
+    assert "nothing to run" in capsys.readouterr().out
+    assert _distill(toy_data, run, ["--plan", "student.epochs=1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"s1_A +changed: student\.epochs", out), out
+    assert "teacher_pool" not in out  # the teacher is not affected
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*")) == before
+    assert _distill(toy_data, tmp_path / "new", ["--plan"]) == 0
+    assert "a new run, every step runs" in capsys.readouterr().out
+    assert not (tmp_path / "new").exists()
 
     # the thread count changes speed only: nothing is invalidated
     assert _distill(toy_data, run, ["teacher.threads=1"]) == 0

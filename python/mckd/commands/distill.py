@@ -33,6 +33,9 @@ def add_arguments(parser):
                              "causal-LM folder, a .gguf file or a packaged GGUF short name")
     parser.add_argument("--device", default=None, choices=DEVICES,
                         help="where students train and relabel")
+    parser.add_argument("--plan", action="store_true",
+                        help="run nothing: print the steps these settings would run first, and "
+                             "why (not run yet, unfinished, or which input or setting changed)")
     parser.add_argument("--only", default=None, metavar="STEP[,STEP...]",
                         help="run only these model steps (named as in RUN_DIR/steps/, e.g. "
                              "s1_A,final_0); other missing ones are skipped, done ones reused. "
@@ -55,6 +58,26 @@ def _remove_if_empty(root: Path) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _plan(cfg, args) -> int:
+    """--plan: walk the pipeline without running or writing anything."""
+    from ..pipeline.distiller import Distiller
+
+    if not Path(args.out).exists():
+        print(f"mckd distill --plan: {args.out} does not exist: a new run, every step runs")
+        return 0
+    steps = Distiller(cfg, args.data, args.out, log=lambda s: None).explain()
+    if not steps:
+        print(f"mckd distill --plan: nothing to run: every step of these settings is done in "
+              f"{args.out}")
+        return 0
+    print(f"mckd distill --plan: {len(steps)} step(s) would run first in {args.out} (each "
+          "starts its branch of the pipeline: the steps after it follow):")
+    width = max(len(n) for n, _ in steps)
+    for name, why in steps:
+        print(f"  {name:<{width}}  {why}")
+    return 0
+
+
 def run(args) -> int:
     from .. import locks
     from ..config import load_config
@@ -73,6 +96,8 @@ def run(args) -> int:
     })
     check_data_dir(args.data, cfg.format, cfg.data.labeled)
     check_run_dir(args.out, data_dir=args.data)
+    if args.plan:
+        return _plan(cfg, args)
     # Held for the whole run (the run directory takes the same, re-entrant lock): a second
     # `mckd distill` into this --out fails here, before it writes anything.
     new_dir = not Path(args.out).exists()
