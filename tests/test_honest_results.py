@@ -413,7 +413,7 @@ def test_report_reads_an_older_manifest_with_the_settings_it_had(fakes, data_dir
 
 
 def test_config_from_manifest_keeps_what_the_manifest_says():
-    from mckd.config import config_from_manifest
+    from mckd.pipeline.compat import config_from_manifest
 
     old = config_from_manifest({"student": {"epochs": 3}})
     assert (old.teacher.schedule, old.baselines.sft_gold_epochs) == ("jump", 3)

@@ -20,7 +20,7 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    from ..config import config_from_manifest
+    from ..pipeline.compat import config_from_manifest
     from ..errors import MckdError
     from ..jsonio import read_json
     from ..pipeline.distiller import Distiller

@@ -26,7 +26,8 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import __version__
-from ..config import TEACHER_ADDED_LATER, DistillConfig
+from ..config import DistillConfig
+from . import compat
 from ..errors import MckdError
 from ..jsonio import (
     read_json,
@@ -342,10 +343,8 @@ class Distiller:
         # A server teacher: its identity stands in for the model file, and how it is reached
         # (concurrency, timeouts, the key's variable) does not change what it writes.
         skip = SERVER_ONLY if not c.url else LOCAL_ONLY + SERVER_TRANSPORT
-        settings = {k: v for k, v in asdict(c).items() if k != "threads" and k not in skip}
-        for key, before in TEACHER_ADDED_LATER.items():
-            if settings.get(key) == before:  # steps made before the setting existed stay current
-                settings.pop(key, None)
+        settings = compat.teacher_settings(
+            {k: v for k, v in asdict(c).items() if k != "threads" and k not in skip})
         versions = {"constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION}
         if "samples" in settings or "vote_demo_words" in settings:
             versions["vote"] = VOTE_VERSION
@@ -451,10 +450,10 @@ class Distiller:
                               engine=self.cfg.student.engine)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
-        fp = {"model": model, "inputs": inputs_sha, "decoding": self.cfg.student.decoding,
-              "versions": {"repair": REPAIR_VERSION}}
-        if self.cfg.student.engine != "ctranslate2":  # steps decoded before it stay current
-            fp["engine"] = self.cfg.student.engine
+        fp = compat.relabel_inputs({"model": model, "inputs": inputs_sha,
+                                    "decoding": self.cfg.student.decoding,
+                                    "versions": {"repair": REPAIR_VERSION}},
+                                   self.cfg.student.engine)
         return self._step(name, fp, fn, title, model_step=True)
 
     def _model_dir(self, model: dict) -> Path:
