@@ -131,3 +131,16 @@ def test_import_conll_columns_and_jsonl_records_name_bad_lines(tmp_path, capsys)
                  "--input-format", "conll", "--tag-column", "1", "--splits", "100,0,0"]) == 0
     r = json.loads((tmp_path / "o2" / "train.jsonl").read_text())
     assert r["target"] == "The B-NP gene I-NP"
+
+
+def test_import_refuses_non_utf8_tag_files_by_line(tmp_path, capsys):
+    from mckd.cli import main
+
+    for name in ("bad.conll", "bad.jsonl"):
+        f = tmp_path / name
+        f.write_bytes(b"The DT B-NP\n" if name.endswith("conll") else b'{"source": "a", "target": "b"}\n')
+        f.write_bytes(f.read_bytes() + b"caf\xe9 NN I-NP\n")
+        out = tmp_path / ("o_" + name)
+        assert main(["data", "import", str(f), "--out", str(out)]) == 2
+        assert f"{name}:2: not UTF-8 text" in capsys.readouterr().err
+        assert not out.exists()  # nothing half-written

@@ -62,15 +62,22 @@ def text_record(rec_id: str, source: str, target: str) -> dict:
             "target": " ".join(target.split()), "targets": {"text": " ".join(target.split())}}
 
 
-def read_conll(path: Path, rel: str, tag_column: int = -1):
-    """(records, problems) of one CoNLL column file."""
+def _read_text(path: Path) -> str:
+    """A file's UTF-8 text, or a one-line error naming the file (and the line of a bad byte)."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[:e.start].count(b"\n") + 1
-        raise MckdError(f"{path}:{line}: not UTF-8 text") from None
+        data = path.read_bytes()
     except OSError as e:
         raise MckdError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise MckdError(f"{path}:{line}: not UTF-8 text") from None
+
+
+def read_conll(path: Path, rel: str, tag_column: int = -1):
+    """(records, problems) of one CoNLL column file."""
+    text = _read_text(path)
     records, problems = [], []
     words: list[str] = []
     tags: list[str] = []
@@ -110,13 +117,7 @@ def read_jsonl_records(path: Path, rel: str, seen: dict[str, str] | None = None)
     (id -> where first given) is shared across the files of one import."""
     records, problems = [], []
     seen = {} if seen is None else seen
-    try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[:e.start].count(b"\n") + 1
-        raise MckdError(f"{path}:{line}: not UTF-8 text") from None
-    except OSError as e:
-        raise MckdError(f"{path}: cannot read ({e.strerror})") from None
+    lines = _read_text(path).splitlines()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
