@@ -1,3 +1,4 @@
+import contextlib
 import os
 from pathlib import Path
 
@@ -41,3 +42,27 @@ def _own_teacher_store(tmp_path_factory, monkeypatch):
     """Each test gets its own shared teacher cache (mckd.teacher.store): never the user's, and
     no test is served outputs another test generated."""
     monkeypatch.setenv("MCKD_TEACHER_CACHE", str(tmp_path_factory.mktemp("store") / "t.sqlite"))
+
+
+@contextlib.contextmanager
+def held_lock(lock_file, what: str, target):
+    """Another process (forked) holding mckd's lock on `lock_file` for the block; yields it."""
+    import multiprocessing as mp
+
+    from mckd.locks import exclusive
+
+    ready, done = mp.Event(), mp.Event()
+
+    def hold():
+        with exclusive(lock_file, what, target):
+            ready.set()
+            done.wait(30)
+
+    p = mp.get_context("fork").Process(target=hold)
+    p.start()
+    try:
+        assert ready.wait(30)
+        yield p
+    finally:
+        done.set()
+        p.join(30)

@@ -2,7 +2,6 @@
 nothing outside this test sees it, and it vanishes with the process). Skipped where the machine
 does not allow mount namespaces (not root, or no CAP_SYS_ADMIN)."""
 
-import json
 import shutil
 import subprocess
 import sys
@@ -72,12 +71,9 @@ def test_writers_name_the_file_on_a_full_disk(full_disk):
 def test_train_on_a_full_disk_keeps_the_last_good_checkpoint_and_resumes(full_disk, tmp_path):
     # issue 37 item 6: `mckd train` ended in a torch RuntimeError, lost the epoch and left a
     # checkpoint.pt.tmp filling the disk
-    words = "the gene binds a protein cells were observed in mouse".split()
-    recs = [{"id": str(i), "words": words[i % 5:i % 5 + 3],
-             "target": "( " + " ".join(f"( {w} )" for w in words[i % 5:i % 5 + 3]) + " )"}
-            for i in range(24)]
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    from test_progress import _labels
+
+    train = _labels(tmp_path, 24)
     # the t5-micro checkpoint (model + optimizer) is ~11 MB: the first fits in 16 MB, a second
     # beside it does not
     cmd = (f'"$PY" -m mckd.cli train --train {train} --out "$D/s" --arch t5-micro --epochs 2 '

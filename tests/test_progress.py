@@ -35,11 +35,13 @@ def _run(args, tty: bool, tmp_path) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _labels(tmp_path):
+def _labels(tmp_path, n: int = 32):
+    """n short right-branching-ish training records in tmp_path/train.jsonl (also
+    tests/test_disk_full.py's)."""
     words = "the gene binds a protein cells were observed in mouse".split()
     recs = [{"id": str(i), "words": words[i % 5:i % 5 + 3],
              "target": "( " + " ".join(f"( {w} )" for w in words[i % 5:i % 5 + 3]) + " )"}
-            for i in range(32)]
+            for i in range(n)]
     f = tmp_path / "train.jsonl"
     f.write_text("".join(json.dumps(r) + "\n" for r in recs))
     return f

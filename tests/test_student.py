@@ -516,33 +516,19 @@ def test_a_largest_batch_that_does_not_fit_is_a_clear_error_before_training(reco
 def test_two_relabels_into_one_out_are_locked(tmp_path, model_dir, capsys):
     # issue 37 item 8: a second `mckd relabel` into the same --out resumed from the first's
     # partial file (correct by luck); now it fails at once naming the holder
-    import multiprocessing as mp
-
+    from conftest import held_lock
     from mckd.cli import main
-    from mckd.locks import cache_lock, exclusive
+    from mckd.locks import cache_lock
 
     inp = tmp_path / "in.jsonl"
     inp.write_text(json.dumps({"id": "a", "words": ["the", "gene"]}) + "\n")
     out = tmp_path / "out.jsonl"
-    ready, done = mp.Event(), mp.Event()
-
-    def hold():
-        with exclusive(cache_lock(out), "relabel output", out):
-            ready.set()
-            done.wait(30)
-
-    p = mp.get_context("fork").Process(target=hold)
-    p.start()
-    try:
-        assert ready.wait(30)
+    with held_lock(cache_lock(out), "relabel output", out) as p:
         assert main(["relabel", str(model_dir), "--input", str(inp), "--out", str(out),
                      "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert f"relabel output {out} is in use by pid {p.pid}" in err, err
         assert not out.exists()
-    finally:
-        done.set()
-        p.join(30)
     assert main(["relabel", str(model_dir), "--input", str(inp), "--out", str(out),
                  "--no-progress"]) == 0
     assert out.exists()

@@ -502,28 +502,14 @@ def test_cache_key_holds_code_versions_and_batch_settings_not_threads(smollm2, t
 
 
 def test_a_second_writer_on_one_cache_fails_at_once(smollm2, tmp_path):
-    import multiprocessing as mp
-
-    from mckd.locks import LockedError, cache_lock, exclusive
+    from conftest import held_lock
+    from mckd.locks import LockedError, cache_lock
 
     out = tmp_path / "teacher.jsonl"
     cache = out.with_name(out.name + ".cache.jsonl")
-    ready, done = mp.Event(), mp.Event()
-
-    def hold():
-        with exclusive(cache_lock(cache), "teacher cache", cache):
-            ready.set()
-            done.wait(30)
-
-    p = mp.get_context("fork").Process(target=hold)
-    p.start()
-    try:
-        assert ready.wait(30)
+    with held_lock(cache_lock(cache), "teacher cache", cache):
         with pytest.raises(LockedError, match="teacher cache"):
             run_teacher(smollm2, DEMOS, INPUTS[:1], out, _cfg())
-    finally:
-        done.set()
-        p.join(30)
 
 
 # ------------------------------------------------------------------ decode schedules
