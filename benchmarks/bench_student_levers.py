@@ -57,7 +57,7 @@ def main() -> int:
     few = tests[:args.n_exact]
     rows = {}
     for name, engine in (("ct2_f32", "ctranslate2"), ("llama_f32", "llama.cpp")):
-        rows[name] = decode_row(name, lambda: relabel(
+        rows[name] = decode_row(name, lambda name=name, engine=engine: relabel(
             f32, few, work / f"{name}.jsonl", threads=args.threads, progress=False,
             decoding="constrained", engine=engine), len(few),
             lambda _, name=name: read_jsonl(work / f"{name}.jsonl"))

@@ -145,7 +145,7 @@ def run_naive(model_path, demos, tests, args, constrained: bool) -> dict:
         ntok += c.tokens
         outs.append((c.output(), valid))
     wall = time.time() - t0
-    del llm
+    llm.close()
     return {"wall_s": wall, "tokens": ntok, "raw": outs}
 
 

@@ -155,7 +155,7 @@ def main() -> None:
         srv.terminate()
         srv.wait(timeout=30)
     ref = res["in_process"]["outputs"]
-    for k, r in res.items():
+    for r in res.values():
         r["ratio_to_in_process"] = round(r["sentences_per_s"] / res["in_process"]["sentences_per_s"], 3)
         r["same_as_in_process"] = sum(a == b for a, b in zip(r.pop("outputs"), ref))
     report = {"model": model.name, "n": len(inputs), "shots": args.shots,

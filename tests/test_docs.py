@@ -6,7 +6,6 @@ import argparse
 import re
 from pathlib import Path
 
-import pytest
 
 from mckd import configdoc
 from mckd.cli import COMMANDS, build_parser

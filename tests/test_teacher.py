@@ -131,7 +131,7 @@ def test_constraint_random_walks_always_give_a_tree_over_the_words(fmt):
     g = TreeGrammar.from_targets(fmt, targets)
     rng = random.Random(7)
     pool = "The dog barked at the α-actin -LRB- n = 3 -RRB- mice quickly .".split()
-    for trial in range(150):
+    for _ in range(150):
         words = pool[:rng.randint(1, len(pool))]
         c = TreeConstraint(g, ix, words, heal=":")
         limit = rng.choice([3, 30, 10_000])
@@ -580,7 +580,7 @@ def test_level_schedule_makes_one_pass_per_call_and_trees_over_the_words(smollm2
     import llama_cpp
 
     assert s["llama_cpp_build"].startswith(f"llama-cpp-python {llama_cpp.__version__} (")
-    for line, x in zip(out.read_text().splitlines(), INPUTS):
+    for line in out.read_text().splitlines()[:len(INPUTS)]:
         r = json.loads(line)
         assert_tree_over(r["target"], r["words"], "unlabeled")
     # the shared prefix is one call of its own; every later call is a single weight pass,
@@ -610,7 +610,7 @@ def test_sample_seeds_give_separate_samples_of_one_prompt(smollm2, tmp_path):
     again = run_teacher(smollm2, DEMOS, INPUTS[:4], tmp_path / "sample1.jsonl",
                         _cfg(temperature=1.0, sample_seed=1))
     assert again["cached"] == 4 and engine.STATS["model_loads"] == loads
-    for i, x in enumerate(INPUTS[:4]):
+    for i in range(4):
         words = outs[0][i]["words"]
         assert_tree_over(consensus_tree([rs[i]["output"] for rs in outs], words), words,
                          "unlabeled")

@@ -43,7 +43,7 @@ def test_cky_resolves_crossing_spans_below_a_majority():
 
 def _brute(votes, n, k, t):
     cands = [sp for sp, v in votes.items() if v / k > t]
-    best, arg = -1.0, set()
+    best = -1.0
     for r in range(len(cands) + 1):
         for sub in itertools.combinations(cands, r):
             if any(a[0] < b[0] < a[1] < b[1] or b[0] < a[0] < b[1] < a[1]
@@ -51,7 +51,7 @@ def _brute(votes, n, k, t):
                 continue
             s = sum(votes[sp] / k - t for sp in sub)
             if s > best + 1e-12:
-                best, arg = s, set(sub)
+                best = s
     return best
 
 

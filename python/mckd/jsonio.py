@@ -14,7 +14,8 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 from .errors import MckdError
 
@@ -210,7 +211,7 @@ class JsonlAppender:
             self.sync()
             self._f.close()
 
-    def __enter__(self) -> "JsonlAppender":
+    def __enter__(self) -> JsonlAppender:
         return self
 
     def __exit__(self, *exc) -> None:

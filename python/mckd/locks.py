@@ -22,7 +22,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from .errors import MckdError
 
@@ -81,7 +81,7 @@ class Lock:
                 finally:
                     os.close(held.fd)         # closing the last descriptor drops the flock
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         return self
 
     def __exit__(self, *exc) -> None:

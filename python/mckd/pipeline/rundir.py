@@ -20,7 +20,8 @@ import sys
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .. import locks
 from ..errors import MckdError
@@ -65,7 +66,7 @@ class RunDir:
             self._lock.release()
             self._lock = None
 
-    def __enter__(self) -> "RunDir":
+    def __enter__(self) -> RunDir:
         self.acquire()
         return self
 

@@ -365,8 +365,6 @@ def target_loss(model, x, y, am, chunk: int = 1024):
     prompt and padding position was most of a SmolLM2 student's memory), a chunk of positions
     at a time, its gradients taken in the same pass (`_LinearCE`). Same loss, up to float
     rounding; models without a plain output layer go the usual way."""
-    import torch
-
     head = model.get_output_embeddings()
     if model.config.model_type not in PLAIN_HEAD_TYPES or getattr(head, "bias", None) is not None:
         return model(input_ids=x, attention_mask=am, labels=y).loss
@@ -376,7 +374,7 @@ def target_loss(model, x, y, am, chunk: int = 1024):
     return _linear_ce()(h[keep], head.weight, t[keep], chunk)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _linear_ce():
     """Mean cross-entropy of softmax(h @ W.T) against targets, a chunk of rows at a time: the
     forward pass also computes the gradients of h and W (softmax - one-hot, projected), so no

@@ -68,7 +68,7 @@ class TrainConfig:
     RUNTIME = ("device", "threads", "stop_after_epochs", "keep_checkpoint", "log_every", "quiet",
                "bf16", "checkpoint_minutes", "grad_checkpoint", "progress")
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         """A copy with every 'auto' setting filled in for this kind of student."""
         c = dataclasses.replace(self)
         pre = bool(c.init)

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..config import QUANTIZATIONS  # noqa: E402  (one list, defined with the config)
+from ..config import QUANTIZATIONS
 from ..errors import MckdError
 from ..jsonio import read_json, sha256_file, write_json_atomic
 
@@ -77,7 +77,7 @@ def _convert(src: Path, outs: dict[str, Path]) -> None:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)
             one.save(str(out))
-    except Exception as e:  # noqa: BLE001 - the converter raises bare ValueError/KeyError/...
+    except Exception as e:
         raise MckdError(f"{src}: CTranslate2 conversion failed ({type(e).__name__}: {e})") from None
 
 
@@ -167,7 +167,7 @@ def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list
         c2 = tok.tokens_to_ids(res.hypotheses[0])
         case, tie = compare_probe(f"input {k} ({len(w)} words)", hf, c2, float(res.scores[0]),
                                   limit, tok.eos_id,
-                                  lambda ids, eos: _hf_logprobs(model, s, ids, eos), failures)
+                                  lambda ids, eos, s=s: _hf_logprobs(model, s, ids, eos), failures)
         cases.append(dict(case, words=len(w)))
         ties += tie
     return parity_summary(student_dir, cases, ties, failures)

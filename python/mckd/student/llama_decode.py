@@ -35,7 +35,7 @@ def llama_available() -> bool:
 
 def sentence_seed(seed: int, key: str) -> int:
     """A sampled sentence's own seed: the same draw whatever batch or chunk it lands in."""
-    return zlib.crc32(f"{seed}\0{key}".encode("utf-8"))
+    return zlib.crc32(f"{seed}\0{key}".encode())
 
 
 class LlamaStudent:

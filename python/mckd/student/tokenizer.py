@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..errors import MckdError
 from ..formats import FORMATS
@@ -338,7 +338,7 @@ class StudentTokenizer:
 
     @classmethod
     def load(cls, model_dir: str | Path, format: str | None = None,
-             leaves: str | None = None) -> "StudentTokenizer":
+             leaves: str | None = None) -> StudentTokenizer:
         """Load from a student or exported model folder.
 
         A folder without mckd_tokenizer.json (a plain HF checkpoint) is read as kind "hf";

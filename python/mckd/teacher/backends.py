@@ -15,7 +15,7 @@ registers a test backend.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import MckdError
 

@@ -72,7 +72,7 @@ class TreeGrammar:
     pos_labels: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_targets(cls, fmt: str, targets: list[str]) -> "TreeGrammar":
+    def from_targets(cls, fmt: str, targets: list[str]) -> TreeGrammar:
         """Label sets as seen in the gold demonstrations (labeled / skeleton formats)."""
         if fmt not in TREE_FORMATS + (BARE,):
             raise MckdError(f"format {fmt!r} has no tree grammar (expected one of {TREE_FORMATS})")

@@ -21,7 +21,6 @@ from ..formats import FORMATS, TREE_FORMATS
 from ..jsonio import (
     JsonlAppender,
     iter_jsonl,
-    sha256_file,
     sha256_text,
     write_jsonl_atomic,
 )
@@ -68,7 +67,7 @@ class TeacherConfig(TeacherSettings):
         """The seed each input's sampler is derived from."""
         return self.seed if self.sample_seed is None else self.sample_seed
 
-    def passes(self) -> list["TeacherConfig"]:
+    def passes(self) -> list[TeacherConfig]:
         """The single-pass settings whose outputs vote: this one, the demonstrations-by-length
         pass (`vote_demo_words`), then each sample. A pass of demo_words filters the demos."""
         one = replace(self, samples=0, vote_demo_words="")
@@ -295,7 +294,7 @@ def _label(backend, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict], 
              "input": x["source"], "words": x["words"]}, sort_keys=True, ensure_ascii=False))
         plan.append((x, idx, key))
     unique: dict[str, tuple] = {}
-    for x, idx, key in plan:
+    for x, _idx, key in plan:
         unique.setdefault(key, (x, idx))
     # Outputs another command or run already paid for come from the shared store (store.py)
     # and are copied into this run's own cache, which stays complete on its own.
@@ -335,7 +334,7 @@ def _label(backend, cache_path, cache, D, X, grammar, cfg) -> tuple[list[dict], 
     if store is not None:
         store.close()
     records = []
-    for x, idx, key in plan:
+    for x, _idx, key in plan:
         o = items[key]
         # `logprob` / `n_tokens` are the public names; `logprob_mean` / `tokens` stay for
         # readers of earlier outputs (and the pipeline's filter baseline)

@@ -114,7 +114,7 @@ class Client:
                                       f"{how}") from None
                 if not _retryable(code):
                     raise ServerError(f"{where}: {last}") from None
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as e:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
                 reason = getattr(e, "reason", e)
                 last = (f"no reply within {self.s.timeout_s:g}s"
                         if isinstance(reason, (socket.timeout, TimeoutError)) else

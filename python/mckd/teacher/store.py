@@ -187,7 +187,7 @@ class Shared:
 class Tee:
     """A run's JSONL cache appender that also writes every finished output to the store."""
 
-    def __init__(self, app, store: "Shared | Store | None", model: str):
+    def __init__(self, app, store: Shared | Store | None, model: str):
         self.app, self.store, self.model = app, store, model
 
     def append(self, rec: dict) -> None:
