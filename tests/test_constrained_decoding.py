@@ -137,7 +137,8 @@ def test_constrained_refuses_a_seq2seq_student_clearly(tmp_path):
 
     assert resolve_decoding("auto", False, "unlabeled", "m") == "free"
     assert resolve_decoding("auto", True, "text", "m") == "free"
-    with pytest.raises(MckdError, match="decoder-only student of a tree format"):
+    assert resolve_decoding("auto", True, "chunks", "m") == "constrained"
+    with pytest.raises(MckdError, match="decoder-only student of a tree or tag format"):
         resolve_decoding("constrained", False, "unlabeled", "m")
     with pytest.raises(MckdError, match="expected one of"):
         resolve_decoding("beam", True, "unlabeled", "m")

@@ -130,7 +130,7 @@ class BaselineConfig:
 @dataclass
 class DistillConfig:
     stages: int = 3              # N-stage MCKD = N-1 collaborative stages + the final stage
-    format: str = "unlabeled"    # unlabeled | labeled | skeleton | text
+    format: str = "unlabeled"    # unlabeled | labeled | skeleton | chunks | basenp | text
     seed: int = 0                # every random choice derives from it (in the manifest)
     quantization: str = "int8"   # CTranslate2 quantization of the exported students
     # Stage k's labels of a half = the consensus (mckd.teacher.vote, at teacher.vote_threshold)
@@ -197,6 +197,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         # with the SFT-on-gold student (30 epochs) as a sixth voter: on the same 200 dev sentences
         # 58.55 against 55.09 without it, 0.1 still the best threshold (levers/gold_anchor/vote_dev.py)
         "baselines.committee_sft_gold": True,
+    },
+    # The tagging experiment on 2 cores (experiments/craft-chunks-cpu): the same CRAFT sentences
+    # tagged with chunks derived from their gold trees (mckd.chunks). 30 fixed demonstrations
+    # (the paper's count), one cached prefix: on 8 dev sentences the teacher's chunk F1 was
+    # 39.7 with 30 against 21.1 with 10.
+    "craft-chunks-cpu": {
+        **{k: v for k, v in _CRAFT_CPU.items() if k not in ("teacher.schedule", "student.engine")},
+        "format": "chunks", "data.max_pool": 300, "data.max_test": 200,
+        "teacher.shots": 30, "teacher.n_ctx": 8192,
     },
     # The paper's settings: 30 random demonstrations per input, whole pool, T5-base students when
     # --init points at a T5-base checkpoint (from scratch: the larger GPU-sized config).

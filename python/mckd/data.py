@@ -16,6 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import MckdError
+from . import formats
 from .formats import TREE_FORMATS
 from .jsonio import (
     iter_jsonl_lines,
@@ -262,22 +263,40 @@ def check_data_dir(data_dir: str | os.PathLike, fmt: str, labeled: int = 1) -> d
     return counts
 
 
-def _target(rec: dict, fmt: str):
-    targets = rec.get("targets")
-    if isinstance(targets, dict) and isinstance(targets.get(fmt), str):
-        return targets[fmt]
-    return rec.get("target") if isinstance(rec.get("target"), str) else None
+def _target(rec: dict, fmt: str, where: str):
+    """The record's target in `fmt` (tag formats: derived from its gold tree where it has one),
+    or None."""
+    if not isinstance(rec.get("targets", {}), dict):
+        raise MckdError(f"{where}: `targets` is not an object")
+    try:
+        t = formats.get(fmt).gold_target(rec)
+    except (MckdError, ValueError) as e:
+        raise MckdError(f"{where}: gold tree does not parse ({e})") from None
+    if t is not None and not isinstance(t, str):
+        raise MckdError(f"{where}: the {fmt!r} target is {type(t).__name__}, not a string")
+    if t is not None and formats.get(fmt).tags:
+        from .chunks import is_tag
+
+        toks = t.split()
+        words = rec.get("words") or str(rec.get("source", "")).split()
+        if toks[0::2] != list(words) or len(toks) != 2 * len(words):
+            raise MckdError(f"{where}: the {fmt!r} target is not the words each followed by its "
+                            "tag (w1 t1 w2 t2 ...)")
+        bad = [x for x in toks[1::2] if not is_tag(x)]
+        if bad:
+            raise MckdError(f"{where}: {bad[0]!r} is not a BIO tag (O, B-TYPE, I-TYPE)")
+    return t
 
 
 def _check_train_record(rec: dict, fmt: str, where: str) -> None:
-    if _target(rec, fmt) is None:
+    if _target(rec, fmt, where) is None:
         raise MckdError(f"{where}: no {fmt!r} target (targets.{fmt} or target), which a gold "
                         "demonstration needs; re-import the data or choose another --format")
 
 
 def _check_test_record(rec: dict, fmt: str, where: str) -> None:
     if fmt not in TREE_FORMATS:
-        if _target(rec, fmt) is None:
+        if _target(rec, fmt, where) is None:
             raise MckdError(f"{where}: no gold text (target or targets.{fmt}), which evaluation "
                             "needs")
         return

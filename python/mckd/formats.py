@@ -1,8 +1,88 @@
 """The output formats, defined once; every module that accepts a format checks it against these.
 
-Tree formats are bracketed trees (see `mckd.trees` for each notation); "text" is a token
-sequence such as slot tagging, scored by `mckd.metrics.text`. Importing this imports nothing.
+A format is what a model writes for one input and how it is read back and scored:
+- tree formats are bracketed trees (see `mckd.trees` for each notation), constrained by
+  `teacher.constraint.TreeGrammar`, scored by the paper's F1 and EVALB;
+- tag formats are one BIO tag per word written `w1 t1 w2 t2 ...` (the paper's slot-tagging
+  notation), constrained by `teacher.constraint.TagGrammar`, scored by chunk F1
+  (`mckd.metrics.text`); on treebank data their targets are chunks derived from the gold tree
+  (`mckd.chunks`), on imported tag data the record's own tags;
+- "text" is any token sequence, unconstrained, scored by exact match, token and chunk F1.
+
+`get(name)` gives a format's facts; a new format is one entry in `_REGISTRY` and its grammar
+class. Importing this imports nothing.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 TREE_FORMATS = ("unlabeled", "labeled", "skeleton")
-FORMATS = TREE_FORMATS + ("text",)
+TAG_FORMATS = ("chunks", "basenp")
+FORMATS = TREE_FORMATS + TAG_FORMATS + ("text",)
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    kind: str  # "tree" | "tags" | "text"
+    help: str
+    metric: str  # the headline metric's key in score() results
+    metric_label: str
+
+    @property
+    def tree(self) -> bool:
+        return self.kind == "tree"
+
+    @property
+    def tags(self) -> bool:
+        return self.kind == "tags"
+
+    @property
+    def constrained(self) -> bool:
+        """Whether decoding can be held to the format's language (a grammar exists)."""
+        return self.kind in ("tree", "tags")
+
+    def gold_target(self, rec: dict) -> str | None:
+        """A gold record's target in this format, or None where it has none."""
+        if self.name in rec.get("targets", {}):
+            return rec["targets"][self.name]
+        if self.tags and rec.get("gold"):  # a treebank record: its chunks, derived on reading
+            from .chunks import chunk_target
+
+            return chunk_target(rec["gold"], self.name)
+        return rec.get("target")
+
+    def grammar(self, targets: list[str]):
+        """The constrained-decoding grammar with the labels of the gold `targets` (teacher), or
+        None for a format without one."""
+        from .teacher.constraint import TagGrammar, TreeGrammar
+
+        if self.tree:
+            return TreeGrammar.from_targets(self.name, targets)
+        if self.tags:
+            return TagGrammar.from_targets(self.name, targets)
+        return None
+
+
+_TREE_METRIC = ("paper_f1", "paper F1")
+_REGISTRY = {f.name: f for f in (
+    Format("unlabeled", "tree", "the paper's unlabeled trees: ( ( The ) ( dog ) )", *_TREE_METRIC),
+    Format("labeled", "tree", "PTB trees with labels and POS tags", *_TREE_METRIC),
+    Format("skeleton", "tree", "labeled trees with POS tags for words", *_TREE_METRIC),
+    Format("chunks", "tags", "BIO chunk tags, w1 t1 w2 t2 ... (CoNLL-2000 style on trees)",
+           "chunk_f1", "chunk F1"),
+    Format("basenp", "tags", "BIO base-NP tags, w1 t1 w2 t2 ... (Ramshaw & Marcus on trees)",
+           "chunk_f1", "chunk F1"),
+    Format("text", "text", "any token sequence, unconstrained", "chunk_f1", "chunk F1"),
+)}
+assert tuple(_REGISTRY) == FORMATS
+
+
+def get(name: str) -> Format:
+    from .errors import MckdError
+
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise MckdError(f"unknown format {name!r} (expected one of {', '.join(FORMATS)})") from None

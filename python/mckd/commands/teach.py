@@ -14,6 +14,7 @@ METAVAR = {"url": "URL", "api_key_env": "VAR", "vote_demo_words": "LO-HI",
 def add_arguments(parser):
     from ..config import TeacherSettings
     from ..flags import add_flags
+    from ..formats import FORMATS
 
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
                         help="GGUF model path, or a packaged short name: smollm2 (default), "
@@ -24,8 +25,9 @@ def add_arguments(parser):
                         help="records with id and source/words")
     parser.add_argument("--out", required=True, metavar="TEACHER.jsonl",
                         help="output pseudolabels (a .cache.jsonl beside it keeps progress)")
-    parser.add_argument("--format", choices=["unlabeled", "labeled", "skeleton", "text"],
-                        default="unlabeled", help="output format (default: unlabeled)")
+    parser.add_argument("--format", choices=FORMATS,
+                        default="unlabeled", help="output format (default: unlabeled; chunks and basenp "
+                        "are BIO tags, derived from the gold trees of treebank records)")
     parser.add_argument("--seed", type=int, default=0, help="demo selection / sampling seed")
     parser.add_argument("--temperature", type=float, default=0.0,
                         help="0 = greedy (default); > 0 samples, seeded per input")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from .. import formats
 from ..errors import MckdError
 from ..versions import SCORER_VERSION
 
@@ -81,6 +82,16 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str,
     if missing:
         raise MckdError(f"{len(missing)} test records have no prediction (first: {missing[0]})")
     ids = [r["id"] for r in gold_records]
+    kind = formats.get(fmt)
+    if kind.tags:
+        from .text import tag_scores
+
+        res = tag_scores([kind.gold_target(gold[i]) for i in ids],
+                         [raw_output(pred[i]) for i in ids],
+                         [gold[i].get("words") or gold[i]["source"].split() for i in ids])
+        if not per_sentence:
+            res.pop("chunk_f1_per_sentence")
+        return {**res, "scorer_version": SCORER_VERSION}
     if fmt == "text":
         from .text import chunk_f1, exact_match, token_f1
 
@@ -244,8 +255,37 @@ def reference_tree(words: list[str], kind: str) -> str:
     raise MckdError(f"unknown reference structure {kind!r} (known: {', '.join(REFERENCE_KINDS)})")
 
 
-def reference_scores(gold_records: list[dict]) -> dict:
-    """Metrics of each trivial reference structure on gold records (tree formats only)."""
+TAG_REFERENCE_KINDS = ("most frequent tag", "all O")
+
+
+def reference_tags(words: list[str], kind: str, demos: list[dict], fmt: str) -> str:
+    """A tagging any tagger must beat: every word O, or each word's most frequent tag in the
+    gold demonstrations (O for a word they do not hold)."""
+    from collections import Counter
+
+    from ..chunks import interleave
+
+    if kind == "all O":
+        return interleave(words, ["O"] * len(words))
+    if kind != "most frequent tag":
+        raise MckdError(f"unknown tag reference {kind!r} (known: {', '.join(TAG_REFERENCE_KINDS)})")
+    seen: dict[str, Counter] = {}
+    for d in demos:
+        toks = formats.get(fmt).gold_target(d).split()
+        for w, t in zip(toks[0::2], toks[1::2]):
+            seen.setdefault(w, Counter())[t] += 1
+    best = {w: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for w, c in seen.items()}
+    return interleave(words, [best.get(w, "O") for w in words])
+
+
+def reference_scores(gold_records: list[dict], fmt: str = "unlabeled",
+                     demos: list[dict] = ()) -> dict:
+    """Metrics of each trivial reference on gold records: structures for tree formats (scored
+    unlabeled), `TAG_REFERENCE_KINDS` from the `demos` for tag formats."""
+    if formats.get(fmt).tags:
+        return {kind: score(gold_records, [{"id": r["id"], "target": reference_tags(
+            r.get("words") or r["source"].split(), kind, demos, fmt)} for r in gold_records], fmt)
+            for kind in TAG_REFERENCE_KINDS}
     out = {}
     for kind in REFERENCE_KINDS:
         preds = [{"id": r["id"], "target": reference_tree(r["words"], kind)} for r in gold_records]

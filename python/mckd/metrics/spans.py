@@ -46,5 +46,12 @@ def span_f1(preds: list[str], labels: list[str]) -> float:
 
 def fidelity_f1(preds: list[str], labels: list[str], fmt: str) -> float:
     """F1 (0-100) of predictions against the student's own training labels: unlabeled span F1
-    for trees, token F1 for text."""
-    return token_f1(labels, preds) if fmt == "text" else span_f1(preds, labels)
+    for trees, chunk F1 (sentence mean) for tags, token F1 for text."""
+    from .. import formats
+
+    kind = formats.get(fmt)
+    if kind.tags:
+        from .text import tag_scores
+
+        return tag_scores(labels, preds, [g.split()[0::2] for g in labels])["chunk_f1_mean"]
+    return span_f1(preds, labels) if kind.tree else token_f1(labels, preds)

@@ -75,3 +75,61 @@ def chunk_f1(gold: list[str], pred: list[str]) -> float:
         return 0.0
     prec, rec = tp / n_pred, tp / n_gold
     return 100.0 * 2 * prec * rec / (prec + rec)
+
+
+def _chunk_counts(gold_tags: list[str], pred_tags: list[str]) -> tuple[int, int, int]:
+    g, p = chunks(gold_tags), chunks(pred_tags)
+    return len(g & p), len(g), len(p)
+
+
+def _f1(tp: int, n_gold: int, n_pred: int) -> float:
+    """conlleval's F1 (×100); 0 when nothing was found right (as conlleval and the authors)."""
+    if tp == 0:
+        return 0.0
+    prec, rec = tp / n_pred, tp / n_gold
+    return 100.0 * 2 * prec * rec / (prec + rec)
+
+
+def read_tags(output: str, n: int) -> list[str]:
+    """The tags a `w1 t1 w2 t2 ...` output gives the n words: every second token by position (the
+    authors' reading), cut at n; words it does not reach get O (no chunk predicted there)."""
+    got = output.split()[1::2][:n]
+    return got + ["O"] * (n - len(got))
+
+
+def tag_valid(output: str, words: list[str]) -> bool:
+    """The output is the words in order, each followed by one tag of the form O, B-X or I-X."""
+    toks = output.split()
+    return (len(toks) == 2 * len(words) and toks[0::2] == list(words)
+            and all(t == "O" or (t[:2] in ("B-", "I-") and len(t) > 2) for t in toks[1::2]))
+
+
+def tag_scores(gold_targets: list[str], outputs: list[str], words: list[list[str]]) -> dict:
+    """The tagging formats' metrics for raw outputs against interleaved gold targets:
+    chunk_f1: conlleval's corpus-level chunk F1 (micro over all chunks of all sentences);
+    chunk_f1_mean: per-sentence conlleval F1 averaged over sentences (the paper's way,
+      `computeF1Arr`; a sentence with no chunk right scores 0, as in their code);
+    tag_accuracy: per-word tag accuracy (conlleval's "accuracy"); exact_match;
+    invalid: outputs that are not the words each followed by one BIO-form tag; they are still
+      scored, by position (`read_tags`).
+    Per-sentence values are returned too (`chunk_f1_per_sentence`) for paired comparisons."""
+    tp = n_gold = n_pred = 0
+    right = total = exact = invalid = 0
+    per = []
+    for g, out, w in zip(gold_targets, outputs, words):
+        n = len(w)
+        gt = read_tags(g, n)
+        pt = read_tags(out, n)
+        invalid += not tag_valid(out, w)
+        c = _chunk_counts(gt, pt)
+        tp, n_gold, n_pred = tp + c[0], n_gold + c[1], n_pred + c[2]
+        per.append(round(_f1(*c), 4))
+        right += sum(a == b for a, b in zip(gt, pt))
+        total += n
+        exact += gt == pt
+    m = len(gold_targets)
+    return {"n": m, "chunk_f1": _f1(tp, n_gold, n_pred),
+            "chunk_f1_mean": sum(per) / m if m else 0.0,
+            "tag_accuracy": 100.0 * right / total if total else 0.0,
+            "exact_match": 100.0 * exact / m if m else 0.0,
+            "invalid": invalid, "chunk_f1_per_sentence": per}

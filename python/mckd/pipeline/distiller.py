@@ -25,7 +25,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from .. import __version__
+from .. import __version__, formats
 from ..config import DistillConfig
 from . import compat
 from ..errors import MckdError
@@ -84,10 +84,9 @@ def _strip(rec: dict) -> dict:
 
 
 def _gold_target(rec: dict, fmt: str) -> str:
-    if "targets" in rec and fmt in rec["targets"]:
-        return rec["targets"][fmt]
-    if "target" in rec:
-        return rec["target"]
+    t = formats.get(fmt).gold_target(rec)
+    if t is not None:
+        return t
     raise MckdError(f"record {rec.get('id')}: no gold target for format {fmt!r}")
 
 
@@ -739,7 +738,7 @@ class Distiller:
             if "model_dir" in r:
                 res["students"][name] = {"train": r.get("train"),
                                          "train_repaired": r.get("train_repaired")}
-        if self.fmt != "text" and "select" in cur:
+        if formats.get(self.fmt).constrained and "select" in cur:
             res["references"] = self._references()
         final = cur.get(final_student(c.stages - 1))
         if final:
@@ -760,7 +759,8 @@ class Distiller:
             if isinstance(old, dict) and old.get("cache_key") == key:
                 return old["result"]
         gold = self._gold("test")
-        ref = reference_scores([gold[r["id"]] for r in self._sel("test")])
+        ref = reference_scores([gold[r["id"]] for r in self._sel("test")], self.fmt,
+                               self._sel("demos"))
         write_json_atomic(cache, {"cache_key": key, "result": ref})
         return ref
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .. import formats
 from ..jsonio import write_json_atomic, write_text_atomic
 
 ROW_NAMES = {
@@ -27,6 +28,10 @@ def _order(models: dict) -> list[str]:
 
 
 def _columns(fmt: str) -> list[tuple[str, str]]:
+    if formats.get(fmt).tags:
+        return [("chunk_f1", "chunk F1"), ("chunk_f1_mean", "chunk F1, sentence mean"),
+                ("tag_accuracy", "tag accuracy"), ("exact_match", "exact match"),
+                ("invalid", "invalid")]
     if fmt == "text":
         return [("exact_match", "exact match"), ("token_f1", "token F1"), ("chunk_f1", "chunk F1")]
     evalb = "EVALB F1" if fmt != "unlabeled" else "EVALB F1 (unlabeled)"
@@ -38,6 +43,15 @@ def _columns(fmt: str) -> list[tuple[str, str]]:
 
 def how_scored(fmt: str) -> list[str]:
     """The footnote that says what each column measures (printed under the table)."""
+    if formats.get(fmt).tags:
+        return ["_How the columns are computed: every score reads the model's raw output "
+                "(`output` in its label file), its tags taken by position (every second token, "
+                "as the authors read T5 outputs), words it does not reach counted as O. **chunk "
+                "F1**: conlleval's, over all chunks of the test set (a chunk is right when its "
+                "start, end and type match). **chunk F1, sentence mean**: conlleval's F1 per "
+                "sentence, averaged (the paper's way; a sentence with no chunk right scores 0). "
+                "**invalid**: outputs that are not the sentence's words each followed by one "
+                "BIO tag; they are still scored by position._"]
     if fmt == "text":
         return ["_Scores are computed from each model's raw output (`output` in its label "
                 "file), not from a cleaned-up version._"]
@@ -120,7 +134,7 @@ def plot(results: dict, path: Path) -> bool:
     except ImportError:
         return False
     fmt = results.get("format", "unlabeled")
-    metric, label = (("chunk_f1", "chunk F1") if fmt == "text" else ("paper_f1", "paper F1"))
+    metric, label = formats.get(fmt).metric, formats.get(fmt).metric_label
     models = results.get("models", {})
     xs, ys = [], []
     if "vanilla_kd" in models:
@@ -138,10 +152,11 @@ def plot(results: dict, path: Path) -> bool:
                               ("kd_sd_filter", "C4", "-."), ("committee", "C1", "-.")):
         if key in models and models[key].get(metric) is not None:
             ax.axhline(models[key][metric], color=color, linestyle=style, label=_row_name(key))
-    rb = results.get("references", {}).get("right-branching", {}).get(metric)
-    if rb is not None:
-        ax.axhline(rb, color="0.3", linestyle=(0, (1, 3)), linewidth=1,
-                   label="right-branching (no model)")
+    refs = results.get("references") or {}
+    ref = next(iter(refs), None)  # the strongest trivial reference comes first
+    if ref is not None and refs[ref].get(metric) is not None:
+        ax.axhline(refs[ref][metric], color="0.3", linestyle=(0, (1, 3)), linewidth=1,
+                   label=f"{ref} (no model)")
     pq = results.get("pool_quality", {})
     # keys: teacher, stage<k> (relabels), stage<k>_voted (stage_vote: what stage k hands on)
     for suffix, style, name in (("", "-", "pool pseudolabels (analysis)"),

@@ -257,12 +257,12 @@ def constrained_greedy(model, tok, words_list: list[list[str]], bound: dict, dev
             masked[:, keep] = scores[:, keep]
             return masked
 
-    grammar, index = grammar_for(fmt, tok.leaves), VocabIndex(token_bytes(tok.tok))
+    grammar, index = grammar_for(fmt, tok.leaves, tok.tags), VocabIndex(token_bytes(tok.tok))
     out = []
     with inference(model):
         for w in words_list:
             prompt = tok.encode_source(w)
-            c = TreeConstraint(grammar, index, w, heal=" ")  # the target follows a space
+            c = grammar.constraint(index, w, heal=" ")  # the target follows a space
             x, mask = torch.tensor([prompt], device=device), TreeMask(c, len(prompt))
             limit = max_decoding_length(bound, len(w), len(prompt))
             if limit > 0:

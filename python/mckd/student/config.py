@@ -82,7 +82,7 @@ class TrainConfig:
             raise MckdError(f"dev_patience={c.dev_patience}: expected >= 1")
         if c.leaves == "auto":
             c.leaves = "indexed" if (not pre and c.format in TREE_FORMATS) else "words"
-        if c.format == "text":
+        if c.format not in TREE_FORMATS:  # tags and text are plain token sequences
             c.leaves = "words"
         if c.leaves not in LEAVES:
             raise MckdError(f"leaves={c.leaves!r}: expected auto or one of {', '.join(LEAVES)}")

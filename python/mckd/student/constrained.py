@@ -32,8 +32,9 @@ import math
 from dataclasses import dataclass
 
 from ..errors import MckdError
+from .. import formats
 from ..formats import TREE_FORMATS
-from ..teacher.constraint import BARE, TreeConstraint, TreeGrammar, VocabIndex
+from ..teacher.constraint import BARE, TagGrammar, TreeConstraint, TreeGrammar, VocabIndex
 from .tokenizer import PTB_PHRASES, PTB_TAGS
 
 
@@ -86,12 +87,18 @@ def token_bytes(tok) -> list[bytes]:
     return out
 
 
-def grammar_for(fmt: str, leaves: str = "words") -> TreeGrammar:
-    """The tree language a student of this format may write (PTB label sets for labeled ones;
-    the bare notation for unlabeled students with leaves=bare)."""
+def grammar_for(fmt: str, leaves: str = "words", tags: list[str] | None = None):
+    """The language a student of this format may write: trees (PTB label sets for labeled ones;
+    the bare notation for unlabeled students with leaves=bare) or, for tag formats, `tags` (its
+    training targets' tag set, kept with its tokenizer) one per word, BIO-valid."""
+    if formats.get(fmt).tags:
+        if not tags:
+            raise MckdError(f"format {fmt!r}: this student keeps no tag set (mckd_tokenizer.json "
+                            "'tags'); retrain it with this version to decode it constrained")
+        return TagGrammar(fmt, list(tags))
     if fmt not in TREE_FORMATS:
-        raise MckdError(f"format {fmt!r}: constrained decoding needs a tree format "
-                        f"({', '.join(TREE_FORMATS)})")
+        raise MckdError(f"format {fmt!r}: constrained decoding needs a tree or tag format "
+                        f"({', '.join(TREE_FORMATS + formats.TAG_FORMATS)})")
     if fmt == "unlabeled":
         return TreeGrammar(BARE if leaves == "bare" else fmt)
     return TreeGrammar(fmt, phrase_labels=list(PTB_PHRASES), pos_labels=list(PTB_TAGS))
@@ -155,11 +162,11 @@ def decode(generator, tok, fmt: str, prompts: list[list[str]], words_list: list[
     log-probs are then those of the tempered distribution)."""
     if temperature > 0 and rng is None:
         raise ValueError("sampling (temperature > 0) needs an rng")
-    grammar = grammar_for(fmt, tok.leaves)
+    grammar = grammar_for(fmt, tok.leaves, tok.tags)
     eos = tok.eos_id
     eos_tok = tok.ids_to_tokens([eos])[0]
     # The target follows the prompt after a space (StudentTokenizer.encode_target): heal it.
-    sents = [_Sentence(p, TreeConstraint(grammar, index, w, heal=" "), lim)
+    sents = [_Sentence(p, grammar.constraint(index, w, heal=" "), lim)
              for p, w, lim in zip(prompts, words_list, limits)]
     live = [s for s in sents if s.limit > 0]
     for s in sents:

@@ -5,6 +5,7 @@ CTranslate2 export must reproduce) and the repair that makes any output a tree o
 from __future__ import annotations
 
 
+from .. import formats
 from ..formats import TREE_FORMATS
 from .batches import inference, pad
 from .tokenizer import StudentTokenizer, max_decoding_length
@@ -12,7 +13,14 @@ from .tokenizer import StudentTokenizer, max_decoding_length
 
 def repair_output(text: str, words: list[str], fmt: str) -> tuple[str, bool, bool, list[str]]:
     """(tree, ok, repaired, problems): a tree over exactly `words` via `mckd.trees.delinearize`;
-    text targets pass through unchanged."""
+    tag formats: the tags by position, made BIO-valid (`mckd.chunks.repair_tags`); text
+    targets pass through unchanged."""
+    if formats.get(fmt).tags:
+        from ..chunks import repair_tags
+
+        target, ok = repair_tags(text, list(words))
+        problems = [] if ok else ["not the input words each followed by one BIO tag"]
+        return target, ok, not ok, problems
     if fmt not in TREE_FORMATS:
         return " ".join(text.split()), bool(text.strip()), False, []
     from ..trees import delinearize

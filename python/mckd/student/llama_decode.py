@@ -55,7 +55,7 @@ class LlamaStudent:
         self.threads = max(0, int(threads)) or all_cores()
         self.parallel = max(1, int(parallel))
         self.schedule = schedule
-        self.grammar = grammar_for(fmt, tok.leaves)
+        self.grammar = grammar_for(fmt, tok.leaves, tok.tags)
         # the student's own tokenizer spells the tokens (as the CTranslate2 path does), so both
         # engines constrain with the same byte strings
         self.index = VocabIndex(token_bytes(tok.tok))
@@ -84,7 +84,6 @@ class LlamaStudent:
         name the sentences for their sampling seeds (positions by default). scores=False: the
         trees only (`mckd parse`): forced tokens and EOS get no logits (about a tenth faster),
         so log-probs and corrections count the model's own choices only."""
-        from ..teacher.constraint import TreeConstraint
         from ..teacher.engine import Job
 
         if not prompts:
@@ -93,7 +92,7 @@ class LlamaStudent:
         out: list[Decoded | None] = [None] * len(prompts)
         jobs = []
         for i, (p, w, lim) in enumerate(zip(prompts, words_list, limits)):
-            c = TreeConstraint(self.grammar, self.index, w, heal=" ")
+            c = self.grammar.constraint(self.index, w, heal=" ")
             if lim <= 0:
                 c.complete()
                 out[i] = Decoded(self.tok.from_notation(c.output(), w), 0, 0.0, True, 0)

@@ -23,6 +23,7 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from ..errors import MckdError
+from .. import formats
 from ..formats import TREE_FORMATS
 from ..versions import REPAIR_VERSION
 from .decode import repair_output
@@ -315,14 +316,17 @@ def resolve_engine(engine: str, model_dir: Path, decoding: str) -> str:
 
 
 def resolve_decoding(decoding: str, causal: bool, fmt: str, where) -> str:
-    """"auto" is constrained for decoder-only tree students (see mckd.student.constrained), free else."""
+    """"auto" is constrained for decoder-only students of a format with a grammar (trees, tags;
+    see mckd.student.constrained), free else."""
     if decoding not in DECODINGS:
         raise MckdError(f"decoding {decoding!r}: expected one of {', '.join(DECODINGS)}")
+    can = causal and formats.get(fmt).constrained
     if decoding == "auto":
-        return "constrained" if causal and fmt in TREE_FORMATS else "free"
-    if decoding == "constrained" and not (causal and fmt in TREE_FORMATS):
+        return "constrained" if can else "free"
+    if decoding == "constrained" and not can:
         raise MckdError(f"{where}: constrained decoding needs a decoder-only student of a tree "
-                        f"format (this one is {'causal' if causal else 'seq2seq'}, format {fmt})")
+                        f"or tag format (this one is {'causal' if causal else 'seq2seq'}, "
+                        f"format {fmt})")
     return decoding
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from ..errors import MckdError
+from .. import formats
 from ..formats import FORMATS
 from ..trees import tree_units
 
@@ -171,6 +172,11 @@ def _join(units: list[str]) -> str:
     return s
 
 
+def _plain(fmt: str) -> bool:
+    """Targets of this format are plain token sequences (tags, text), not trees."""
+    return not formats.get(fmt).tree
+
+
 @dataclass
 class StudentTokenizer:
     """A `tokenizers.Tokenizer` plus the rules that map this student's targets to units."""
@@ -181,6 +187,8 @@ class StudentTokenizer:
     leaves: str  # "slots" | "words" | "indexed" | "bare" (pretrained unlabeled students)
     # Causal-LM students only: {"prompt_suffix", "eos", "pad", "unk", "bos"} (token strings)
     causal: dict | None = None
+    # Tag formats: the tags the student may write (those of its training targets), O first
+    tags: list[str] | None = None
 
     # ------------------------------------------------------------------ special ids
     @property
@@ -208,7 +216,7 @@ class StudentTokenizer:
     # ------------------------------------------------------------------ encoding
     def target_text(self, target: str) -> str:
         """The string the model is trained to emit for a target in this student's format."""
-        if self.format == "text":
+        if _plain(self.format):
             return " ".join(target.split())
         units = tree_units(target)
         if self.leaves == "bare":
@@ -278,7 +286,7 @@ class StudentTokenizer:
     def from_notation(self, text: str, words: list[str]) -> str:
         """What an ``hf``-kind student wrote, in the format's own notation: bare words get their
         brackets back (one to one, not a repair), slots get the input words."""
-        if self.format == "text" or self.leaves == "words":
+        if _plain(self.format) or self.leaves == "words":
             return " ".join(text.split())
         if self.leaves == "bare":
             return " ".join(wrap_bare(tree_units(text)))
@@ -301,7 +309,7 @@ class StudentTokenizer:
                 units[-1] += t[2:]
             else:
                 units.append(t[2:] if t.startswith("##") else t)
-        if self.format == "text":
+        if _plain(self.format):
             return " ".join(units)
         if self.leaves in ("slots", "indexed") and self.format != "skeleton":
             return fill_slots(units, words, self.format)
@@ -318,6 +326,8 @@ class StudentTokenizer:
         meta = {"kind": self.kind, "format": self.format, "leaves": self.leaves}
         if self.causal:
             meta["causal"] = self.causal
+        if self.tags:
+            meta["tags"] = self.tags
         write_json_atomic(d / "mckd_tokenizer.json", meta)
         if self.causal:
             # What `transformers.AutoTokenizer` (and the CTranslate2 converter) need to load it.
@@ -363,10 +373,11 @@ class StudentTokenizer:
             causal = meta.get("causal")
             fmt = format or meta.get("format")
             lv = leaves or meta.get("leaves", "words")
+            tags = meta.get("tags")
             if kind not in ("mckd", "hf"):
                 raise MckdError(f"{meta_f}: unknown tokenizer kind {kind!r}")
         else:
-            kind, fmt, lv, causal = "hf", format, leaves or "words", None
+            kind, fmt, lv, causal, tags = "hf", format, leaves or "words", None, None
         if fmt not in FORMATS:
             raise MckdError(f"{d}: unknown output format {fmt!r} (expected one of {', '.join(FORMATS)})")
         if lv not in LEAVES:
@@ -376,12 +387,14 @@ class StudentTokenizer:
         if causal is not None and (kind != "hf" or not isinstance(causal, dict)
                                    or not causal.get("eos") or "prompt_suffix" not in causal):
             raise MckdError(f"{meta_f}: bad causal-student record {causal!r}")
-        return cls(tok=tok, kind=kind, format=fmt, leaves=lv, causal=causal)
+        if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+            raise MckdError(f"{meta_f}: bad tag set {tags!r}")
+        return cls(tok=tok, kind=kind, format=fmt, leaves=lv, causal=causal, tags=tags)
 
 
 def format_symbols(fmt: str, leaves: str) -> list[str]:
     """Structural units every tokenizer for (fmt, leaves) must hold as single tokens."""
-    if fmt == "text":
+    if _plain(fmt):
         return []
     syms = ["(", ")"]
     if fmt != "unlabeled":
@@ -411,7 +424,7 @@ def build_tokenizer(records: list[dict], fmt: str, leaves: str = "slots",
 
     if fmt not in FORMATS:
         raise MckdError(f"unknown output format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    if fmt == "text":
+    if _plain(fmt):
         leaves = "words"
     if leaves not in LEAVES:
         raise MckdError(f"unknown leaves mode {leaves!r} (expected {', '.join(LEAVES)})")
@@ -427,7 +440,7 @@ def build_tokenizer(records: list[dict], fmt: str, leaves: str = "slots",
 
     for r in records:
         add_text(" ".join(r.get("words") or str(r.get("source", "")).split()))
-        if fmt == "text":
+        if _plain(fmt):
             add_text(str(r.get("target", "")))
             continue
         for u in probe.target_text(r["target"]).split():
@@ -495,7 +508,7 @@ def length_stats(tok: StudentTokenizer, examples: Iterable[tuple[int, int, int, 
     """
     per_word, per_src = 0.0, 0.0
     for n_words, n_src, n_tgt, target in examples:
-        if tok.format == "text":
+        if _plain(tok.format):
             per_src = max(per_src, n_tgt / max(1, n_src))
             continue
         units = tree_units(target)
@@ -505,7 +518,7 @@ def length_stats(tok: StudentTokenizer, examples: Iterable[tuple[int, int, int, 
         if tok.leaves == "words":
             struct -= 2 * n_words  # preterminals are paid for by the leaf term below
         per_word = max(per_word, struct / max(1, n_words))
-    if tok.format == "text":
+    if _plain(tok.format):
         return {"per_word": 0.0, "per_src_token": round(max(1.0, per_src) * 1.5, 3), "const": 16}
     structural = max(4.0, per_word * 1.25)
     if tok.leaves in ("slots", "indexed"):

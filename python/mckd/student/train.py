@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import MckdError
+from .. import formats
 from ..formats import TREE_FORMATS
 from ..metrics.spans import fidelity_f1, spans
 from .batches import make_batches, pad, prepare_records, probes, records_fingerprint
@@ -104,7 +105,8 @@ def _init_tokenizer(cfg: TrainConfig, recs: list[dict], out_dir: Path) -> Studen
         init = Path(cfg.init)
         if (init / "mckd_tokenizer.json").exists():
             return StudentTokenizer.load(init, format=cfg.format,
-                                         leaves=cfg.leaves if cfg.format != "text" else "words")
+                                         leaves=cfg.leaves if cfg.format in TREE_FORMATS
+                                         else "words")
         if not (init / "tokenizer.json").exists():
             try:  # a checkpoint with only a slow (sentencepiece) tokenizer: convert it once
                 from transformers import AutoTokenizer
@@ -151,7 +153,7 @@ def measure_dev(model, tok, dev, bound, device, fmt) -> float:
     otherwise. Nothing is repaired: a free output that is not a tree over exactly its words
     scores 0."""
     words = [r["words"] for r in dev]
-    if tok.causal and fmt in TREE_FORMATS:
+    if tok.causal and formats.get(fmt).constrained:
         from .causal import constrained_greedy
 
         preds = constrained_greedy(model, tok, words, bound, device, fmt)
@@ -374,6 +376,10 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
 
     # --- tokenizer, tensors, model, optimizer ------------------------------------------------
     tok = _init_tokenizer(cfg, recs, out)
+    if formats.get(cfg.format).tags and tok.tags is None:  # what constrained decoding allows
+        from ..teacher.constraint import TagGrammar
+
+        tok.tags = TagGrammar.from_targets(cfg.format, [r["target"] for r in recs]).tags
     if rank == 0:
         tok.save(out)
     recs, src, tgt, skipped = _encode(cfg, tok, recs)

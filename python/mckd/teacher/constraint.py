@@ -96,6 +96,30 @@ class TreeGrammar:
         order = lambda c: [k for k, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))]
         return cls(fmt, order(phrase), order(pos))
 
+    # What a format's grammar offers its users (teacher engine, server, students); TagGrammar
+    # offers the same three.
+    def constraint(self, index: VocabIndex | None, words: list[str], heal: str = "",
+                   **kw) -> TreeConstraint:
+        return TreeConstraint(self, index, words, heal=heal, **kw)
+
+    def gbnf(self, words: list[str], heal: str) -> str:
+        from .gbnf import tree_gbnf
+
+        return tree_gbnf(words, self, heal)
+
+    def check(self, raw: str, words: list[str]) -> dict:
+        """An unconstrained output read as this format: the repaired target and whether the
+        model's own text was already valid."""
+        from ..trees import delinearize
+
+        r = delinearize(raw, words, self.fmt)
+        out = {"target": r.tree, "output": raw, "valid": bool(r.ok and not r.repaired),
+               "repaired": bool(r.repaired)}
+        if r.repaired:
+            out["raw"] = raw
+            out["problems"] = list(r.problems)
+        return out
+
 
 _UNLABELED = TreeGrammar("unlabeled")
 
@@ -355,3 +379,104 @@ class TreeConstraint:
         if self.heal and b.startswith(self.heal):
             b = b[len(self.heal):]
         return b.decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------ tag sequences
+def bio_ok(prev: str | None, tag: str) -> bool:
+    """Whether `tag` may follow a word tagged with chunk type `prev` (None: O or the start):
+    I-X continues a chunk of type X only."""
+    return not tag.startswith("I-") or tag[2:] == prev
+
+
+@dataclass
+class TagGrammar:
+    """The tag set of a tagging format (chunks, basenp): the tags of the gold demonstrations,
+    O first (the tag `complete()` falls back on), then by frequency."""
+    fmt: str
+    tags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_targets(cls, fmt: str, targets: list[str]) -> TagGrammar:
+        from ..chunks import tags_of
+
+        seen: Counter = Counter()
+        for t in targets:
+            seen.update(tags_of(t))
+        bad = sorted(t for t in seen if t != "O" and not (t[:2] in ("B-", "I-") and t[2:]))
+        if bad:
+            raise MckdError(f"format {fmt!r}: demonstration tags {bad[:5]} are not BIO tags "
+                            "(O, B-TYPE, I-TYPE)")
+        # every type's B- is allowed once the type is seen: an I- alone never starts a chunk
+        for t in list(seen):
+            if t.startswith("I-"):
+                seen.setdefault("B-" + t[2:], 0)
+        seen.pop("O", None)
+        return cls(fmt, ["O"] + [k for k, _ in sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))])
+
+    def constraint(self, index: VocabIndex | None, words: list[str], heal: str = "") -> TagConstraint:
+        return TagConstraint(self, index, words, heal)
+
+    def gbnf(self, words: list[str], heal: str) -> str:
+        from .gbnf import tag_gbnf
+
+        return tag_gbnf(words, self, heal)
+
+    def check(self, raw: str, words: list[str]) -> dict:
+        """An unconstrained output read as tags: the model's tags by position (every second
+        token, as the authors read them), a missing, unknown or BIO-invalid one made O."""
+        from ..chunks import repair_tags
+
+        target, ok = repair_tags(raw, words, set(self.tags))
+        out = {"target": target, "output": raw, "valid": ok, "repaired": not ok}
+        if not ok:
+            out["raw"] = raw
+            out["problems"] = ["not the input words each followed by one BIO tag of the set"]
+        return out
+
+    def valid(self, words: list[str], output: str) -> bool:
+        """Whether `output` is exactly the words, in order, each followed by one BIO-valid tag of
+        this set: what the constraint admits."""
+        from ..chunks import repair_tags
+
+        return repair_tags(output, words, set(self.tags))[1]
+
+
+class TagConstraint(TreeConstraint):
+    """One sentence's constrained generation of `w1 t1 w2 t2 ...`: the input words in order,
+    each followed by one tag of the grammar's set, BIO-valid (an I-X only inside an X chunk).
+
+    The token-level walk, jump-forward over forced bytes and completion are TreeConstraint's;
+    only the symbol machine differs. A state is (previous chunk type or None, words tagged,
+    0, last symbol); the words are forced, so the model chooses the tags only."""
+
+    def __init__(self, grammar: TagGrammar, index: VocabIndex | None, words: list[str],
+                 heal: str = ""):
+        self.g, self.index = grammar, index
+        self.words = [(" " + w).encode("utf-8") for w in words]
+        self.n = len(words)
+        if self.n == 0:
+            raise MckdError("cannot constrain a tag sequence over zero words")
+        self._tags = [(t, (" " + t).encode(), t[2:] if t != "O" else None) for t in grammar.tags]
+        self._memo: dict[tuple, list] = {}
+        self.heal = heal.encode("utf-8")
+        self.configs = [((None, 0, 0, START), self.heal)]
+        self.text = b""
+        self.tokens = 0
+        self.done = False
+
+    def _next(self, s: tuple) -> list[tuple[bytes, tuple, str]]:
+        r = self._memo.get(s)
+        if r is not None:
+            return r
+        prev, i, _, last = s
+        if last == START:
+            out = [(self.words[0][1:], (None, 0, 0, WORD), "word")]
+        elif last == LEAF:
+            out = [(self.words[i], (prev, i, 0, WORD), "word")]
+        elif last == WORD:
+            end = FINAL if i + 1 == self.n else LEAF
+            out = [(b, (typ, i + 1, 0, end), "leaf") for t, b, typ in self._tags if bio_ok(prev, t)]
+        else:
+            out = []
+        self._memo[s] = out
+        return out

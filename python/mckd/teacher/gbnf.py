@@ -80,3 +80,28 @@ def tree_gbnf(words: list[str], grammar: TreeGrammar, heal: str = ":") -> str:
                 todo.append(nxt)
         rules.append(f"{kind}-{i}-{d} ::= " + " | ".join(body))
     return "\n".join(rules) + "\n"
+
+
+def tag_gbnf(words: list[str], grammar, heal: str = ":") -> str:
+    """GBNF admitting `heal` + `w1 t1 w2 t2 ...`: the words in order, each followed by one tag of
+    `grammar.tags`, BIO-valid. One rule per (word, previous chunk type): exactly the in-process
+    TagConstraint's language."""
+    from .constraint import bio_ok
+
+    n = len(words)
+    if n == 0:
+        raise MckdError("cannot write a grammar for zero words")
+    types = [None] + sorted({t[2:] for t in grammar.tags if t != "O"})
+    name = {t: f"t{j}" for j, t in enumerate(types)}
+    rules = [f"root ::= {_lit(heal + words[0])} s-0-t0"]
+    for i in range(n):
+        for prev in types:
+            alts = []
+            for tag in grammar.tags:
+                if not bio_ok(prev, tag):
+                    continue
+                nxt = tag[2:] if tag != "O" else None
+                rest = f" {_lit(' ' + words[i + 1])} s-{i + 1}-{name[nxt]}" if i + 1 < n else ""
+                alts.append(_lit(" " + tag) + rest)
+            rules.append(f"s-{i}-{name[prev]} ::= " + " | ".join(alts))
+    return "\n".join(rules) + "\n"

@@ -6,8 +6,7 @@ import sys
 import time
 
 from ..errors import MckdError
-from ..formats import TREE_FORMATS
-from .constraint import TreeConstraint, VocabIndex
+from .constraint import VocabIndex
 from .engine import BatchDecoder, Job, LlamaModel, Result, all_cores, common_prefix_len
 from .gguf import check_memory
 from .prompt import PromptFormat, chat_format, plain_format
@@ -101,7 +100,7 @@ class _Prompts:
 def _fallback(words: list[str], fmt: str, grammar, index, reason: str) -> dict:
     """Output for an input the teacher could not see: a flat tree, marked as such."""
     if grammar is not None:
-        c = TreeConstraint(grammar, index, words)
+        c = grammar.constraint(index, words)
         c.complete()
         target = c.output()
     else:
@@ -109,20 +108,6 @@ def _fallback(words: list[str], fmt: str, grammar, index, reason: str) -> dict:
     # `output` is empty: the model wrote nothing, so every metric scores this input as a failure
     return {"target": target, "output": "", "valid": False, "repaired": True,
             "logprob_mean": None, "tokens": 0, "n_demos": 0, "stop": "overflow", "error": reason}
-
-
-def _repair(raw: str, words: list[str], fmt: str) -> dict:
-    try:
-        from ..trees import delinearize
-    except ImportError as e:
-        raise MckdError(f"unconstrained tree output needs mckd.trees for repair ({e})") from None
-    r = delinearize(raw, words, fmt)
-    out = {"target": r.tree, "output": raw, "valid": bool(r.ok and not r.repaired),
-           "repaired": bool(r.repaired)}
-    if r.repaired:
-        out["raw"] = raw
-        out["problems"] = list(r.problems)
-    return out
 
 
 def generate_all(path, info, cfg, D, grammar, waves: list[list[str]], plan: dict, items: dict,
@@ -144,7 +129,6 @@ def generate_all(path, info, cfg, D, grammar, waves: list[list[str]], plan: dict
 
 def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads, warn) -> dict:
     fmt = cfg.format
-    tree = fmt in TREE_FORMATS
     constrain = cfg.constrained and grammar is not None
     index = VocabIndex(model.pieces()) if constrain else None
     if cfg.n_ctx > model.n_ctx_train > 0:
@@ -211,7 +195,7 @@ def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads
                     warn(f"input {x['id']}: kept {len(kept)} of {len(idx)} demonstrations to fit "
                          f"n_ctx {cfg.n_ctx}" + (" (further such warnings are counted in the "
                                                  "summary)" if stats["demos_dropped"] == 3 else ""))
-            c = TreeConstraint(grammar, index, x["words"], heal=pf.heal) if constrain else None
+            c = grammar.constraint(index, x["words"], heal=pf.heal) if constrain else None
             yield Job(key=key, tokens=toks, max_new=max_new,
                       prefix_len=common_prefix_len(toks, prefix) if prefix else 0,
                       constraint=c, heal=pf.heal.encode(), temperature=cfg.temperature,
@@ -221,7 +205,7 @@ def _generate(model, info, cfg, D, grammar, waves, plan, items, app, t0, threads
     try:
         for wave in waves:
             for job, res in dec.generate(jobs(wave)):
-                record(job.key, _output(job, res, fmt, tree, constrain))
+                record(job.key, _output(job, res, grammar, constrain))
     finally:
         if bar is not None:
             bar.close()
@@ -236,7 +220,7 @@ def _job_seed(seed: int, rec_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{rec_id}".encode()).digest()[:8], "little")
 
 
-def _output(job: Job, res: Result, fmt: str, tree: bool, constrained: bool) -> dict:
+def _output(job: Job, res: Result, grammar, constrained: bool) -> dict:
     words = job.meta["words"]
     if constrained:
         # a tree closed without the model (stuck, budget) keeps the model's own part in `output`
@@ -244,8 +228,8 @@ def _output(job: Job, res: Result, fmt: str, tree: bool, constrained: bool) -> d
                "valid": res.stop == "done", "repaired": res.stop != "done"}
         if res.stop != "done":
             out["problems"] = [f"generation stopped ({res.stop}); tree closed without the model"]
-    elif tree:
-        out = _repair(res.text, words, fmt)
+    elif grammar is not None:  # read by the format: repaired for training, raw kept
+        out = grammar.check(res.text, words)
     else:
         out = {"target": res.text, "output": res.text, "valid": bool(res.text), "repaired": False}
     # mean over the tokens the model chose; tokens forced by the constraint carry no choice

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..config import TeacherSettings
 from ..errors import MckdError
+from .. import formats
 from ..formats import FORMATS, TREE_FORMATS
 from ..jsonio import (
     JsonlAppender,
@@ -27,7 +28,6 @@ from ..jsonio import (
 from ..locks import cache_lock, exclusive
 from ..values import word_band
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
-from .constraint import TreeGrammar
 from .engine import all_cores  # noqa: F401  (re-exported: what threads = 0 means)
 from .prompt import DEMO_SEP, HEAL, PROMPT_FORMATS, SELECTIONS, TEMPLATE, DemoSelector
 
@@ -163,14 +163,15 @@ def _norm_demos(demos: list[dict], fmt: str) -> list[dict]:
         words = _words(r)
         if not words:
             raise MckdError(f"{where}: no words (needs 'words' or a non-empty 'source')")
-        tgt = (r.get("targets") or {}).get(fmt)  # the format's own target first
-        if tgt is None:
-            tgt = r.get("target")
+        tgt = formats.get(fmt).gold_target(r)  # the format's own target first
         if not isinstance(tgt, str) or not tgt.strip():
             raise MckdError(f"{where}: no target for format {fmt!r} (needs 'targets.{fmt}' "
                             "or 'target')")
         if "\n" in tgt:
             raise MckdError(f"{where}: target spans several lines; a prompt needs one line")
+        if formats.get(fmt).tags and tgt.split()[0::2] != words:
+            raise MckdError(f"{where}: target is not the words each followed by its tag "
+                            "(w1 t1 w2 t2 ...)")
         out.append({"id": str(r.get("id", f"demo#{i}")), "words": words,
                     "source": r.get("source") or " ".join(words), "target": tgt.strip()})
     return out
@@ -229,8 +230,7 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     if not D and cfg.shots > 0:
         raise MckdError("no demonstrations given (the teacher is few-shot)")
     # label sets come from the gold demonstrations (also used for fallback trees when unconstrained)
-    grammar = TreeGrammar.from_targets(cfg.format, [d["target"] for d in D]) \
-        if cfg.format in TREE_FORMATS else None
+    grammar = formats.get(cfg.format).grammar([d["target"] for d in D])
 
     # one writer per cache: a second run on the same cache fails at once, naming the holder
     cache_path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,6 @@ import urllib.request
 from dataclasses import dataclass
 
 from ..errors import MckdError
-from ..formats import TREE_FORMATS
-from .gbnf import tree_gbnf
 from .prompt import HEAL, demos_text, query_text
 
 GRAMMAR_MODES = ("auto", "gbnf", "vllm", "none")
@@ -197,10 +195,7 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
                     progress: bool) -> dict:
     """Label every key of `todo` (key -> (input, demo indices)) through the server; each
     output is handed to `record(key, out)` as it arrives."""
-    from .generate import _repair
-
-    fmt = cfg.format
-    mode = client.grammar_mode(identity) if (cfg.constrained and fmt in TREE_FORMATS) else "none"
+    mode = client.grammar_mode(identity) if (cfg.constrained and grammar is not None) else "none"
     model = identity["model"]
     t0 = time.time()
     stats = {"generated": 0, "gen_tokens": 0, "gen_time_s": 0.0, "demos_dropped": 0,
@@ -215,7 +210,7 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
     def one(key: str) -> tuple[str, dict]:
         x, idx = todo[key]
         prompt = demos_text(D, idx, cfg.instruction) + query_text(x["source"])
-        g = tree_gbnf(x["words"], grammar, HEAL) if mode != "none" else None
+        g = grammar.gbnf(x["words"], HEAL) if mode != "none" else None
         # a tree of n words needs ~4 tokens a word in the unlabeled format; labels add more
         max_tokens = cfg.max_new_tokens or (12 * len(x["words"]) + 32)
         r = complete(client, model, prompt, max_tokens, g, mode, cfg.temperature,
@@ -224,8 +219,8 @@ def generate_server(client: Client, identity: dict, cfg, D, grammar, todo: dict,
         if text.startswith(HEAL):
             text = text[len(HEAL):]
         raw = text.split("\n", 1)[0].strip()
-        if fmt in TREE_FORMATS:
-            out = _repair(raw, x["words"], fmt)
+        if grammar is not None:
+            out = grammar.check(raw, x["words"])
         else:
             out = {"target": raw, "output": raw, "valid": bool(raw), "repaired": False}
         out.update({"logprob_mean": r["logprob_mean"], "tokens": r["tokens"],
