@@ -251,3 +251,101 @@ def test_demos_whose_tags_do_not_fit_their_words_are_named(tmp_path, small_teach
     with pytest.raises(MckdError, match=r"demos record 1 \(id d1\).*w1 t1 w2 t2"):
         run_teacher(small_teacher, demos, [{"id": "x", "source": "a dog"}], tmp_path / "o.jsonl",
                     TeacherConfig(format="chunks", shots=1, progress=False))
+
+
+# ------------------------------------------------------------------ voting
+def test_tags_vote_word_by_word_and_invalid_outputs_abstain():
+    from mckd.teacher.vote import consensus_tags
+
+    w = ["the", "dog", "ran"]
+    outs = ["the B-NP dog I-NP ran B-VP", "the B-NP dog B-NP ran B-VP", "the O dog I-NP ran O",
+            "not a tagging"]
+    got, usable = consensus_tags(outs, w, 0.2)
+    assert usable == 3 and got == "the B-NP dog I-NP ran B-VP"  # the tie at "dog" goes early
+    # above the threshold only: two votes of four are 0.5
+    assert consensus_tags(outs, w, 0.5)[0] == "the O dog O ran O"
+    assert consensus_tags(["x"], w, 0.2) == (None, 0)
+    assert formats.get("chunks").vote(outs, w, 0.2) == (got, 3)
+    with pytest.raises(MckdError, match="cannot vote"):
+        formats.get("labeled").vote(outs, w, 0.2)
+
+
+# ------------------------------------------------------------------ students write tags
+def _tag_records(n, seed):
+    """Short sentences whose chunk tags follow from the words (determiner + noun, verb, ...)."""
+    rng = random.Random(seed)
+    nouns, dets, verbs, preps = ["gene", "protein", "mouse", "cells"], ["the", "a"], \
+        ["binds", "was", "observed"], ["in", "of"]
+    out = []
+    for i in range(n):
+        words, tags = [], []
+        for part in rng.sample(["np", "vp", "pp", "np2"], rng.randint(2, 4)):
+            if part in ("np", "np2"):
+                words += [rng.choice(dets), rng.choice(nouns)]
+                tags += ["B-NP", "I-NP"]
+            elif part == "vp":
+                words.append(rng.choice(verbs))
+                tags.append("B-VP")
+            else:
+                words += [rng.choice(preps), rng.choice(nouns)]
+                tags += ["B-PP", "B-NP"]
+        out.append({"id": f"t{seed}-{i}", "words": words, "source": " ".join(words),
+                    "target": interleave(words, tags)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def tag_student(tmp_path_factory):
+    """A tiny decoder-only student trained briefly on tags (so it errs unless constrained),
+    exported float32 (CTranslate2 and GGUF)."""
+    pytest.importorskip("torch")
+    from test_causal_student import causal_cfg, tiny_causal_folder
+
+    from mckd.student.export import export_student
+    from mckd.student.train import train_student
+
+    recs = _tag_records(150, 1)
+    root = tmp_path_factory.mktemp("tags")
+    init = tiny_causal_folder(root / "init", recs)
+    train_student(recs, root / "s", causal_cfg(init, epochs=2, format="chunks"))
+    export_student(root / "s", root / "m", quantization="float32")
+    return root
+
+
+def test_a_tag_student_keeps_its_tag_set_and_decodes_under_the_constraint(tag_student, tmp_path):
+    from mckd.student.relabel import relabel
+
+    meta = json.loads((tag_student / "m" / "mckd_tokenizer.json").read_text())
+    assert meta["format"] == "chunks" and meta["tags"][0] == "O"
+    assert set(meta["tags"]) == {"O", "B-NP", "I-NP", "B-VP", "B-PP"}
+    inputs = _tag_records(12, 2)
+    rows = {}
+    for engine in ("ctranslate2", "llama.cpp"):
+        out = tmp_path / f"{engine}.jsonl"
+        s = relabel(tag_student / "m", inputs, out, threads=1, progress=False, engine=engine)
+        assert s["decoding"] == "constrained"
+        rows[engine] = [json.loads(x) for x in out.read_text().splitlines()]
+        g = TagGrammar("chunks", meta["tags"])
+        for r, x in zip(rows[engine], inputs):
+            assert r["valid"] and not r["repaired"] and g.valid(x["words"], r["output"]), r
+    # the same weights, the same masked greedy choices (float32 on both engines)
+    same = sum(a["output"] == b["output"] for a, b in zip(rows["ctranslate2"], rows["llama.cpp"]))
+    assert same >= 10, (rows["ctranslate2"], rows["llama.cpp"])
+
+
+def test_parse_writes_tags_and_a_committee_votes_them(tag_student, tmp_path, capsys):
+    from mckd.cli import main
+
+    f = tmp_path / "in.txt"
+    f.write_text("the gene binds a protein\n\nin mouse the cells\n")
+    assert main(["parse", str(tag_student / "m"), str(f), "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "" and [x.split()[0::2] for x in (lines[0], lines[2])] == [
+        "the gene binds a protein".split(), "in mouse the cells".split()]
+    assert main(["parse", str(tag_student / "m"), str(f), "--threads", "1", "--with",
+                 str(tag_student / "m"), "--json"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x]
+    rows = [r for r in rows if not r.get("blank")]
+    assert [r["members"] for r in rows] == [2, 2] and all(r["valid"] for r in rows)
+    assert [r["tree"].split()[0::2] for r in rows] == [
+        "the gene binds a protein".split(), "in mouse the cells".split()]

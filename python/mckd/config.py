@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MckdError
+from . import formats
 from .formats import FORMATS
 from .values import coerce, word_band  # noqa: F401  (coerce: re-exported)
 
@@ -448,9 +449,9 @@ def validate(cfg: DistillConfig) -> None:
                                    f"teacher.vote_demo_words={t.vote_demo_words!r}"),
                                   (cfg.stage_vote, "stage_vote=true"),
                                   (cfg.baselines.committee, "baselines.committee=true")) if on]
-    if voting and cfg.format != "unlabeled":
-        problems.append(f"{voting[0]}: voting works on format 'unlabeled', not {cfg.format!r} "
-                        "(the consensus tree carries no labels)")
+    if voting and cfg.format in FORMATS and not formats.get(cfg.format).votes:
+        problems.append(f"{voting[0]}: voting works on format 'unlabeled' and the tag formats, "
+                        f"not {cfg.format!r} (a consensus tree carries no labels)")
     if cfg.baselines.committee_sft_gold and not (cfg.baselines.committee
                                                  and cfg.baselines.sft_gold):
         problems.append("baselines.committee_sft_gold=true puts the SFT-on-gold student in the "

@@ -53,6 +53,22 @@ class Format:
             return chunk_target(rec["gold"], self.name)
         return rec.get("target")
 
+    @property
+    def votes(self) -> bool:
+        """Whether several outputs of one input can vote (mckd.teacher.vote): unlabeled trees by
+        their spans, tags word by word; labels of labeled trees have no consensus rule."""
+        return self.name == "unlabeled" or self.tags
+
+    def vote(self, outputs: list[str], words: list[str], threshold: float):
+        """(consensus, usable outputs): see mckd.teacher.vote.consensus / consensus_tags."""
+        from .errors import MckdError
+        from .teacher.vote import consensus, consensus_tags
+
+        if not self.votes:
+            raise MckdError(f"format {self.name!r}: outputs cannot vote (unlabeled trees and "
+                            "tag formats can)")
+        return (consensus_tags if self.tags else consensus)(outputs, words, threshold)
+
     def grammar(self, targets: list[str]):
         """The constrained-decoding grammar with the labels of the gold `targets` (teacher), or
         None for a format without one."""

@@ -1,4 +1,5 @@
-"""`mckd parse`: raw sentences in, trees out, with an exported student.
+"""`mckd parse`: raw sentences in, trees (or tags, for a student of a tag format) out, with an
+exported student.
 
 Imports only mckd, ctranslate2 and tokenizers (and llama-cpp-python for a GGUF student under
 the tree constraint), never torch or transformers: this is how an exported student runs in a
@@ -21,26 +22,28 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, default=0, help="CPU cores to use, one CTranslate2 worker each (0 = all)")
     parser.add_argument("--batch", type=int, default=256, help="sentences per batch (256)")
     parser.add_argument("--decoding", choices=["auto", "constrained", "free"], default="auto",
-                        help="constrained: every output is a tree over the input words (decoder-only "
-                             "students of tree formats; auto uses it there); free: plain greedy")
+                        help="constrained: every output is a tree (or a tagging) of the input words "
+                             "(decoder-only students of tree and tag formats; auto uses it there); "
+                             "free: plain greedy")
     parser.add_argument("--with", dest="committee", metavar="MODEL_DIR", action="append",
                         default=[], help="another exported student (repeatable): the output is "
-                                         "the consensus tree of all of them (unlabeled format)")
+                                         "the consensus of all of them (unlabeled trees, tags)")
     parser.add_argument("--samples", type=int, default=0, metavar="N",
                         help="each student also votes N trees sampled at --vote-temperature: "
-                             "self-consistency, N+1 times the decoding (unlabeled format)")
+                             "self-consistency, N+1 times the decoding (unlabeled trees, tags)")
     parser.add_argument("--vote-temperature", type=float, default=0.7,
                         help="with --samples: the sampling temperature (0.7), as `mckd teach`'s")
     parser.add_argument("--seed", type=int, default=0,
                         help="with --samples: sample k of every student is drawn from seed + k; "
                              "the same seed gives the same trees")
     parser.add_argument("--vote-threshold", type=float, default=0.2,
-                        help="with --with or --samples: keep a span when votes/voters > this "
-                             "(0.2), settling conflicts by votes (mckd.teacher.vote)")
+                        help="with --with or --samples: keep a span (a word's tag) when "
+                             "votes/voters > this (0.2), settling conflicts by votes "
+                             "(mckd.teacher.vote)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per input line instead of the bare tree: line, "
-                             "tree, valid (false: the model's own output was not a tree over the "
-                             "words, and tree is its repair), repaired, output (as the model "
+                             "tree (the tree or tagging), valid (false: the model's own output was "
+                             "not one over the words, and tree is its repair), repaired, output (as the model "
                              "wrote it); a committee adds voters and members; a blank line "
                              "gives {\"line\": N, \"blank\": true}")
     add_engine(parser)

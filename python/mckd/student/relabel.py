@@ -502,15 +502,15 @@ def committee_records(model_dirs: list, lines: Iterable[str], *, threshold: floa
     `parse_records` gives it (repaired, `valid` false).
     samples > 0: each student also votes that many trees sampled at `temperature` (the k-th
     sample of every student from seed + k), self-consistency as the voting teacher does."""
-    from ..teacher.vote import consensus
-
     if samples < 0:
         raise MckdError(f"samples must be >= 0, got {samples}")
     labs = [Labeler(d, device=device, threads=threads, decoding=decoding,
                     compute_type=compute_type, engine=engine, scores=False) for d in model_dirs]
-    other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != "unlabeled"]
-    if other:
-        raise MckdError(f"a committee votes on unlabeled trees; not of that format: {', '.join(other)}")
+    fmt = labs[0].fmt
+    other = [f"{d} ({lab.fmt})" for d, lab in zip(model_dirs, labs) if lab.fmt != fmt]
+    if not formats.get(fmt).votes or other:
+        raise MckdError("a committee votes on unlabeled trees or on tags, all of one format; "
+                        f"not so: {', '.join(other) or f'{model_dirs[0]} ({fmt})'}")
     if samples:
         if temperature <= 0:
             raise MckdError(f"sampled votes need a temperature > 0, got {temperature}")
@@ -518,7 +518,7 @@ def committee_records(model_dirs: list, lines: Iterable[str], *, threshold: floa
                          compute_type=compute_type, temperature=temperature, seed=seed + k,
                          engine=engine, scores=False)
                  for k in range(1, samples + 1) for d in model_dirs]
-    for buf in _line_batches(lines, "unlabeled", batch):
+    for buf in _line_batches(lines, fmt, batch):
         # the members' raw outputs: one that is not a tree over the words abstains (a repair
         # never votes)
         recs = [_batch_records(lab, buf) for lab in labs]
@@ -527,7 +527,7 @@ def committee_records(model_dirs: list, lines: Iterable[str], *, threshold: floa
                 yield None
                 continue
             outs = [r[i]["output"] for r in recs]
-            tree, _ = consensus(outs, words, threshold)
+            tree, _ = formats.get(fmt).vote(outs, words, threshold)
             voters = sum(bool(r[i]["valid"]) for r in recs)
             if tree is None:  # no member wrote a tree over the words: the first one's
                 yield {**recs[0][i], "voters": voters, "members": len(recs)}

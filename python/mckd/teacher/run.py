@@ -115,9 +115,9 @@ def _validate(cfg: TeacherConfig) -> None:
         if getattr(cfg, name):
             word_band(getattr(cfg, name), name)
     if cfg.voting():
-        if cfg.format != "unlabeled":
-            raise MckdError(f"voting (samples, vote_demo_words) works on the unlabeled format, "
-                            f"not {cfg.format!r}: the consensus tree carries no labels")
+        if not formats.get(cfg.format).votes:
+            raise MckdError(f"voting (samples, vote_demo_words) works on the unlabeled and tag "
+                            f"formats, not {cfg.format!r}: a consensus tree carries no labels")
         if cfg.vote_temperature <= 0:
             raise MckdError("vote_temperature must be > 0 (the samples that vote are sampled), "
                             f"got {cfg.vote_temperature}")
@@ -365,14 +365,12 @@ def vote_records(runs: list[tuple[list[dict], dict]], cfg: TeacherConfig) -> lis
     consensus tree, `votes` what each pass wrote. Every span of the consensus was written by
     some pass; an input where no pass wrote a tree over its words keeps the first pass's
     output (so it scores as what the model wrote, not as a tree made up for it)."""
-    from .vote import consensus
-
     out = []
     for recs in zip(*(r[0] for r in runs), strict=True):
         first = recs[0]
         assert all(r["id"] == first["id"] for r in recs)  # every pass labels X in order
         raw = [r["output"] for r in recs]
-        tree, usable = consensus(raw, first["words"], cfg.vote_threshold)
+        tree, usable = formats.get(cfg.format).vote(raw, first["words"], cfg.vote_threshold)
         tokens = sum(r.get("tokens", 0) for r in recs)
         rec = {**first, "tokens": tokens, "n_tokens": tokens,
                "teacher": {**first["teacher"], "samples": cfg.samples,

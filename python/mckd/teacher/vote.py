@@ -107,3 +107,28 @@ def consensus(trees: list[str], words: list[str], threshold: float = 0.5) -> tup
     if not usable:
         return None, 0
     return render_unlabeled(words, best_spans(votes, len(words), len(trees), threshold)), usable
+
+
+def consensus_tags(outputs: list[str], words: list[str],
+                   threshold: float = 0.5) -> tuple[str | None, int]:
+    """(consensus tagging, how many outputs were usable) of `w1 t1 w2 t2 ...` outputs: each word
+    takes the tag most outputs gave it if its share of all k outputs is above `threshold`, else
+    O; a tie goes to the earlier output (the pipeline puts the shipped student first). The result
+    is made BIO-valid as `mckd.chunks.repair_tags` does (an I-X after no X chunk opens one).
+    Outputs that are not the words each followed by one BIO tag abstain but count in k, as
+    unusable trees do; with none usable the result is None."""
+    from ..chunks import repair_tags
+    from ..metrics.text import tag_valid
+
+    k = len(outputs)
+    usable = [o.split()[1::2] for o in outputs if tag_valid(o, words)]
+    if not usable:
+        return None, 0
+    tags = []
+    for j in range(len(words)):
+        count: dict[str, int] = {}
+        for u in usable:
+            count[u[j]] = count.get(u[j], 0) + 1
+        best = max(count, key=lambda t: count[t])  # dicts keep first-seen order: ties go early
+        tags.append(best if count[best] / k > threshold else "O")
+    return repair_tags(" ".join(f"{w} {t}" for w, t in zip(words, tags)), words)[0], len(usable)
