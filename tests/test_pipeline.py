@@ -137,3 +137,26 @@ def test_distill_resumes_after_kill(toy_data, tmp_path):
     assert "[done] teacher labels the test" in r.stderr
     assert "[run] teacher" not in r.stderr
     assert (run / "results.md").is_file()
+
+
+def test_distill_a_tag_format_end_to_end(toy_data, tmp_path, capsys):
+    """`--format chunks`: the chunks come from the gold trees of the same data; every teacher
+    and student output is a BIO tagging of its words; the committee votes tags; the table has
+    the tagging columns and the trivial references."""
+    run = tmp_path / "run"
+    assert _distill(toy_data, run, ["--format", "chunks", "baselines.committee=true",
+                                    "baselines.sd_filter=true"]) == 0
+    res = json.loads((run / "results.json").read_text())
+    assert set(res["models"]) >= {"teacher", "sft_gold", "vanilla_kd", "2-stage", "committee",
+                                  "kd_sd_filter"}
+    for m in res["models"].values():
+        assert m["n"] == 6 and 0.0 <= m["chunk_f1"] <= 100.0 and "chunk_f1_mean" in m
+    assert list(res["references"]) == ["most frequent tag", "all O"]
+    assert res["references"]["all O"]["chunk_f1"] == 0.0
+    md = (run / "results.md").read_text()
+    assert "| chunk F1 | chunk F1, sentence mean |" in md and "| most frequent tag |" in md
+    for step in ("teacher_test", "final_1_test", "committee_test"):
+        for r in (json.loads(x) for x in (run / "steps" / step / "labels.jsonl").open()):
+            toks = r["target"].split()
+            assert toks[0::2] == r["words"] and all(
+                t == "O" or t[:2] in ("B-", "I-") for t in toks[1::2]), (step, r)

@@ -207,6 +207,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         **{k: v for k, v in _CRAFT_CPU.items() if k not in ("teacher.schedule", "student.engine")},
         "format": "chunks", "data.max_pool": 300, "data.max_test": 200,
         "teacher.shots": 30, "teacher.n_ctx": 8192,
+        # the committee of the five students votes each word's tag (mckd.teacher.vote)
+        "baselines.committee": True,
     },
     # The paper's settings: 30 random demonstrations per input, whole pool, T5-base students when
     # --init points at a T5-base checkpoint (from scratch: the larger GPU-sized config).
