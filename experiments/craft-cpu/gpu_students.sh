@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The students of experiments/craft-cpu/run-vote on a GPU machine (the device tool's H200: one
 # GPU, 16 cores, python3.12, torch and transformers installed, nothing to download), with
-# experiments/parallel.py: students train on the GPU, CTranslate2 relabels on the CPU (its 4.x
+# mckd.pipeline.parallel: students train on the GPU, CTranslate2 relabels on the CPU (its 4.x
 # wheel cannot load CUDA 13's cuBLAS, see benchmarks/RESULTS.md). The teacher's steps are
 # committed and the teacher model is not needed.
 #
@@ -17,7 +17,7 @@
 #                        by the run)
 #   run-vote.tar.xz      the run directory's committed steps (none of them are re-run)
 # Making the two carries here (git-ignored folders .g1 and .g2 through .git/info/exclude; on a
-# branch where experiments/ holds only parallel.py and this script, so the tree that travels is
+# branch where experiments/ holds only this script, so the tree that travels is
 # ~1.2 MB; 64 MiB a call in all):
 #   G=$(python -c "from mckd.teacher.models import resolve_model; print(resolve_model('smollm2'))")
 #   head -c 64000000 $G > .g1/smollm2.gguf.part-aa; tail -c +64000001 $G > .g2/smollm2.gguf.part-ab
@@ -61,5 +61,5 @@ nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 \
 } > "$OUT/setup.log" 2>&1 || { cat "$OUT/setup.log"; exit 1; }
 cat "$OUT/setup.log"
 export PYTHONPATH=$SITE
-python3 experiments/parallel.py --data data/craft --out experiments/craft-cpu/run-vote \
+python3 -m mckd.pipeline.parallel --data data/craft --out experiments/craft-cpu/run-vote \
   --preset craft-cpu-vote --status "$OUT" "$@" 2>&1 | tee "$OUT/driver.log"

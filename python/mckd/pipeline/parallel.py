@@ -8,7 +8,7 @@ of the run directory names the steps whose inputs are done: those are started ne
 critical path first (stage students and their relabels, then the final students' test labels,
 then the baselines, then the stage students' test labels).
 
-    python experiments/parallel.py --data data/craft --out RUN --preset craft-cpu-vote \\
+    python -m mckd.pipeline.parallel --data data/craft --out RUN --preset craft-cpu-vote \\
         [--train-jobs 3] [--label-jobs 3] [--label-cores 4] [--status DIR] [key=value ...]
 
 The result is the same run directory a sequential `mckd distill` makes (same steps, same
@@ -31,8 +31,8 @@ import tarfile
 import time
 from pathlib import Path
 
-from mckd.config import PRESETS, load_config
-from mckd.pipeline.distiller import Distiller, is_model_step, is_training_step
+from ..config import PRESETS, load_config
+from .distiller import Distiller, is_model_step, is_training_step
 
 
 def priority(step: str) -> tuple:
