@@ -678,19 +678,9 @@ class Distiller:
 
     def _model_rows(self) -> list[tuple[str, str, str | None]]:
         """(results key, test label step, student step) of every row the config reports."""
-        c, b = self.cfg, self.cfg.baselines
-        rows = [("teacher", on_test("teacher"), None)]
-        if b.sft_gold:
-            rows.append(("sft_gold", on_test("sft_gold"), "sft_gold"))
-        if b.vanilla_kd or c.stages == 1:
-            rows.append(("vanilla_kd", on_test(final_student(0)), final_student(0)))
-        if b.sd_filter:
-            rows.append(("kd_sd_filter", on_test("sd_filter"), "sd_filter"))
-        rows += [(f"{k + 1}-stage", on_test(final_student(k)), final_student(k))
-                 for k in range(1, c.stages)]
-        if b.committee:
-            rows.append(("committee", "committee_test", None))
-        return rows
+        from .rows import enabled
+
+        return [(r.key, r.test_step, r.student) for r in enabled(self.cfg)]
 
     def _row(self, step: str, student: str | None) -> dict:
         """Scores of one current label step, naming the label file and the training repairs."""

@@ -7,24 +7,16 @@ from pathlib import Path
 
 from .. import formats
 from ..jsonio import write_json_atomic, write_text_atomic
-
-ROW_NAMES = {
-    "teacher": "few-shot LLM teacher",
-    "sft_gold": "student fine-tuned on the gold examples only",
-    "vanilla_kd": "vanilla KD (1-stage)",
-    "kd_sd_filter": "KD + SD w/ filter",
-    "committee": "committee of the run's students (voted; not in the paper)",
-}
-
+from .rows import ROWS, row_of
 
 def _row_name(key: str) -> str:
-    return ROW_NAMES.get(key) or (f"{key} MCKD" if key.endswith("-stage") else key)
+    r = row_of(key)
+    return r.name if r else key
 
 
 def _order(models: dict) -> list[str]:
-    fixed = [k for k in ("teacher", "sft_gold", "vanilla_kd", "kd_sd_filter") if k in models]
-    stages = sorted((k for k in models if k.endswith("-stage")), key=lambda k: int(k.split("-")[0]))
-    return fixed + stages + [k for k in ("committee",) if k in models]
+    """The table order of the rows results.json holds (rows.py); unknown keys last."""
+    return sorted(models, key=lambda k: (row_of(k).place if row_of(k) else 1000, k))
 
 
 def _columns(fmt: str) -> list[tuple[str, str]]:
@@ -148,10 +140,10 @@ def plot(results: dict, path: Path) -> bool:
         ax.plot(xs, ys, marker="o", color="C0", label="MCKD final student")
         for x, y in zip(xs, ys):
             ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center")
-    for key, color, style in (("teacher", "C3", "--"), ("sft_gold", "C2", ":"),
-                              ("kd_sd_filter", "C4", "-."), ("committee", "C1", "-.")):
-        if key in models and models[key].get(metric) is not None:
-            ax.axhline(models[key][metric], color=color, linestyle=style, label=_row_name(key))
+    for row in ROWS:
+        if row.line and row.key in models and models[row.key].get(metric) is not None:
+            ax.axhline(models[row.key][metric], color=row.line[0], linestyle=row.line[1],
+                       label=row.name)
     refs = results.get("references") or {}
     ref = next(iter(refs), None)  # the strongest trivial reference comes first
     if ref is not None and refs[ref].get(metric) is not None:
