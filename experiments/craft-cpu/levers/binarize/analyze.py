@@ -18,14 +18,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "stage_vote"))
-sys.path.insert(0, str(HERE.parent / "self_consistency"))
-from analyze import ROOT, STEPS, by_id, paper_f1  # noqa: E402
+sys.path.insert(0, str(HERE.parent))
+from common import ROOT, STEPS, brackets, by_id, paper_f1  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import read_jsonl, write_json_atomic  # noqa: E402
 from mckd.metrics.spans import spans  # noqa: E402
 from mckd.teacher.vote import render_unlabeled  # noqa: E402
-from run import brackets  # noqa: E402  (levers/self_consistency's bracket counts)
 
 PREDICTIONS = STEPS.parent / "predictions"
 TEST_ROWS = ("teacher", "vanilla_kd", "3-stage", "sft_gold", "committee")

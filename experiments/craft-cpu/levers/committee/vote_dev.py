@@ -20,16 +20,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[3]
-sys.path.insert(0, str(HERE.parent / "prompt"))
-sys.path.insert(0, str(HERE.parent / "stage_vote"))
+sys.path.insert(0, str(HERE.parent))
 
-from analyze import COMMITTEES, by_id, paper_f1, vote  # noqa: E402  (stage_vote's: the pipeline's vote rule)
+from common import RUN_COMMITTEE, STEPS, by_id, paper_f1, sentences, vote  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import read_jsonl, write_json_atomic, write_jsonl_atomic  # noqa: E402
-from run import sentences  # noqa: E402  (prompt levers' dev sample)
 
-STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
-MEMBERS = COMMITTEES[-1]  # the run's own
+MEMBERS = RUN_COMMITTEE  # the run's own
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 

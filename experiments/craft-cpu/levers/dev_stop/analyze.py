@@ -16,13 +16,11 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "gold_anchor"))
-sys.path.insert(0, str(HERE.parent / "self_consistency"))
-from vote import ROOT, STEPS, mean, per, raw_trees  # noqa: E402
+sys.path.insert(0, str(HERE.parent))
+from common import ROOT, STEPS, brackets, mean, per, raw_trees  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import write_json_atomic  # noqa: E402
 from mckd.metrics import paired_gain  # noqa: E402
-from run import brackets  # noqa: E402  (levers/self_consistency's bracket counts)
 
 STUDENT = ROOT / "runs/craft-vote-s1A-dev_stop/student/mckd_student.json"
 

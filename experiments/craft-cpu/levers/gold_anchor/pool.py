@@ -10,15 +10,16 @@ teacher's vote) and the stage vote's (teacher's passes + student B's relabels). 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from vote import STEPS, mean, outputs, per, quarters, raw_trees, vote
-from mckd.data import load_split
-from mckd.jsonio import write_json_atomic
-from mckd.metrics import paired_gain
-from mckd.metrics.spans import span_f1
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from common import STEPS, mean, outputs, per, quarters, raw_trees, vote  # noqa: E402
+from mckd.data import load_split  # noqa: E402
+from mckd.jsonio import write_json_atomic  # noqa: E402
+from mckd.metrics import paired_gain  # noqa: E402
+from mckd.metrics.spans import span_f1  # noqa: E402
 
 
 def main() -> dict:

@@ -18,58 +18,34 @@ errors are its own. Two questions, on the run-vote test split, raw outputs, pape
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 from pathlib import Path
 
-from mckd.data import load_split
-from mckd.jsonio import read_jsonl, write_json_atomic
-from mckd.metrics import paired_gain, score
-from mckd.metrics.spans import span_f1
-from mckd.teacher.vote import consensus
-
-ROOT = Path(__file__).resolve().parents[4]
 HERE = Path(__file__).resolve().parent
-STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
+sys.path.insert(0, str(HERE.parent))
+from common import (  # noqa: E402
+    ROOT,
+    RUN_COMMITTEE,
+    STEPS,
+    mean,
+    outputs,
+    per,
+    quarters,
+    raw_trees,
+    vote,
+)
+from mckd.data import load_split  # noqa: E402
+from mckd.jsonio import write_json_atomic  # noqa: E402
+from mckd.metrics import paired_gain  # noqa: E402
+from mckd.metrics.spans import span_f1  # noqa: E402
+
 # the SFT-on-gold students: this lever's (levers/pool_size, seed 100) and the run's own row once
 # it trains as long (baselines.sft_gold_epochs, seed 7)
 SFT = {"seed_100": HERE.parent / "pool_size/examples_50.jsonl",
        "run_seed_7": STEPS / "sft_gold_test/labels.jsonl"}
-COMMITTEE = ["final_2", "s1_A", "s1_B", "s2_A", "s2_B"]  # baselines.committee: shipped one first
+COMMITTEE = RUN_COMMITTEE
 TEACHER_T, COMMITTEE_T = 0.2, 0.1
 SENSITIVITY = (0.0, 0.1, 0.2, 0.3, 0.4)
-
-
-def outputs(path: Path) -> dict[str, dict]:
-    return {r["id"]: r for r in read_jsonl(path)}
-
-
-def raw_trees(path: Path) -> dict[str, str]:
-    """The raw output of each record, by id."""
-    return {r["id"]: r["output"] for r in read_jsonl(path)}
-
-
-def per(gold: dict, ids: list[str], trees: list[str]) -> list[float | None]:
-    """Each sentence's paper F1 (None where the metric leaves it out), in the order of `ids`."""
-    return score([gold[i] for i in ids], [{"id": i, "output": t} for i, t in zip(ids, trees)],
-                 "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
-
-
-def mean(xs: list[float | None]) -> float:
-    return round(statistics.mean(x for x in xs if x is not None), 2)
-
-
-def quarters(ids: list[str], agree: dict[str, float]) -> list[list[str]]:
-    """`ids` in four groups by rising `agree` (the last takes the remainder)."""
-    order = sorted(ids, key=lambda i: agree[i])
-    q = len(order) // 4
-    return [order[k * q:(k + 1) * q if k < 3 else len(order)] for k in range(4)]
-
-
-def vote(trees: list[str], words: list[str], threshold: float) -> str:
-    """As the pipeline votes: where no voter wrote a tree over the words, the first one's stands."""
-    tree, _ = consensus(trees, words, threshold)
-    return trees[0] if tree is None else tree
 
 
 def main(data: str = "data/craft") -> dict:

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
-from vote import COMMITTEE, STEPS, mean, outputs, per, run_sft_is_current, raw_trees, vote
-from mckd.data import load_split
-from mckd.jsonio import read_jsonl, write_json_atomic
-from mckd.metrics import paired_gain
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from common import STEPS, mean, outputs, per, raw_trees, vote  # noqa: E402
+from common import RUN_COMMITTEE as COMMITTEE  # noqa: E402
+from mckd.data import load_split  # noqa: E402
+from mckd.jsonio import read_jsonl, write_json_atomic  # noqa: E402
+from mckd.metrics import paired_gain  # noqa: E402
+from vote import run_sft_is_current  # noqa: E402  (this lever's own)
 ROOT = HERE.parents[3]
 LEVERS = HERE.parent
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4)

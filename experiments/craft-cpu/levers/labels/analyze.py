@@ -18,13 +18,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "stage_vote"))
-sys.path.insert(0, str(HERE.parent / "self_consistency"))
-from analyze import ROOT, THRESHOLD, by_id, paper_f1, vote  # noqa: E402  (the pipeline's vote rule)
+sys.path.insert(0, str(HERE.parent))
+from common import ROOT, brackets, by_id, paper_f1, vote  # noqa: E402
+from common import TEACHER_THRESHOLD as THRESHOLD  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import write_json_atomic  # noqa: E402
 from mckd.metrics.spans import span_f1  # noqa: E402
-from run import brackets  # noqa: E402  (levers/self_consistency's bracket counts)
 
 
 def medoid(trees: list[str]) -> str:

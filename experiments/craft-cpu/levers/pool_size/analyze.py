@@ -21,16 +21,16 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import sys
 from pathlib import Path
 
-from mckd.data import load_split
-from mckd.jsonio import read_jsonl, write_json_atomic
-from mckd.metrics import paired_gain, score
-from mckd.metrics.spans import span_f1
-
-ROOT = Path(__file__).resolve().parents[4]
 HERE = Path(__file__).resolve().parent
-STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
+sys.path.insert(0, str(HERE.parent))
+from common import ROOT, STEPS, mean, per  # noqa: E402
+from mckd.data import load_split  # noqa: E402
+from mckd.jsonio import read_jsonl, write_json_atomic  # noqa: E402
+from mckd.metrics import paired_gain  # noqa: E402
+from mckd.metrics.spans import span_f1  # noqa: E402
 TARGET_OVER_TEACHER = 7.5  # issue 9: 3-stage MCKD >= teacher + 7.5 paper F1
 
 # (labels, pool sentences, name, where the raw test outputs are)
@@ -49,13 +49,7 @@ POINTS = [
 
 
 def per_sentence(gold: dict, outputs: dict[str, str], ids: list[str]) -> list[float | None]:
-    return score([gold[i] for i in ids], [{"id": i, "output": outputs[i]} for i in ids],
-                 "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
-
-
-def mean(xs: list[float | None]) -> float:
-    """Paper F1: the mean over the sentences the metric scores."""
-    return round(statistics.mean(x for x in xs if x is not None), 2)
+    return per(gold, ids, [outputs[i] for i in ids])
 
 
 def fit(xs: list[float], ys: list[float]) -> tuple[float, float, float | None]:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -36,18 +35,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[3]
 RUN = REPO / "experiments" / "craft-cpu" / "run"
+sys.path.insert(0, str(HERE.parent))
+from common import sentences  # noqa: E402
 INSTRUCTION = ("Parse each sentence into its constituency tree. Write every word in brackets, "
                "( word ), in the order given, and put one more pair of brackets around the words "
                "of each phrase: noun phrases, verb phrases, prepositional phrases, clauses. "
                "Never add, drop or change a word.")
-
-
-def sentences(n: int, seed: int) -> list[dict]:
-    """N dev sentences of 20-30 words, sampled with `seed`, in id order."""
-    from mckd.data import load_split
-
-    band = [r for r in load_split(REPO / "data" / "craft", "dev") if 20 <= len(r["words"]) <= 30]
-    return sorted(random.Random(seed).sample(band, min(n, len(band))), key=lambda r: r["id"])
 
 
 def teacher_pass(name: str, tests, demos, out_dir: Path, args, **kw) -> tuple[list[dict], dict]:

@@ -32,13 +32,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[3]
-sys.path.insert(0, str(HERE.parent / "stage_vote"))
+sys.path.insert(0, str(HERE.parent))
 
-from analyze import by_id, paired_gain, paper_f1, vote  # noqa: E402  (the pipeline's vote rule)
+from common import brackets, by_id, paired_gain, paper_f1, vote  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic  # noqa: E402
 
-STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
+from common import STEPS  # noqa: E402
 DEV_INPUTS = HERE.parent / "committee" / "dev_inputs.jsonl"  # the prompt levers' 200 dev sentences
 WORK = ROOT / "runs/self-consistency"
 TEMPERATURE = 0.7  # teacher.vote_temperature
@@ -64,19 +64,6 @@ def _label(student: str, split: str, name: str, temperature: float, seed: int) -
         write_json_atomic(timing, secs)
         write_jsonl_atomic(keep, [{"id": r["id"], "output": r["output"]} for r in read_jsonl(out)])
     return {r["id"]: r["output"] for r in read_jsonl(keep)}
-
-
-def brackets(gold: dict, outputs: dict[str, str]) -> dict:
-    """Spans of >= 2 words (punctuation kept, unlike paper F1) a sentence, and their micro
-    precision / recall against the gold: does a vote add brackets a student lacks?"""
-    from mckd.metrics.spans import spans
-
-    n = pred = hit = ref = 0
-    for i, out in outputs.items():
-        got, want = spans(out) or set(), spans(gold[i]["targets"]["unlabeled"])
-        n, pred, ref, hit = n + 1, pred + len(got), ref + len(want), hit + len(got & want)
-    return {"per_sentence": round(pred / n, 1), "gold_per_sentence": round(ref / n, 1),
-            "precision": round(100 * hit / pred, 1), "recall": round(100 * hit / ref, 1)}
 
 
 def _greedy(student: str, split: str) -> dict:

@@ -24,11 +24,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "gold_anchor"))
-sys.path.insert(0, str(HERE.parent / "self_consistency"))
+sys.path.insert(0, str(HERE.parent))
 
-from run import brackets  # noqa: E402
-from vote import ROOT, STEPS, mean, outputs, per, raw_trees, vote  # noqa: E402
+from common import ROOT, STEPS, brackets, mean, outputs, per, raw_trees, vote  # noqa: E402
 from mckd.data import load_split  # noqa: E402
 from mckd.jsonio import write_json_atomic  # noqa: E402
 from mckd.metrics import paired_gain  # noqa: E402

@@ -25,9 +25,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "gold_anchor"))
+sys.path.insert(0, str(HERE.parent))
 
-from vote import STEPS, outputs, quarters, raw_trees, vote  # noqa: E402
+from common import STEPS, outputs, quarters, raw_trees, vote  # noqa: E402
 from mckd.jsonio import write_jsonl_atomic  # noqa: E402
 from mckd.metrics.spans import span_f1  # noqa: E402
 

@@ -17,28 +17,24 @@ import json
 import sys
 from pathlib import Path
 
-from mckd.data import load_split
-from mckd.jsonio import read_jsonl, write_json_atomic
-from mckd.metrics import paired_gain as metrics_paired_gain, score
-from mckd.teacher.vote import consensus
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import (  # noqa: E402
+    ROOT,
+    RUN_COMMITTEE,
+    STEPS,
+    TEACHER_THRESHOLD,
+    by_id,
+    paired_gain,
+    paper_f1,
+    vote,
+)
+from mckd.data import load_split  # noqa: E402
+from mckd.jsonio import write_json_atomic  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[4]
-STEPS = ROOT / "experiments/craft-cpu/run-vote/steps"
-THRESHOLD = 0.2  # the teacher's (teacher.vote_threshold in the craft-cpu-vote preset)
-# the four students of the third session, and the run's own committee (baselines.committee: the
-# shipped 3-stage student first, then every stage student)
-COMMITTEES = (["s1_A", "s1_B", "s2_A", "final_1"], ["final_2", "s1_A", "s1_B", "s2_A", "s2_B"])
+THRESHOLD = TEACHER_THRESHOLD
+# the four students of the third session, and the run's own committee
+COMMITTEES = (["s1_A", "s1_B", "s2_A", "final_1"], RUN_COMMITTEE)
 SENSITIVITY = (0.0, THRESHOLD, 0.25, 0.4, 0.5)
-
-
-def by_id(step: str) -> dict[str, dict]:
-    return {r["id"]: r for r in read_jsonl(STEPS / step / "labels.jsonl")}
-
-
-def vote(trees: list[str], words: list[str], threshold: float) -> str:
-    """As the pipeline votes: where no voter wrote a tree over the words, the first one's stands."""
-    tree, _ = consensus(trees, words, threshold)
-    return trees[0] if tree is None else tree
 
 
 def right_branching(words: list[str]) -> str:
@@ -46,20 +42,6 @@ def right_branching(words: list[str]) -> str:
     for w in reversed(words[:-1]):
         tree = f"( ( {w} ) {tree} )"
     return tree
-
-
-def paper_f1(gold: dict, ids: list[str], outputs: list[str]) -> float:
-    preds = [{"id": i, "output": o} for i, o in zip(ids, outputs)]
-    return round(score([gold[i] for i in ids], preds, "unlabeled")["paper_f1"], 2)
-
-
-def paired_gain(gold: dict, ids: list[str], outputs: list[str], base: list[str]) -> dict:
-    """Mean per-sentence paper F1 of `outputs` minus `base`'s, with its standard error."""
-    def per(trees: list[str]) -> list[float | None]:
-        return score([gold[i] for i in ids], [{"id": i, "output": o} for i, o in zip(ids, trees)],
-                     "unlabeled", per_sentence=True)["paper_f1_per_sentence"]
-
-    return metrics_paired_gain(per(outputs), per(base))
 
 
 def main(data: str = "data/craft") -> dict:
