@@ -330,21 +330,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-    rank, world, local_rank = _dist_env()
+    rank, world, local_rank, dist, device = _place(cfg, torch)
     distributed = world > 1
-    dist = None
-    if distributed:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            backend = "nccl" if (cfg.device != "cpu" and torch.cuda.is_available()) else "gloo"
-            dist.init_process_group(backend)
-    device = _device(cfg.device, torch, local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    else:
-        _return_freed_memory()
-    _set_threads(cfg, device, torch)
 
     # --- finished already, resuming, or new --------------------------------------------------
     recs = prepare_records(records, cfg.format)
@@ -387,21 +374,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
                                for r, s, t in zip(recs, src, tgt)])
     from .models import param_count
 
-    raw_model = _model(cfg, tok, torch)
-    raw_model.to(device)
-    recompute = cfg.grad_checkpoint == "on" or (cfg.grad_checkpoint == "auto" and bool(tok.causal)
-                                                and device.type == "cpu")
-    if recompute:  # same gradients, activations recomputed layer by layer in the backward pass
-        if hasattr(raw_model, "activation_checkpointing_enable"):  # transformers >= 5
-            raw_model.activation_checkpointing_enable({"use_reentrant": False})
-        else:
-            raw_model.gradient_checkpointing_enable({"use_reentrant": False})
+    raw_model, model, recompute = _build(cfg, tok, device, local_rank, distributed, torch)
     n_params = param_count(raw_model)
-    model = raw_model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        model = DDP(raw_model, device_ids=[local_rank] if device.type == "cuda" else None)
 
     lengths = [len(s) + len(t) for s, t in zip(src, tgt)]
     n_batches = len(make_batches(lengths, cfg.batch_size, cfg.bucket, cfg.seed, 0)) // world
@@ -531,42 +505,15 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         msg = (f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_loss:.4f} ({time.time() - t0:.1f}s, "
                + ", ".join(f"{k[:-3].replace('_', ' ')} {v:,} MB" for k, v in mem.items()) + ")")
 
-        stop_now = False
-        if cfg.stop == "fidelity":  # the paper's rule: stop when training fidelity stops moving
-            f1 = measure_fidelity(raw_model, tok, recs, bound, device, fid_ids) if rank == 0 else None
-            if distributed:
-                box = [f1]
-                dist.broadcast_object_list(box, src=0)
-                f1 = box[0]
-            fidelity.append(round(f1, 3))
-            history[-1]["fidelity"] = round(f1, 3)
-            msg += f", training fidelity F1 {f1:.2f}"
-            p = cfg.fidelity_patience
-            if len(fidelity) > p and all(abs(fidelity[-i] - fidelity[-i - 1]) < cfg.fidelity_delta
-                                         for i in range(1, p + 1)):
-                stop_now = True
-                stopped_by = "fidelity"
-        if cfg.stop == "dev":  # early stopping on held-out labeled records: keep the best epoch
-            f1 = measure_dev(raw_model, tok, dev, bound, device, cfg.format) if rank == 0 else None
-            if distributed:
-                box = [f1]
-                dist.broadcast_object_list(box, src=0)
-                f1 = box[0]
-            history[-1]["dev_f1"] = round(f1, 3)
-            msg += f", dev F1 {f1:.2f}"
-            if rank == 0 and (best is None or f1 > best["f1"]):
-                best = {"f1": round(f1, 3), "epoch": epoch + 1,
-                        "model": {k: v.detach().clone() for k, v in raw_model.state_dict().items()}}
-            if distributed:
-                box = [best["epoch"] if rank == 0 else None]
-                dist.broadcast_object_list(box, src=0)
-                best_epoch = box[0]
-            else:
-                best_epoch = best["epoch"]
-            if epoch + 1 - best_epoch >= cfg.dev_patience:
-                stop_now = True
-                stopped_by = "dev"
-        _say(cfg, rank, msg)
+        stop_now, best, note = _stop_rule(cfg, raw_model, tok, epoch, history, fidelity, best,
+                                          lambda: measure_fidelity(raw_model, tok, recs, bound,
+                                                                   device, fid_ids),
+                                          lambda: measure_dev(raw_model, tok, dev, bound, device,
+                                                              cfg.format),
+                                          rank, dist if distributed else None)
+        if stop_now:
+            stopped_by = cfg.stop
+        _say(cfg, rank, msg + note)
         epochs_this_run += 1
         if rank == 0:
             last_save = checkpoint(epoch + 1, None)
@@ -586,33 +533,10 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         from ..jsonio import honour_umask
 
         honour_umask(out)  # transformers writes model.safetensors 0600 through a temp file
-        import platform
-
-        import transformers
-
-        meta = {
-            "fingerprint": fingerprint,
-            "format": cfg.format, "leaves": tok.leaves, "tokenizer_kind": tok.kind,
-            "arch": None if cfg.init else cfg.arch, "init": cfg.init or None,
-            "model_type": raw_model.config.model_type, "params": n_params,
-            "train_config": asdict(cfg), "records": len(recs), "skipped_records": skipped,
-            "epochs_run": len(history), "steps": step, "stopped_by": stopped_by,
-            "history": history, "fidelity": fidelity,
-            **({"dev": {"records": len(dev), "best_epoch": best["epoch"], "best_f1": best["f1"]}}
-               if best is not None else {}),
-            "seconds_this_run": round(time.time() - t_start, 1),
-            "seeds": {"model_init_and_dropout": cfg.seed, "batch_order": f"{cfg.seed}+epoch",
-                      "fidelity_sample": cfg.seed + 5, "probes": cfg.seed + 17},
-            "length_bound": bound,
-            "min_new_tokens": 1 if getattr(raw_model.config, "decoder_start_token_id", None)
-            == tok.eos_id else 0,
-            "probes": probes(recs, cfg.seed),
-            "ddp": ddp_check,
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                         "python": platform.python_version()},
-        }
-        if tok.causal:  # T5/BART students keep the meta they always had (no key = seq2seq)
-            meta["student_kind"] = "causal"
+        meta = _student_meta(cfg, tok, raw_model, torch, fingerprint=fingerprint,
+                             params=n_params, records=recs, skipped=skipped, history=history,
+                             step=step, stopped_by=stopped_by, fidelity=fidelity, best=best,
+                             dev=dev, seconds=time.time() - t_start, bound=bound, ddp=ddp_check)
         from ..jsonio import write_json_atomic
 
         write_json_atomic(meta_path, meta)  # written last: its presence means "finished"
@@ -622,6 +546,113 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     if distributed:
         dist.barrier()
     return out
+
+
+def _place(cfg: TrainConfig, torch):
+    """(rank, world, local rank, torch.distributed or None, device): where this process trains;
+    joins the process group under torchrun."""
+    rank, world, local_rank = _dist_env()
+    dist = None
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            backend = "nccl" if (cfg.device != "cpu" and torch.cuda.is_available()) else "gloo"
+            dist.init_process_group(backend)
+    device = _device(cfg.device, torch, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    else:
+        _return_freed_memory()
+    _set_threads(cfg, device, torch)
+    return rank, world, local_rank, dist, device
+
+
+def _build(cfg: TrainConfig, tok, device, local_rank: int, distributed: bool, torch):
+    """(the model, the module the loop calls: DDP-wrapped under torchrun, whether activations
+    are recomputed in the backward pass: grad_checkpoint=on, or auto for causal students on a
+    CPU, where they were most of the memory)."""
+    raw_model = _model(cfg, tok, torch)
+    raw_model.to(device)
+    recompute = cfg.grad_checkpoint == "on" or (cfg.grad_checkpoint == "auto" and bool(tok.causal)
+                                                and device.type == "cpu")
+    if recompute:  # same gradients, activations recomputed layer by layer
+        if hasattr(raw_model, "activation_checkpointing_enable"):  # transformers >= 5
+            raw_model.activation_checkpointing_enable({"use_reentrant": False})
+        else:
+            raw_model.gradient_checkpointing_enable({"use_reentrant": False})
+    model = raw_model
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(raw_model, device_ids=[local_rank] if device.type == "cuda" else None)
+    return raw_model, model, recompute
+
+
+def _stop_rule(cfg: TrainConfig, raw_model, tok, epoch: int, history: list, fidelity: list,
+               best: dict | None, fidelity_f1, dev_f1, rank: int, dist) -> tuple[bool, dict | None, str]:
+    """After an epoch: (stop now, the best epoch so far, what to add to its log line) by the
+    stop rule. stop=fidelity (the paper's): stop when training fidelity stops moving;
+    stop=dev: early stopping on held-out labeled records, keeping the best epoch's weights.
+    Rank 0 measures; under DDP (`dist`) the others are told."""
+    def on_all_ranks(value):
+        if dist is None:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    if cfg.stop == "fidelity":
+        f1 = on_all_ranks(fidelity_f1() if rank == 0 else None)
+        fidelity.append(round(f1, 3))
+        history[-1]["fidelity"] = round(f1, 3)
+        p = cfg.fidelity_patience
+        stop = len(fidelity) > p and all(abs(fidelity[-i] - fidelity[-i - 1]) < cfg.fidelity_delta
+                                         for i in range(1, p + 1))
+        return stop, best, f", training fidelity F1 {f1:.2f}"
+    if cfg.stop == "dev":
+        f1 = on_all_ranks(dev_f1() if rank == 0 else None)
+        history[-1]["dev_f1"] = round(f1, 3)
+        if rank == 0 and (best is None or f1 > best["f1"]):
+            best = {"f1": round(f1, 3), "epoch": epoch + 1,
+                    "model": {k: v.detach().clone() for k, v in raw_model.state_dict().items()}}
+        best_epoch = on_all_ranks(best["epoch"] if rank == 0 else None)
+        return epoch + 1 - best_epoch >= cfg.dev_patience, best, f", dev F1 {f1:.2f}"
+    return False, best, ""
+
+
+def _student_meta(cfg: TrainConfig, tok, raw_model, torch, *, fingerprint, params, records, skipped,
+                  history, step, stopped_by, fidelity, best, dev, seconds, bound, ddp) -> dict:
+    """What a finished student's mckd_student.json says: how it was trained, on what, how it
+    stopped, its seeds and length bound, and the versions that trained it."""
+    import platform
+
+    import transformers
+
+    meta = {
+        "fingerprint": fingerprint,
+        "format": cfg.format, "leaves": tok.leaves, "tokenizer_kind": tok.kind,
+        "arch": None if cfg.init else cfg.arch, "init": cfg.init or None,
+        "model_type": raw_model.config.model_type, "params": params,
+        "train_config": asdict(cfg), "records": len(records), "skipped_records": skipped,
+        "epochs_run": len(history), "steps": step, "stopped_by": stopped_by,
+        "history": history, "fidelity": fidelity,
+        **({"dev": {"records": len(dev), "best_epoch": best["epoch"], "best_f1": best["f1"]}}
+           if best is not None else {}),
+        "seconds_this_run": round(seconds, 1),
+        "seeds": {"model_init_and_dropout": cfg.seed, "batch_order": f"{cfg.seed}+epoch",
+                  "fidelity_sample": cfg.seed + 5, "probes": cfg.seed + 17},
+        "length_bound": bound,
+        "min_new_tokens": 1 if getattr(raw_model.config, "decoder_start_token_id", None)
+        == tok.eos_id else 0,
+        "probes": probes(records, cfg.seed),
+        "ddp": ddp,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "python": platform.python_version()},
+    }
+    if tok.causal:  # T5/BART students keep the meta they always had (no key = seq2seq)
+        meta["student_kind"] = "causal"
+    return meta
 
 
 class _nullctx:
