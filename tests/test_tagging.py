@@ -9,7 +9,7 @@ from conlleval_port import counts as conll_counts
 from conlleval_port import f1 as conll_f1
 
 from mckd import formats
-from mckd.chunks import chunk_tags, interleave, repair_tags, tags_of
+from mckd.chunks import chunk_tags, gold_target, interleave, repair_tags, tags_of
 from mckd.errors import MckdError
 from mckd.metrics.text import chunks, tag_scores
 from mckd.teacher.constraint import TagGrammar, VocabIndex
@@ -93,10 +93,10 @@ def test_every_tree_of_the_corpora_gets_one_bio_valid_tag_per_word(shared_data, 
 def test_format_targets_come_from_the_gold_tree_or_the_record():
     tree = "(S (NP (DT The) (NN dog)) (VP (VBD ran)))"
     rec = {"id": "a", "words": ["The", "dog", "ran"], "gold": tree, "targets": {"unlabeled": "x"}}
-    assert formats.get("chunks").gold_target(rec) == "The B-NP dog I-NP ran B-VP"
-    assert formats.get("basenp").gold_target(rec) == "The B-NP dog I-NP ran O"
+    assert gold_target(rec, "chunks") == "The B-NP dog I-NP ran B-VP"
+    assert gold_target(rec, "basenp") == "The B-NP dog I-NP ran O"
     own = {"id": "b", "source": "fly to boston", "target": "fly O to O boston B-to"}
-    assert formats.get("chunks").gold_target(own) == own["target"]  # imported tag data
+    assert gold_target(own, "chunks") == own["target"]  # imported tag data
     with pytest.raises(MckdError, match="unknown format"):
         formats.get("iob")
 
@@ -238,7 +238,7 @@ def test_teacher_writes_valid_chunk_tags(tmp_path, small_teacher, craft_dir):
     s = run_teacher(small_teacher, demos, inputs, out, cfg)
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 3 and s["valid"] == 3
-    g = TagGrammar.from_targets("chunks", [formats.get("chunks").gold_target(d) for d in demos])
+    g = TagGrammar.from_targets("chunks", [gold_target(d, "chunks") for d in demos])
     for r, x in zip(rows, inputs):
         assert r["valid"] and r["output"] == r["target"] and g.valid(x["words"], r["target"])
 
@@ -255,7 +255,7 @@ def test_demos_whose_tags_do_not_fit_their_words_are_named(tmp_path, small_teach
 
 # ------------------------------------------------------------------ voting
 def test_tags_vote_word_by_word_and_invalid_outputs_abstain():
-    from mckd.teacher.vote import consensus_tags
+    from mckd.teacher.vote import consensus_tags, vote
 
     w = ["the", "dog", "ran"]
     outs = ["the B-NP dog I-NP ran B-VP", "the B-NP dog B-NP ran B-VP", "the O dog I-NP ran O",
@@ -265,9 +265,9 @@ def test_tags_vote_word_by_word_and_invalid_outputs_abstain():
     # above the threshold only: two votes of four are 0.5
     assert consensus_tags(outs, w, 0.5)[0] == "the O dog O ran O"
     assert consensus_tags(["x"], w, 0.2) == (None, 0)
-    assert formats.get("chunks").vote(outs, w, 0.2) == (got, 3)
+    assert vote("chunks", outs, w, 0.2) == (got, 3)
     with pytest.raises(MckdError, match="cannot vote"):
-        formats.get("labeled").vote(outs, w, 0.2)
+        vote("labeled", outs, w, 0.2)
 
 
 # ------------------------------------------------------------------ students write tags

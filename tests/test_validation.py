@@ -38,7 +38,7 @@ from mckd.errors import MckdError
     ("data.max_words=-3", r"data\.max_words must be >= 0"),
     ("data.min_words=0", r"data\.min_words must be >= 1"),
     ("stages=0", r"stages must be >= 1"),
-    ("format=xml", r"format='xml' is not one of unlabeled, labeled, skeleton, text"),
+    ("format=xml", r"format='xml' is not one of unlabeled, labeled, skeleton, chunks, basenp, text"),
     ("quantization=int4", r"quantization='int4' is not one of"),
     ("studnt.epochs=3", r"unknown setting 'studnt\.epochs' \(did you mean student\.epochs\?\)"),
 ])

@@ -109,6 +109,25 @@ def _base_np(spans: list[tuple[str, int, int]], n: int) -> list[str]:
     return out
 
 
+def bio_ok(prev: str | None, tag: str) -> bool:
+    """Whether `tag` may follow a word tagged with chunk type `prev` (None: O or the start):
+    I-X continues a chunk of type X only."""
+    return not tag.startswith("I-") or tag[2:] == prev
+
+
+def gold_target(rec: dict, fmt: str) -> str | None:
+    """A gold record's target in format `fmt`, or None where it has none: `targets[fmt]`; for a
+    tag format on a treebank record, the chunks of its gold tree (derived on reading, so imported
+    data stays as it was); else the record's `target`."""
+    from . import formats
+
+    if fmt in rec.get("targets", {}):
+        return rec["targets"][fmt]
+    if formats.get(fmt).tags and rec.get("gold"):
+        return chunk_target(rec["gold"], fmt)
+    return rec.get("target")
+
+
 def interleave(words: list[str], tags: list[str]) -> str:
     """`w1 t1 w2 t2 ...`, the target notation of the tagging formats."""
     if len(words) != len(tags):

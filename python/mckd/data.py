@@ -269,7 +269,9 @@ def _target(rec: dict, fmt: str, where: str):
     if not isinstance(rec.get("targets", {}), dict):
         raise MckdError(f"{where}: `targets` is not an object")
     try:
-        t = formats.get(fmt).gold_target(rec)
+        from .chunks import gold_target
+
+        t = gold_target(rec, fmt)
     except (MckdError, ValueError) as e:
         raise MckdError(f"{where}: gold tree does not parse ({e})") from None
     if t is not None and not isinstance(t, str):

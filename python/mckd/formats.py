@@ -9,8 +9,11 @@ A format is what a model writes for one input and how it is read back and scored
   (`mckd.chunks`), on imported tag data the record's own tags;
 - "text" is any token sequence, unconstrained, scored by exact match, token and chunk F1.
 
-`get(name)` gives a format's facts; a new format is one entry in `_REGISTRY` and its grammar
-class. Importing this imports nothing.
+`get(name)` gives a format's facts. What a format does lives with the code of its concern, each
+dispatching on these facts: its targets (`mckd.chunks.gold_target`), its grammar
+(`mckd.teacher.constraint.grammar_for_format`), its vote (`mckd.teacher.vote.vote`), its metrics
+(`mckd.metrics.score`). A new format is one entry in `_REGISTRY` plus those. Importing this
+imports nothing.
 """
 
 from __future__ import annotations
@@ -43,42 +46,11 @@ class Format:
         """Whether decoding can be held to the format's language (a grammar exists)."""
         return self.kind in ("tree", "tags")
 
-    def gold_target(self, rec: dict) -> str | None:
-        """A gold record's target in this format, or None where it has none."""
-        if self.name in rec.get("targets", {}):
-            return rec["targets"][self.name]
-        if self.tags and rec.get("gold"):  # a treebank record: its chunks, derived on reading
-            from .chunks import chunk_target
-
-            return chunk_target(rec["gold"], self.name)
-        return rec.get("target")
-
     @property
     def votes(self) -> bool:
         """Whether several outputs of one input can vote (mckd.teacher.vote): unlabeled trees by
         their spans, tags word by word; labels of labeled trees have no consensus rule."""
         return self.name == "unlabeled" or self.tags
-
-    def vote(self, outputs: list[str], words: list[str], threshold: float):
-        """(consensus, usable outputs): see mckd.teacher.vote.consensus / consensus_tags."""
-        from .errors import MckdError
-        from .teacher.vote import consensus, consensus_tags
-
-        if not self.votes:
-            raise MckdError(f"format {self.name!r}: outputs cannot vote (unlabeled trees and "
-                            "tag formats can)")
-        return (consensus_tags if self.tags else consensus)(outputs, words, threshold)
-
-    def grammar(self, targets: list[str]):
-        """The constrained-decoding grammar with the labels of the gold `targets` (teacher), or
-        None for a format without one."""
-        from .teacher.constraint import TagGrammar, TreeGrammar
-
-        if self.tree:
-            return TreeGrammar.from_targets(self.name, targets)
-        if self.tags:
-            return TagGrammar.from_targets(self.name, targets)
-        return None
 
 
 _TREE_METRIC = ("paper_f1", "paper F1")

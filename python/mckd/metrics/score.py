@@ -86,7 +86,9 @@ def score(gold_records: list[dict], predictions: list[dict], fmt: str,
     if kind.tags:
         from .text import tag_scores
 
-        res = tag_scores([kind.gold_target(gold[i]) for i in ids],
+        from ..chunks import gold_target
+
+        res = tag_scores([gold_target(gold[i], fmt) for i in ids],
                          [raw_output(pred[i]) for i in ids],
                          [gold[i].get("words") or gold[i]["source"].split() for i in ids])
         if not per_sentence:
@@ -263,7 +265,7 @@ def reference_tags(words: list[str], kind: str, demos: list[dict], fmt: str) -> 
     gold demonstrations (O for a word they do not hold)."""
     from collections import Counter
 
-    from ..chunks import interleave
+    from ..chunks import gold_target, interleave
 
     if kind == "all O":
         return interleave(words, ["O"] * len(words))
@@ -271,7 +273,7 @@ def reference_tags(words: list[str], kind: str, demos: list[dict], fmt: str) -> 
         raise MckdError(f"unknown tag reference {kind!r} (known: {', '.join(TAG_REFERENCE_KINDS)})")
     seen: dict[str, Counter] = {}
     for d in demos:
-        toks = formats.get(fmt).gold_target(d).split()
+        toks = gold_target(d, fmt).split()
         for w, t in zip(toks[0::2], toks[1::2]):
             seen.setdefault(w, Counter())[t] += 1
     best = {w: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for w, c in seen.items()}

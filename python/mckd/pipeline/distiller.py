@@ -84,7 +84,9 @@ def _strip(rec: dict) -> dict:
 
 
 def _gold_target(rec: dict, fmt: str) -> str:
-    t = formats.get(fmt).gold_target(rec)
+    from ..chunks import gold_target
+
+    t = gold_target(rec, fmt)
     if t is not None:
         return t
     raise MckdError(f"record {rec.get('id')}: no gold target for format {fmt!r}")
@@ -651,6 +653,8 @@ class Distiller:
         threshold = self.cfg.teacher.vote_threshold
 
         def fn(d: Path) -> dict:
+            from ..teacher.vote import vote
+
             teacher = {r["id"]: r for r in self._labels("teacher_pool")}
             out = []
             for r in read_jsonl(raw):
@@ -661,7 +665,7 @@ class Distiller:
                 # a teacher that did not vote is one pass: its raw output
                 trees = list((t.get("votes") or {}).get("outputs") or [t["output"]])
                 trees.append(r["output"])
-                tree, usable = formats.get(self.fmt).vote(trees, r["words"], threshold)
+                tree, usable = vote(self.fmt, trees, r["words"], threshold)
                 voted = r if tree is None else {  # no voter wrote a tree: the relabel stays
                     "id": r["id"], "source": r["source"], "words": r["words"], "target": tree,
                     "output": tree, "valid": True, "repaired": False}
@@ -816,11 +820,13 @@ class Distiller:
         threshold = c.baselines.committee_threshold
 
         def fn(d: Path) -> dict:
+            from ..teacher.vote import vote
+
             labels = [{r["id"]: r for r in self._labels(m)} for m in members]
             out = []
             for rid, first in labels[0].items():
-                tree, usable = formats.get(self.fmt).vote([lab[rid]["output"] for lab in labels],
-                                                          first["words"], threshold)
+                tree, usable = vote(self.fmt, [lab[rid]["output"] for lab in labels],
+                                    first["words"], threshold)
                 rec = {k: first[k] for k in ("id", "source", "words", "output", "target", "valid",
                                              "repaired") if k in first}
                 if tree is not None:

@@ -502,6 +502,8 @@ def committee_records(model_dirs: list, lines: Iterable[str], *, threshold: floa
     `parse_records` gives it (repaired, `valid` false).
     samples > 0: each student also votes that many trees sampled at `temperature` (the k-th
     sample of every student from seed + k), self-consistency as the voting teacher does."""
+    from ..teacher.vote import vote
+
     if samples < 0:
         raise MckdError(f"samples must be >= 0, got {samples}")
     labs = [Labeler(d, device=device, threads=threads, decoding=decoding,
@@ -527,7 +529,7 @@ def committee_records(model_dirs: list, lines: Iterable[str], *, threshold: floa
                 yield None
                 continue
             outs = [r[i]["output"] for r in recs]
-            tree, _ = formats.get(fmt).vote(outs, words, threshold)
+            tree, _ = vote(fmt, outs, words, threshold)
             voters = sum(bool(r[i]["valid"]) for r in recs)
             if tree is None:  # no member wrote a tree over the words: the first one's
                 yield {**recs[0][i], "voters": voters, "members": len(recs)}

@@ -23,6 +23,8 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .. import formats
+from ..chunks import bio_ok
 from ..errors import MckdError
 from ..formats import TREE_FORMATS
 
@@ -382,12 +384,6 @@ class TreeConstraint:
 
 
 # ------------------------------------------------------------------ tag sequences
-def bio_ok(prev: str | None, tag: str) -> bool:
-    """Whether `tag` may follow a word tagged with chunk type `prev` (None: O or the start):
-    I-X continues a chunk of type X only."""
-    return not tag.startswith("I-") or tag[2:] == prev
-
-
 @dataclass
 class TagGrammar:
     """The tag set of a tagging format (chunks, basenp): the tags of the gold demonstrations,
@@ -480,3 +476,14 @@ class TagConstraint(TreeConstraint):
             out = []
         self._memo[s] = out
         return out
+
+
+def grammar_for_format(fmt: str, targets: list[str]):
+    """The constrained-decoding grammar of format `fmt` with the labels of the gold `targets`
+    (the teacher's demonstrations), or None for a format without one (text)."""
+    kind = formats.get(fmt)
+    if kind.tree:
+        return TreeGrammar.from_targets(fmt, targets)
+    if kind.tags:
+        return TagGrammar.from_targets(fmt, targets)
+    return None

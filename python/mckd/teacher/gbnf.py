@@ -13,8 +13,8 @@ counts, which no regular grammar holds; such trees are still valid trees over th
 
 from __future__ import annotations
 
+from ..chunks import bio_ok
 from ..errors import MckdError
-from .constraint import TreeGrammar
 
 GRAMMAR_FORMATS = ("unlabeled", "labeled")
 
@@ -24,8 +24,8 @@ def _lit(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def tree_gbnf(words: list[str], grammar: TreeGrammar, heal: str = ":") -> str:
-    """GBNF admitting `heal` + every tree over `words` in `grammar.fmt`."""
+def tree_gbnf(words: list[str], grammar, heal: str = ":") -> str:
+    """GBNF admitting `heal` + every tree over `words` in `grammar.fmt` (a TreeGrammar)."""
     fmt = grammar.fmt
     if fmt not in GRAMMAR_FORMATS:
         raise MckdError(f"format {fmt!r} has no server grammar (supported: "
@@ -86,8 +86,6 @@ def tag_gbnf(words: list[str], grammar, heal: str = ":") -> str:
     """GBNF admitting `heal` + `w1 t1 w2 t2 ...`: the words in order, each followed by one tag of
     `grammar.tags`, BIO-valid. One rule per (word, previous chunk type): exactly the in-process
     TagConstraint's language."""
-    from .constraint import bio_ok
-
     n = len(words)
     if n == 0:
         raise MckdError("cannot write a grammar for zero words")

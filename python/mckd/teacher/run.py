@@ -18,6 +18,7 @@ from pathlib import Path
 from ..config import TeacherSettings
 from ..errors import MckdError
 from .. import formats
+from ..chunks import gold_target
 from ..formats import FORMATS, TREE_FORMATS
 from ..jsonio import (
     JsonlAppender,
@@ -30,6 +31,8 @@ from ..values import word_band
 from ..versions import CONSTRAINT_VERSION, REPAIR_VERSION
 from .engine import all_cores  # noqa: F401  (re-exported: what threads = 0 means)
 from .prompt import DEMO_SEP, HEAL, PROMPT_FORMATS, SELECTIONS, TEMPLATE, DemoSelector
+from .constraint import grammar_for_format
+from .vote import vote
 
 # 2: outputs keep the model's raw text in `output`; the code versions enter the key as well
 # 3: the batch settings (parallel, KV layout, flash attention) enter the key
@@ -163,7 +166,7 @@ def _norm_demos(demos: list[dict], fmt: str) -> list[dict]:
         words = _words(r)
         if not words:
             raise MckdError(f"{where}: no words (needs 'words' or a non-empty 'source')")
-        tgt = formats.get(fmt).gold_target(r)  # the format's own target first
+        tgt = gold_target(r, fmt)  # the format's own target first
         if not isinstance(tgt, str) or not tgt.strip():
             raise MckdError(f"{where}: no target for format {fmt!r} (needs 'targets.{fmt}' "
                             "or 'target')")
@@ -230,7 +233,7 @@ def run_teacher(model_path, demos: list[dict], inputs: list[dict], out_path,
     if not D and cfg.shots > 0:
         raise MckdError("no demonstrations given (the teacher is few-shot)")
     # label sets come from the gold demonstrations (also used for fallback trees when unconstrained)
-    grammar = formats.get(cfg.format).grammar([d["target"] for d in D])
+    grammar = grammar_for_format(cfg.format, [d["target"] for d in D])
 
     # one writer per cache: a second run on the same cache fails at once, naming the holder
     cache_path.parent.mkdir(parents=True, exist_ok=True)
@@ -370,7 +373,7 @@ def vote_records(runs: list[tuple[list[dict], dict]], cfg: TeacherConfig) -> lis
         first = recs[0]
         assert all(r["id"] == first["id"] for r in recs)  # every pass labels X in order
         raw = [r["output"] for r in recs]
-        tree, usable = formats.get(cfg.format).vote(raw, first["words"], cfg.vote_threshold)
+        tree, usable = vote(cfg.format, raw, first["words"], cfg.vote_threshold)
         tokens = sum(r.get("tokens", 0) for r in recs)
         rec = {**first, "tokens": tokens, "n_tokens": tokens,
                "teacher": {**first["teacher"], "samples": cfg.samples,

@@ -132,3 +132,15 @@ def consensus_tags(outputs: list[str], words: list[str],
         best = max(count, key=lambda t: count[t])  # dicts keep first-seen order: ties go early
         tags.append(best if count[best] / k > threshold else "O")
     return repair_tags(" ".join(f"{w} {t}" for w, t in zip(words, tags)), words)[0], len(usable)
+
+
+def vote(fmt: str, outputs: list[str], words: list[str], threshold: float) -> tuple[str | None, int]:
+    """(consensus, usable outputs) of format `fmt`'s outputs: `consensus` for unlabeled trees,
+    `consensus_tags` for the tag formats; other formats cannot vote."""
+    from .. import formats
+
+    kind = formats.get(fmt)
+    if not kind.votes:
+        raise MckdError(f"format {fmt!r}: outputs cannot vote (unlabeled trees and tag formats "
+                        "can)")
+    return (consensus_tags if kind.tags else consensus)(outputs, words, threshold)
