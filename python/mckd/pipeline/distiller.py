@@ -574,12 +574,11 @@ class Distiller:
         test_file = self.run.step_dir("select") / "test.jsonl"
         self._branch(self.teacher, "test", sel, model_sha)
         self._branch(self._mckd, sel, model_sha, test_file)
-        if c.baselines.sft_gold:
-            self._branch(self._sft_gold, test_file, sel)
-        if c.baselines.sd_filter:
-            self._branch(self._sd_filter, test_file, sel)
-        if c.baselines.committee:
-            self._branch(self._committee)
+        from .rows import enabled
+
+        for row in enabled(c):  # the baselines, as rows.py declares them
+            if row.branch:
+                self._branch(getattr(self, row.branch), test_file, sel)
         self._walked = True
 
     def _branch(self, fn, *args):
@@ -802,7 +801,7 @@ class Distiller:
         self.relabel(on_test("sd_filter"), st, test_file, sel["test_sha"],
                      "baseline KD+SD: student labels the test split")
 
-    def _committee(self) -> None:
+    def _committee(self, test_file=None, sel=None) -> None:
         """Every collaborative student and the shipped final student (and with
         committee_sft_gold the SFT-on-gold student) vote each test tree (the
         consensus of their raw outputs; one that is not a tree over the words abstains, and

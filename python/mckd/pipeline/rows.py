@@ -21,18 +21,20 @@ class Row:
     student: str | None = None    # the training step behind it (its repairs are reported)
     switch: str | None = None     # the BaselinesConfig field that turns it on (None: always)
     line: tuple[str, str] | None = None  # (color, style) of its reference line in the plot
+    branch: str | None = None     # the Distiller method that makes its steps, called with
+    #                               (test inputs file, selection) where it is not made elsewhere
 
 
 STAGE_PLACE = 50
 ROWS: tuple[Row, ...] = (
     Row("teacher", "few-shot LLM teacher", 0, "teacher_test", line=("C3", "--")),
     Row("sft_gold", "student fine-tuned on the gold examples only", 10, "sft_gold_test",
-        "sft_gold", "sft_gold", ("C2", ":")),
+        "sft_gold", "sft_gold", ("C2", ":"), "_sft_gold"),
     Row("vanilla_kd", "vanilla KD (1-stage)", 20, "final_0_test", "final_0", "vanilla_kd"),
     Row("kd_sd_filter", "KD + SD w/ filter", 30, "sd_filter_test", "sd_filter", "sd_filter",
-        ("C4", "-.")),
+        ("C4", "-."), "_sd_filter"),
     Row("committee", "committee of the run's students (voted; not in the paper)", 90,
-        "committee_test", None, "committee", ("C1", "-.")),
+        "committee_test", None, "committee", ("C1", "-."), "_committee"),
 )
 BY_KEY = {r.key: r for r in ROWS}
 
