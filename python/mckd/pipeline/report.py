@@ -78,7 +78,9 @@ def _fmt(v) -> str:
 
 def table(results: dict) -> str:
     """The results as a Markdown table in the shape of the paper's Table 1."""
-    cols = _columns(results.get("format", "unlabeled"))
+    fmt = results.get("format", "unlabeled")
+    cols = _columns(fmt)
+    what = "labels" if formats.get(fmt).tags else "trees"
     models = results.get("models", {})
     lines = ["| method | " + " | ".join(c[1] for c in cols) + " | n |",
              "|---|" + "---:|" * (len(cols) + 1)]
@@ -93,16 +95,17 @@ def table(results: dict) -> str:
              "Collaborative students (each trained on one half), on the test split:"),
             ("pool_quality", "labels",
              "Pseudolabel quality of the unlabeled pool against its held-back gold "
-             "(analysis only; the method never reads these trees):"),
-            ("references", "structure",
-             "Trivial structures on the same test sentences (no model; a student that "
-             "does not beat these has not learned the task):")):
+             f"(analysis only; the method never reads these {what}):"),
+            ("references", "structure" if what == "trees" else "tagging",
+             f"Trivial {'structures' if what == 'trees' else 'taggings'} on the same test "
+             "sentences (no model; a student that does not beat these has not learned the "
+             "task):")):
         if results.get(key):
             out += ["", caption, "", f"| {head} | " + " | ".join(c[1] for c in cols[:2]) + " |",
                     "|---|" + "---:|" * 2]
             for k, m in results[key].items():
                 out.append(f"| {k} | " + " | ".join(_fmt(m.get(c)) for c, _ in cols[:2]) + " |")
-    out += [""] + how_scored(results.get("format", "unlabeled"))
+    out += [""] + how_scored(fmt)
     students = {k: v for k, v in (results.get("students") or {}).items()
                 if v.get("train_repaired")}
     if students:
