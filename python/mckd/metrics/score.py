@@ -260,24 +260,30 @@ def reference_tree(words: list[str], kind: str) -> str:
 TAG_REFERENCE_KINDS = ("most frequent tag", "all O")
 
 
-def reference_tags(words: list[str], kind: str, demos: list[dict], fmt: str) -> str:
-    """A tagging any tagger must beat: every word O, or each word's most frequent tag in the
-    gold demonstrations (O for a word they do not hold)."""
+def most_frequent_tags(demos: list[dict], fmt: str) -> dict[str, str]:
+    """Each word's most frequent tag in the gold demonstrations (ties: the first tag by name)."""
     from collections import Counter
 
-    from ..chunks import gold_target, interleave
+    from ..chunks import gold_target
 
-    if kind == "all O":
-        return interleave(words, ["O"] * len(words))
-    if kind != "most frequent tag":
-        raise MckdError(f"unknown tag reference {kind!r} (known: {', '.join(TAG_REFERENCE_KINDS)})")
     seen: dict[str, Counter] = {}
     for d in demos:
         toks = gold_target(d, fmt).split()
         for w, t in zip(toks[0::2], toks[1::2]):
             seen.setdefault(w, Counter())[t] += 1
-    best = {w: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for w, c in seen.items()}
-    return interleave(words, [best.get(w, "O") for w in words])
+    return {w: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for w, c in seen.items()}
+
+
+def reference_tags(words: list[str], kind: str, lookup: dict[str, str]) -> str:
+    """A tagging any tagger must beat: every word O, or each word's tag in `lookup`
+    (`most_frequent_tags` of the gold demonstrations; O for a word they do not hold)."""
+    from ..chunks import interleave
+
+    if kind == "all O":
+        return interleave(words, ["O"] * len(words))
+    if kind != "most frequent tag":
+        raise MckdError(f"unknown tag reference {kind!r} (known: {', '.join(TAG_REFERENCE_KINDS)})")
+    return interleave(words, [lookup.get(w, "O") for w in words])
 
 
 def reference_scores(gold_records: list[dict], fmt: str = "unlabeled",
@@ -285,8 +291,9 @@ def reference_scores(gold_records: list[dict], fmt: str = "unlabeled",
     """Metrics of each trivial reference on gold records: structures for tree formats (scored
     unlabeled), `TAG_REFERENCE_KINDS` from the `demos` for tag formats."""
     if formats.get(fmt).tags:
+        lookup = most_frequent_tags(demos, fmt)  # once, not once a record
         return {kind: score(gold_records, [{"id": r["id"], "target": reference_tags(
-            r.get("words") or r["source"].split(), kind, demos, fmt)} for r in gold_records], fmt)
+            r.get("words") or r["source"].split(), kind, lookup)} for r in gold_records], fmt)
             for kind in TAG_REFERENCE_KINDS}
     out = {}
     for kind in REFERENCE_KINDS:

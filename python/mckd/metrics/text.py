@@ -93,15 +93,19 @@ def _f1(tp: int, n_gold: int, n_pred: int) -> float:
 def read_tags(output: str, n: int) -> list[str]:
     """The tags a `w1 t1 w2 t2 ...` output gives the n words: every second token by position (the
     authors' reading), cut at n; words it does not reach get O (no chunk predicted there)."""
-    got = output.split()[1::2][:n]
+    from ..chunks import tags_of
+
+    got = tags_of(output)[:n]
     return got + ["O"] * (n - len(got))
 
 
 def tag_valid(output: str, words: list[str]) -> bool:
     """The output is the words in order, each followed by one tag of the form O, B-X or I-X."""
+    from ..chunks import is_tag
+
     toks = output.split()
     return (len(toks) == 2 * len(words) and toks[0::2] == list(words)
-            and all(t == "O" or (t[:2] in ("B-", "I-") and len(t) > 2) for t in toks[1::2]))
+            and all(is_tag(t) for t in toks[1::2]))
 
 
 def tag_scores(gold_targets: list[str], outputs: list[str], words: list[list[str]]) -> dict:

@@ -117,11 +117,11 @@ def consensus_tags(outputs: list[str], words: list[str],
     is made BIO-valid as `mckd.chunks.repair_tags` does (an I-X after no X chunk opens one).
     Outputs that are not the words each followed by one BIO tag abstain but count in k, as
     unusable trees do; with none usable the result is None."""
-    from ..chunks import repair_tags
+    from ..chunks import repair_tags, tags_of
     from ..metrics.text import tag_valid
 
     k = len(outputs)
-    usable = [o.split()[1::2] for o in outputs if tag_valid(o, words)]
+    usable = [tags_of(o) for o in outputs if tag_valid(o, words)]
     if not usable:
         return None, 0
     tags = []
