@@ -5,7 +5,8 @@ import dataclasses
 
 from mckd.config import BaselineConfig, DistillConfig
 from mckd.pipeline import rows
-from mckd.pipeline.distiller import Distiller, is_model_step, on_test
+from mckd.pipeline.distiller import Distiller
+from mckd.pipeline.steps import is_model_step, on_test
 
 
 def test_every_baseline_switch_has_its_row_and_branch():

@@ -3,18 +3,13 @@
     from mckd.pipeline import distill
     results = distill(DistillConfig(stages=3), "data/craft", "runs/craft")
 
-Modules: `distiller` (the MCKD steps and the walk over them), `rundir` (a run directory of
+Modules: `steps` (the steps' names, kinds and seeds, declared once), `rows` (the rows a run
+reports), `distiller` (the MCKD steps and the walk over them), `rundir` (a run directory of
 fingerprinted, atomically finished steps and its lock), `report` (results.json, results.md and
 the plot from the finished steps).
 """
 
-from .distiller import (
-    Distiller,
-    distill,
-    final_student,
-    on_test,
-    stage_labels,
-    stage_student,
-)
+from .distiller import Distiller, distill
+from .steps import final_student, on_test, stage_labels, stage_student
 
 __all__ = ["Distiller", "distill", "final_student", "on_test", "stage_labels", "stage_student"]

@@ -45,36 +45,20 @@ from ..versions import (
     code_versions,
 )
 from .rundir import RunDir, fingerprint
+from .steps import (
+    final_student,
+    is_model_step,
+    on_test,
+    seed,
+    seeds,
+    stage_labels,
+    stage_student,
+    voted_labels,
+)
 
 
 class _NotCurrent(Exception):
     """Raised in plan-only mode by a step that is missing or was done under other settings."""
-
-
-# Step names, one place (the run directory's folders are named by them, so they never change):
-def stage_student(k: int, side: str) -> str:
-    """Collaborative stage k's student trained on half `side`."""
-    return f"s{k}_{side}"
-
-
-def stage_labels(k: int, side: str) -> str:
-    """Labels of half `side` after stage k (k = 0: the teacher's)."""
-    return f"labels_{k}_{side}"
-
-
-def voted_labels(k: int, side: str) -> str:
-    """stage_vote: the consensus of the teacher's passes and stage k's relabels of half `side`."""
-    return f"voted_{k}_{side}"
-
-
-def final_student(k: int) -> str:
-    """The student trained on A and B with the labels of stage k (k = 0: vanilla KD)."""
-    return f"final_{k}"
-
-
-def on_test(student: str) -> str:
-    """The step where `student` (or "teacher") labels the test split."""
-    return f"{student}_test"
 
 
 def _strip(rec: dict) -> dict:
@@ -282,7 +266,8 @@ class Distiller:
 
             train = load_split(self.data_dir, "train")
             test = load_split(self.data_dir, "test")
-            rng = random.Random(c.seed)
+            first = seed("select", c.seed)  # demonstrations; the pool and test: +1, +2
+            rng = random.Random(first)
             order = sorted(train, key=lambda r: r["id"])
             if len(order) <= c.data.labeled:
                 raise MckdError(f"{self.data_dir}/train.jsonl: {len(order)} records, need more "
@@ -292,8 +277,8 @@ class Distiller:
             for r in demos:
                 _gold_target(r, self.fmt)  # fail early if the format is missing
             rest = [order[i] for i in range(len(order)) if i not in demo_idx]
-            pool = _cap(rest, c, c.data.max_pool, random.Random(c.seed + 1))
-            test = _cap(test, c, c.data.max_test, random.Random(c.seed + 2))
+            pool = _cap(rest, c, c.data.max_pool, random.Random(first + 1))
+            test = _cap(test, c, c.data.max_test, random.Random(first + 2))
             if len(pool) < 2:
                 raise MckdError(f"unlabeled pool has {len(pool)} sentences after filtering; need >= 2")
             write_jsonl_atomic(d / "demos.jsonl", demos)
@@ -329,7 +314,7 @@ class Distiller:
 
             tcfg = T.TeacherConfig(
                 **{**c.settings(), "vote_demo_words": self._vote_band()},
-                format=self.fmt, seed=self.cfg.seed,
+                format=self.fmt, seed=seed(f"teacher_{which}", self.cfg.seed),
                 # outside the step folder: a step re-run after a settings change (say
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
@@ -370,7 +355,7 @@ class Distiller:
     def split(self, sel: dict) -> dict:
         def fn(d: Path) -> dict:
             ids = sorted(r["id"] for r in self._sel("pool"))
-            random.Random(self.cfg.seed + 3).shuffle(ids)
+            random.Random(seed("split", self.cfg.seed)).shuffle(ids)
             half = len(ids) // 2
             write_json_atomic(d / "split.json", {"A": sorted(ids[:half]), "B": sorted(ids[half:])})
             return {"A": half, "B": len(ids) - half, "sha": sha256_file(d / "split.json")}
@@ -379,17 +364,18 @@ class Distiller:
                             "split the pool once into halves A and B")
 
     # ---------------------------------------------------------------- students
-    def _train_cfg(self, seed: int):
+    def _train_cfg(self, student_seed: int):
         from ..config import train_config
 
-        return train_config(self.cfg, seed)
+        return train_config(self.cfg, student_seed)
 
-    def student(self, name: str, train_file: Path, train_sha: str, seed: int, title: str,
+    def student(self, name: str, train_file: Path, train_sha: str, title: str,
                 epochs: int = 0) -> dict:
         """Train a fresh student on a label file and export it to CTranslate2 (`epochs`: this
-        student's own, where it differs from student.epochs)."""
+        student's own, where it differs from student.epochs). Its seed is the step's (steps.py)."""
         s = self.cfg.student
-        base = self._train_cfg(seed)
+        seed_ = seed(name, self.cfg.seed)
+        base = self._train_cfg(seed_)
         epochs = 0 if epochs == base.resolved().epochs else epochs
         # student.stop=dev: the gold examples pick the epoch, but the student trained on them
         # (SFT-on-gold) cannot be scored on them and stops by epochs instead
@@ -407,7 +393,7 @@ class Distiller:
                      "target": r["target"]} for r in labels]
             if not recs:
                 raise MckdError(f"{train_file}: no training records")
-            tc = self._train_cfg(seed)
+            tc = self._train_cfg(seed_)
             if epochs:
                 tc.epochs = epochs
             if on_gold:
@@ -423,7 +409,7 @@ class Distiller:
         # how exported students decode is the relabel steps' business, not training's
         trained = {k: v for k, v in asdict(s).items() if k not in ("decoding", "engine")}
         fp = {"student": trained, "init_sha256": self._init_sha(), "format": self.fmt,
-              "seed": seed, "labels": train_sha, "quantization": self.cfg.quantization,
+              "seed": seed_, "labels": train_sha, "quantization": self.cfg.quantization,
               "versions": {"repair": REPAIR_VERSION}}
         # only where it differs, so that steps trained at student.epochs before this argument
         # existed (the stage students, an older run's SFT-on-gold student) stay current
@@ -620,12 +606,11 @@ class Distiller:
                 self.log(f"stage {k + 1}/{c.stages}: collaborative students")
             # The two sides are independent branches (plan() lists both when both are
             # missing, `--only s1_B` can run without s1_A); the next stage needs both.
-            seed_a, seed_b = c.seed + 100 * (k + 1), c.seed + 100 * (k + 1) + 1
-            sides = {"A": (la_file, la_sha, seed_a), "B": (lb_file, lb_sha, seed_b)}
+            sides = {"A": (la_file, la_sha), "B": (lb_file, lb_sha)}
             models, relabelled = {}, {}
-            for side, (f, sha, seed) in sides.items():
+            for side, (f, sha) in sides.items():
                 models[side] = self._branch(
-                    self.student, stage_student(k + 1, side), f, sha, seed,
+                    self.student, stage_student(k + 1, side), f, sha,
                     f"stage {k + 1}/{c.stages}: student {side} trains on half {side}")
             for side, other, (inp, inp_sha) in (("A", "B", b_inputs), ("B", "A", a_inputs)):
                 if models[side]:
@@ -756,11 +741,10 @@ class Distiller:
         return ref
 
     def _final(self, k, la_file, la_sha, lb_file, lb_sha, test_file, sel):
-        c = self.cfg
         both = read_jsonl(la_file) + read_jsonl(lb_file)
         f, sha = self._write_labels(stage_labels(k, "all"), both, {"A": la_sha, "B": lb_sha})
         name = "vanilla KD (1-stage)" if k == 0 else f"{k + 1}-stage MCKD"
-        st = self.student(final_student(k), f, sha, c.seed + 10 + k,
+        st = self.student(final_student(k), f, sha,
                           f"{name}: final student trains on A ∪ B")
         self.relabel(on_test(final_student(k)), st, test_file, sel["test_sha"],
                      f"{name}: final student labels the test split")
@@ -769,7 +753,7 @@ class Distiller:
         recs = self._gold_examples()
         f, sha = self._write_labels("labels_gold", recs, {"demos": sel["demos_sha"]})
         epochs = self._sft_gold_epochs(len(recs))
-        st = self.student("sft_gold", f, sha, self.cfg.seed + 7,
+        st = self.student("sft_gold", f, sha,
                           f"baseline: student fine-tuned on the {len(recs)} gold examples only "
                           f"({epochs} epochs)", epochs=epochs)
         self.relabel(on_test("sft_gold"), st, test_file, sel["test_sha"],
@@ -796,7 +780,7 @@ class Distiller:
                           "baseline KD+SD: vanilla KD student relabels the pool")
         keep = sd_keep(self._labels("sd_relabel"))
         f, sha = self._write_labels("labels_sd", keep, {"relabel": rl["sha"]})
-        st = self.student("sd_filter", f, sha, self.cfg.seed + 8,
+        st = self.student("sd_filter", f, sha,
                           "baseline KD+SD: retrain on the 50% most confident labels")
         self.relabel(on_test("sd_filter"), st, test_file, sel["test_sha"],
                      "baseline KD+SD: student labels the test split")
@@ -899,11 +883,7 @@ class Distiller:
             "teacher": {"model": self.cfg.teacher.model, "path": teacher[0],
                         "sha256": teacher[1]},
             "code_versions": code_versions(),
-            "seeds": {"run": self.cfg.seed, "demo_sample": self.cfg.seed,
-                      "pool_sample": self.cfg.seed + 1, "test_sample": self.cfg.seed + 2,
-                      "split": self.cfg.seed + 3,
-                      "students": "stage k: seed+100k (A), seed+100k+1 (B); final_k: seed+10+k; "
-                                  "sft: seed+7; sd: seed+8"},
+            "seeds": seeds(self._current, self.cfg.seed),
             "data_dir": str(self.data_dir.resolve()),
             "data_checksums": self.data_checksums(),
             "versions": versions,
@@ -917,26 +897,6 @@ SERVER_ONLY = ("url", "server_model", "api_key_env", "concurrency", "timeout_s",
 # (max_broken decides whether a run fails, not what the teacher writes)
 SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries", "max_broken")
 LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
-
-
-# A student's training step, and every step that runs a model (the rest are bookkeeping: label
-# collections, inputs files, votes), named for any stage count and any baselines.
-_TRAINING = r"s\d+_[AB]|final_\d+|sft_gold|sd_filter"
-_MODEL = rf"teacher_(pool|test)|({_TRAINING})(_test)?|labels_[1-9]\d*_[AB]|sd_relabel"
-
-
-def is_training_step(name: str) -> bool:
-    """Whether step `name` trains a student."""
-    import re
-
-    return bool(re.fullmatch(_TRAINING, name))
-
-
-def is_model_step(name: str) -> bool:
-    """Whether step `name` runs a model (teacher, training, relabel); what `only=` may name."""
-    import re
-
-    return bool(re.fullmatch(_MODEL, name))
 
 
 def _confidence(rec: dict) -> float:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,16 +31,19 @@ import time
 from pathlib import Path
 
 from ..config import PRESETS, load_config
-from .distiller import Distiller, is_model_step, is_training_step
+from .distiller import Distiller
+from .steps import is_model_step, is_training_step, match
 
 
 def priority(step: str) -> tuple:
     """Lower first: what the next stage waits for, then what reports a row, then the rest."""
-    if re.fullmatch(r"s\d+_[AB]|labels_\d+_[AB]", step):
+    km = match(step.removesuffix("_test"))
+    kind = km[0].key if km else None
+    if kind in ("stage_student", "relabels") and not step.endswith("_test"):
         return (0, step)
-    if re.fullmatch(r"final_\d+(_test)?", step):
-        return (1, -int(re.search(r"\d+", step).group()), step)  # the shipped model first
-    if step.startswith(("sd_", "sft_")):
+    if kind == "final":
+        return (1, -int(km[1]["k"]), step)  # the shipped model first
+    if kind in ("sd_relabel", "sd_filter", "sft_gold"):
         return (2, step)
     return (3, step)
 
