@@ -79,12 +79,10 @@ def _plan(cfg, args) -> int:
 
 
 def run(args) -> int:
-    from .. import locks
     from ..config import load_config
     from ..data import check_data_dir
     from ..pipeline.distiller import distill
     from ..pipeline.report import table
-    from ..pipeline.rundir import check_run_dir
 
     # Everything that can be checked is checked before the first step (and before the teacher
     # spends minutes): settings, the data evaluation will need, and where the run may write.
@@ -95,20 +93,17 @@ def run(args) -> int:
         "student.init": args.init, "student.device": args.device,
     })
     check_data_dir(args.data, cfg.format, cfg.data.labeled)
-    check_run_dir(args.out, data_dir=args.data)
     if args.plan:
         return _plan(cfg, args)
-    # Held for the whole run (the run directory takes the same, re-entrant lock): a second
-    # `mckd distill` into this --out fails here, before it writes anything.
+    # --out is checked and locked once, where the run directory is opened (RunDir): a second
+    # `mckd distill` into this --out fails there, before it writes anything
     new_dir = not Path(args.out).exists()
-    with locks.exclusive(locks.run_dir_lock(args.out), "run directory", args.out):
-        only = None if args.only is None else {
-            n.strip() for n in args.only.split(",") if n.strip()}
-        try:
-            results = distill(cfg, args.data, args.out, only=only)
-        except BaseException:
-            if new_dir:  # a run refused before it wrote anything leaves no folder behind
-                _remove_if_empty(Path(args.out))
-            raise
+    only = None if args.only is None else {n.strip() for n in args.only.split(",") if n.strip()}
+    try:
+        results = distill(cfg, args.data, args.out, only=only)
+    except BaseException:
+        if new_dir:  # a run refused before it wrote anything leaves no folder behind
+            _remove_if_empty(Path(args.out))
+        raise
     print(table(results), end="")
     return 0

@@ -109,7 +109,9 @@ class Distiller:
     """Holds the config and run directory; each method is one pipeline step."""
 
     def __init__(self, cfg: DistillConfig, data_dir: str | Path, run_dir: str | Path,
-                 log=None, only: set[str] | frozenset[str] | None = None):
+                 log=None, only: set[str] | frozenset[str] | None = None, lock: bool = False):
+        """`lock`: take the run directory's lock now (a writer); without it, plan() and
+        collect() read without blocking a running pipeline, and a step that runs takes it."""
         self.cfg = cfg
         # `--only`: the model steps (teachers, students, relabels) this invocation may run; any
         # other one not yet done ends its branch as in plan(). Cheap bookkeeping steps (label
@@ -122,7 +124,7 @@ class Distiller:
                             "sd_relabel, ...)")
         self.fmt = cfg.format
         self.data_dir = Path(data_dir)
-        self.run = RunDir(run_dir, log=log)
+        self.run = RunDir(run_dir, log=log, lock=lock, data_dir=data_dir)
         self.log = self.run.log
         self.root = self.run.root
         self._plan_only = False
@@ -928,8 +930,8 @@ def distill(cfg: DistillConfig, data_dir, run_dir, log=None, only=None) -> dict:
     `only`: the model steps this call may run (see Distiller); None runs everything."""
     from .report import write_reports
 
-    d = Distiller(cfg, data_dir, run_dir, log=log, only=only)
-    d.run.acquire()  # one writer per run directory, before anything is written
+    # one writer per run directory: the lock is taken before anything is written
+    d = Distiller(cfg, data_dir, run_dir, log=log, only=only, lock=True)
     try:
         results = d.run_all()
         results["config"] = asdict(cfg)

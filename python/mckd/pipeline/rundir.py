@@ -41,17 +41,18 @@ class RunDir:
     """
 
     def __init__(self, root: str | Path, log: Callable[[str], None] | None = None, *,
-                 lock: bool = False):
+                 lock: bool = False, data_dir: str | Path | None = None):
         self.root = Path(root)
         self.steps = self.root / "steps"
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         self.ran: list[str] = []      # steps executed (not skipped) in this invocation
         self.skipped: list[str] = []
         self._lock: locks.Lock | None = None
-        check_run_dir(self.root)
-        self.steps.mkdir(parents=True, exist_ok=True)
-        if lock:
+        # the one check of --out (a file, the data folder, a data import, a foreign folder)
+        check_run_dir(self.root, data_dir=data_dir)
+        if lock:  # before anything is written
             self.acquire()
+        self.steps.mkdir(parents=True, exist_ok=True)
 
     def acquire(self) -> None:
         """Take the run-directory lock (idempotent); raises naming the holder if taken."""
