@@ -133,15 +133,18 @@ def test_relabel_records_decoding_and_free_is_the_old_path(tmp_path, weak_model)
 
 
 def test_constrained_refuses_a_seq2seq_student_clearly(tmp_path):
+    from mckd.student.kinds import KINDS
     from mckd.student.relabel import resolve_decoding
 
-    assert resolve_decoding("auto", False, "unlabeled", "m") == "free"
-    assert resolve_decoding("auto", True, "text", "m") == "free"
-    assert resolve_decoding("auto", True, "chunks", "m") == "constrained"
-    with pytest.raises(MckdError, match="decoder-only student of a tree or tag format"):
-        resolve_decoding("constrained", False, "unlabeled", "m")
+    seq2seq, causal = KINDS["seq2seq"], KINDS["causal"]
+    assert resolve_decoding("auto", seq2seq, "unlabeled", "m") == "free"
+    assert resolve_decoding("auto", causal, "text", "m") == "free"
+    assert resolve_decoding("auto", causal, "chunks", "m") == "constrained"
+    with pytest.raises(MckdError, match="decoder-only student of a tree or tag format "
+                                        r"\(this one is seq2seq"):
+        resolve_decoding("constrained", seq2seq, "unlabeled", "m")
     with pytest.raises(MckdError, match="expected one of"):
-        resolve_decoding("beam", True, "unlabeled", "m")
+        resolve_decoding("beam", causal, "unlabeled", "m")
 
 
 def test_parse_command_takes_decoding(tmp_path, weak_model, capsys):

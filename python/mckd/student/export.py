@@ -22,7 +22,6 @@ real flag. BART's config has no `normalize_before`; we add `false` (BART is post
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -31,6 +30,7 @@ from pathlib import Path
 from ..config import QUANTIZATIONS
 from ..errors import MckdError
 from ..jsonio import read_json, sha256_file, write_json_atomic
+from .kinds import of_meta
 
 _STUDENT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "mckd_tokenizer.json",
                   "mckd_student.json")
@@ -81,98 +81,6 @@ def _convert(src: Path, outs: dict[str, Path]) -> None:
         raise MckdError(f"{src}: CTranslate2 conversion failed ({type(e).__name__}: {e})") from None
 
 
-def _hf_logprobs(model, src_ids: list[int], out_ids: list[int], eos: int | None) -> tuple[float, list[bool]]:
-    """Teacher-forced log-prob of out_ids (+ EOS unless eos is None), and whether each token
-    was the argmax (within 1e-4, so exact ties do not count as disagreements)."""
-    import torch
-
-    y_ids = out_ids + ([eos] if eos is not None else [])
-    if not y_ids:
-        return 0.0, []
-    x = torch.tensor([src_ids])
-    y = torch.tensor([y_ids])
-    with torch.no_grad():
-        logits = model(input_ids=x, attention_mask=torch.ones_like(x), labels=y).logits[0].float()
-    lp = torch.log_softmax(logits, -1)
-    picked = lp[torch.arange(len(y[0])), y[0]]
-    is_max = (picked >= lp.max(-1).values - 1e-4).tolist()
-    return float(picked.sum()), is_max
-
-
-def compare_probe(where: str, hf: list[int], c2: list[int], ct_score: float, limit: int,
-                  eos_id: int, logprobs, failures: list[str]) -> tuple[dict, bool]:
-    """One parity probe: PyTorch's greedy ids `hf` against CT2's `c2` and its score.
-
-    `logprobs(ids, eos)` gives PyTorch's teacher-forced (log-prob sum, argmax-agreement list)
-    of `ids` (+ `eos`). Problems are appended to `failures`; returns (case record, was a tie).
-    """
-    cut = len(c2) >= limit  # no EOS was generated: the score has no EOS term
-    lp_ct, argmax_ok = logprobs(c2, None if cut else eos_id)
-    same, tie = hf == c2, False
-    if not same:
-        n = min(len(hf), len(c2))
-        lp_hf_n, _ = logprobs(hf[:n], None)
-        lp_ct_n, _ = logprobs(c2[:n], None)
-        tie = all(argmax_ok[:n]) and abs(lp_hf_n - lp_ct_n) <= 1e-3 * (1 + n)
-        if not tie:
-            failures.append(f"{where}: CT2 and PyTorch greedy outputs differ (PyTorch log-prob "
-                            f"of the first {n} tokens: {lp_hf_n:.4f} for its own output vs "
-                            f"{lp_ct_n:.4f} for CT2's)")
-    err = abs(ct_score - lp_ct)
-    if not math.isfinite(ct_score) or err > 1e-2 + 1e-3 * len(c2):
-        failures.append(f"{where}: CT2 score {ct_score:.4f} but PyTorch gives {lp_ct:.4f} for "
-                        "the same tokens (conversion is wrong)")
-    return {"tokens": len(c2), "identical": same, "cut": cut, "score_abs_err": round(err, 6)}, tie
-
-
-def parity_summary(student_dir, cases: list[dict], ties: int, failures: list[str],
-                   **extra) -> dict:
-    """The parity result over every probe; MckdError listing the first failures, if any."""
-    if failures:
-        raise MckdError(f"{student_dir}: export parity check failed — CTranslate2 float32 does "
-                        f"not reproduce the PyTorch model:\n  " + "\n  ".join(failures[:5]))
-    return {"inputs": len(cases), "identical": sum(c["identical"] for c in cases), "ties": ties,
-            "max_score_abs_err": max(c["score_abs_err"] for c in cases), "cases": cases,
-            **extra}
-
-
-def parity_check(student_dir: Path, ct2_dir: Path, meta: dict, inputs: list[list[str]]) -> dict:
-    """Greedy outputs of CTranslate2 float32 vs PyTorch on `inputs`; MckdError when they differ.
-
-    Each input is decoded with its own length limit (the one `mckd relabel` would use), so a
-    runaway output is cut at the same place by both. Token sequences must agree; a divergence
-    is accepted only where PyTorch itself scores both continuations equally (a numerical tie).
-    CT2's sequence scores must match PyTorch's teacher-forced log-probs of the same tokens.
-    """
-    import ctranslate2
-    from transformers import AutoModelForSeq2SeqLM
-
-    from .decode import greedy_decode
-    from .tokenizer import StudentTokenizer, max_decoding_length
-
-    tok = StudentTokenizer.load(student_dir)
-    model = AutoModelForSeq2SeqLM.from_pretrained(student_dir, local_files_only=True).eval()
-    min_new = int(meta.get("min_new_tokens", 0))
-    bound = meta["length_bound"]
-    tr = ctranslate2.Translator(str(ct2_dir), device="cpu", compute_type="float32")
-    cases, failures, ties = [], [], 0
-    for k, w in enumerate(inputs):
-        s = tok.encode_source(w)
-        limit = max_decoding_length(bound, len(w), len(s))
-        # length_penalty=0: the score is the plain sum of token log-probs (EOS included)
-        res = tr.translate_batch([tok.ids_to_tokens(s)], beam_size=1, max_decoding_length=limit,
-                                 return_scores=True, min_decoding_length=min_new,
-                                 length_penalty=0.0)[0]
-        hf = greedy_decode(model, tok, [w], bound, "cpu", min_new_tokens=min_new)[0]
-        c2 = tok.tokens_to_ids(res.hypotheses[0])
-        case, tie = compare_probe(f"input {k} ({len(w)} words)", hf, c2, float(res.scores[0]),
-                                  limit, tok.eos_id,
-                                  lambda ids, eos, s=s: _hf_logprobs(model, s, ids, eos), failures)
-        cases.append(dict(case, words=len(w)))
-        ties += tie
-    return parity_summary(student_dir, cases, ties, failures)
-
-
 def export_student(student_dir: str | Path, out_dir: str | Path, quantization: str = "int8",
                    check: bool = True, check_inputs: list[list[str]] | None = None,
                    progress: bool = True) -> dict:
@@ -221,22 +129,16 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
         phase("parity check")
         parity = None
         inputs = (check_inputs or []) + list(meta.get("probes") or [])
-        causal = meta.get("student_kind") == "causal"
+        kind = of_meta(meta)
         ref = None
         if check:
             if not inputs:
                 raise MckdError(f"{src}/mckd_student.json: no probe inputs for the parity check")
-            if causal:  # one PyTorch pass per probe serves the CTranslate2 and GGUF checks
-                from .causal import ForcedReference
-
-                ref = ForcedReference(hf, inputs)
-                parity = ref.check_ct2(f32)
-            else:
-                parity = parity_check(hf, f32, meta, inputs)
+            parity, ref = kind.check_parity(hf, f32, meta, inputs)
         for name in ("tokenizer.json", "mckd_tokenizer.json"):
             shutil.copy2(hf / name, final / name)
-        phase("GGUF" if causal else "manifest")
-        gguf = _export_gguf(hf, final, quantization, ref) if causal else None
+        phase("files beside the model")
+        extra = kind.extra_files(hf, final, quantization, ref)
         phase("manifest")
         model_meta = {
             "format": meta["format"], "leaves": meta["leaves"],
@@ -244,8 +146,7 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             "length_bound": meta["length_bound"], "min_new_tokens": meta.get("min_new_tokens", 0),
             "quantization": quantization,
         }
-        if meta.get("student_kind") == "causal":  # relabel decodes it with a Generator
-            model_meta["student_kind"] = "causal"
+        model_meta.update(kind.meta())  # relabel decodes it with the kind's CTranslate2 class
         write_json_atomic(final / "mckd_model.json", model_meta)
         ck = {n: sha256_file(src / n) for n in ("config.json", "model.safetensors", "tokenizer.json")}
         manifest = {
@@ -258,7 +159,7 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             "format": meta["format"], "quantization": quantization,
             "student": {k: meta.get(k) for k in ("arch", "init", "model_type", "params", "records",
                                                  "epochs_run", "stopped_by", "seeds")},
-            "parity_check": parity, **({"gguf": gguf} if gguf else {}),
+            "parity_check": parity, **extra,
             "export_seconds": round(time.time() - t0, 2),
         }
         write_json_atomic(final / "manifest.json", manifest)
@@ -274,39 +175,6 @@ def export_student(student_dir: str | Path, out_dir: str | Path, quantization: s
             pbar.close()
         shutil.rmtree(work, ignore_errors=True)
     return manifest
-
-
-def _export_gguf(hf: Path, final: Path, quantization: str, ref) -> dict:
-    """A decoder-only student also as `model.gguf`, for constrained decoding with llama.cpp
-    (mckd.student.llama_decode), parity-checked in float32 first like the CTranslate2 model
-    (`ref`: the PyTorch reference; None = no check).
-    Where it cannot be written (another architecture, no gguf or llama-cpp-python installed)
-    the folder decodes with CTranslate2 only; the manifest says why."""
-    from .gguf_export import GGUF_TYPES, gguf_support, write_gguf
-    from .llama_decode import GGUF_FILE, llama_available
-
-    why = gguf_support(hf)
-    try:
-        import gguf  # noqa: F401
-    except ImportError:
-        why = why or "the gguf package is not installed"
-    if not why and not llama_available():
-        why = "llama-cpp-python is not installed"
-    if why:
-        return {"written": False, "why": why}
-    t0 = time.time()
-    f32 = final / f".{GGUF_FILE}.f32"
-    write_gguf(hf, f32, "float32")
-    try:
-        parity = ref.check_gguf(f32) if ref is not None else None
-        if GGUF_TYPES[quantization] == "F32":
-            f32.rename(final / GGUF_FILE)
-        else:
-            write_gguf(hf, final / GGUF_FILE, quantization)
-    finally:
-        f32.unlink(missing_ok=True)
-    return {"written": True, "file": GGUF_FILE, "type": GGUF_TYPES[quantization],
-            "parity_check": parity, "seconds": round(time.time() - t0, 2)}
 
 
 def _combined(hashes: dict) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from ..errors import MckdError
@@ -189,3 +190,34 @@ def _add_tokenizer(w, tj: dict, tmeta: dict, vocab_size: int) -> None:
             add(vocab[name])
     w.add_add_bos_token(False)  # mckd's own prompt ids carry whatever BOS the model wants
 
+
+def export_gguf(hf: Path, final: Path, quantization: str, ref) -> dict:
+    """A decoder-only student also as `model.gguf`, for constrained decoding with llama.cpp
+    (mckd.student.llama_decode), parity-checked in float32 first like the CTranslate2 model
+    (`ref`: the PyTorch reference; None = no check).
+    Where it cannot be written (another architecture, no gguf or llama-cpp-python installed)
+    the folder decodes with CTranslate2 only; the manifest says why."""
+    from .llama_decode import GGUF_FILE, llama_available
+
+    why = gguf_support(hf)
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        why = why or "the gguf package is not installed"
+    if not why and not llama_available():
+        why = "llama-cpp-python is not installed"
+    if why:
+        return {"written": False, "why": why}
+    t0 = time.time()
+    f32 = final / f".{GGUF_FILE}.f32"
+    write_gguf(hf, f32, "float32")
+    try:
+        parity = ref.check_gguf(f32) if ref is not None else None
+        if GGUF_TYPES[quantization] == "F32":
+            f32.rename(final / GGUF_FILE)
+        else:
+            write_gguf(hf, final / GGUF_FILE, quantization)
+    finally:
+        f32.unlink(missing_ok=True)
+    return {"written": True, "file": GGUF_FILE, "type": GGUF_TYPES[quantization],
+            "parity_check": parity, "seconds": round(time.time() - t0, 2)}

@@ -23,6 +23,7 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from ..errors import MckdError
+from .kinds import of_meta
 from .. import formats
 from ..formats import TREE_FORMATS
 from ..versions import REPAIR_VERSION
@@ -115,8 +116,8 @@ class Labeler:
         self.bound = self.md.meta["length_bound"]
         self.max_batch_tokens = max(1, int(max_batch_tokens))
         self.device = _ct2_device(device)
-        self.causal = self.md.meta.get("student_kind") == "causal"
-        self.decoding = resolve_decoding(decoding, self.causal, self.fmt, self.md.path)
+        self.kind = of_meta(self.md.meta)
+        self.decoding = resolve_decoding(decoding, self.kind, self.fmt, self.md.path)
         self.engine = resolve_engine(engine, self.md.path, self.decoding)
         self._index = None
         self._asked, self._load_args = device, (compute_type, threads, workers)
@@ -152,7 +153,7 @@ class Labeler:
         self.workers = max(1, int(workers)) if workers else (n if cpu else 1)
         if self.temperature > 0:
             self.workers = 1  # which worker draws which sentence would vary from run to run
-        engine = ctranslate2.Generator if self.causal else ctranslate2.Translator
+        engine = getattr(ctranslate2, self.kind.ct2_class)
         try:
             self.translator = engine(
                 str(self.md.path), device=self.device, compute_type=compute_type,
@@ -213,32 +214,18 @@ class Labeler:
         if self.decoding == "constrained":
             return self._label_constrained(words_list, srcs, limits, ids)
         from .constrained import sampling_options
-        if self.causal:
-            # Greedy (or sampled) continuation of the prompt; the score sums the generated tokens' log-probs
-            # (EOS included), like the Translator's with length_penalty=0 (see student_causal).
-            results = self.translator.generate_batch(
-                srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
-                **sampling_options(self.temperature), max_length=limit, min_length=min_new,
-                include_prompt_in_result=False, return_scores=True, length_penalty=0.0,
-                end_token=self.tok.ids_to_tokens([self.tok.eos_id])[0])
-        else:
-            results = self.translator.translate_batch(
-                srcs, max_batch_size=per_batch, batch_type="tokens", beam_size=1,
-                max_decoding_length=limit, return_scores=True, length_penalty=0.0,
-                min_decoding_length=min_new, **sampling_options(self.temperature))
+
+        results = self.kind.ct2_decode(self.translator, self.tok, srcs, per_batch=per_batch,
+                                       limit=limit, min_new=min_new,
+                                       sampling=sampling_options(self.temperature))
         out = []
-        for k, (w, res) in enumerate(zip(words_list, results)):
-            if self.causal:
-                gen_ids = list(res.sequences_ids[0])
-                n_gen = len(gen_ids)
-            else:
-                toks = list(res.hypotheses[0])
-                n_gen = len(toks)
-            score = float(res.scores[0]) if res.scores else float("nan")
+        for k, (w, (generated, score)) in enumerate(zip(words_list, results)):
+            n_gen = len(generated)
+            score = float("nan") if score is None else score
             # Reaching the call's limit means no EOS was produced: the output was cut. The limit
             # is an upper bound on any well-formed tree, so this only happens to runaway output.
             cut = n_gen >= limit
-            text = self.tok.decode_ids(gen_ids, w) if self.causal else self.tok.decode(toks, w)
+            text = self.kind.text(self.tok, generated, w)
             try:
                 tree, ok, repaired, problems = repair_output(text, w, self.fmt)
             except MckdError as e:
@@ -315,17 +302,17 @@ def resolve_engine(engine: str, model_dir: Path, decoding: str) -> str:
     return engine
 
 
-def resolve_decoding(decoding: str, causal: bool, fmt: str, where) -> str:
+def resolve_decoding(decoding: str, kind, fmt: str, where) -> str:
     """"auto" is constrained for decoder-only students of a format with a grammar (trees, tags;
     see mckd.student.constrained), free else."""
     if decoding not in DECODINGS:
         raise MckdError(f"decoding {decoding!r}: expected one of {', '.join(DECODINGS)}")
-    can = causal and formats.get(fmt).constrained
+    can = kind.can_constrain and formats.get(fmt).constrained
     if decoding == "auto":
         return "constrained" if can else "free"
     if decoding == "constrained" and not can:
         raise MckdError(f"{where}: constrained decoding needs a decoder-only student of a tree "
-                        f"or tag format (this one is {'causal' if causal else 'seq2seq'}, "
+                        f"or tag format (this one is {kind.name}, "
                         f"format {fmt})")
     return decoding
 

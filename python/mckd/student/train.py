@@ -31,10 +31,11 @@ from ..errors import MckdError
 from .. import formats
 from ..formats import TREE_FORMATS
 from ..metrics.spans import fidelity_f1, spans
-from .batches import make_batches, pad, prepare_records, probes, records_fingerprint
+from .batches import make_batches, prepare_records, probes, records_fingerprint
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .decode import greedy_decode, repair_output
+from .kinds import of_tokenizer
 from .tokenizer import StudentTokenizer, build_tokenizer, is_index, length_stats
 
 CHECKPOINT = "checkpoint.pt"
@@ -97,26 +98,10 @@ def _dist_env() -> tuple[int, int, int]:
 def _init_tokenizer(cfg: TrainConfig, recs: list[dict], out_dir: Path) -> StudentTokenizer:
     if (out_dir / "mckd_tokenizer.json").exists():  # resuming: the tokenizer is part of the run
         return StudentTokenizer.load(out_dir)
-    if cfg.init:
-        from .causal import is_causal_init, load_tokenizer
+    if cfg.init:  # the init model's kind knows its tokenizer
+        from .kinds import of_init
 
-        if is_causal_init(cfg.init):  # a decoder-only student: the model's own tokenizer
-            return load_tokenizer(cfg.init, cfg.format, cfg.leaves)
-        init = Path(cfg.init)
-        if (init / "mckd_tokenizer.json").exists():
-            return StudentTokenizer.load(init, format=cfg.format,
-                                         leaves=cfg.leaves if cfg.format in TREE_FORMATS
-                                         else "words")
-        if not (init / "tokenizer.json").exists():
-            try:  # a checkpoint with only a slow (sentencepiece) tokenizer: convert it once
-                from transformers import AutoTokenizer
-
-                AutoTokenizer.from_pretrained(init, local_files_only=True).backend_tokenizer.save(
-                    str(out_dir / "tokenizer.json"))
-                return StudentTokenizer.load(out_dir, format=cfg.format, leaves=cfg.leaves)
-            except Exception as e:  # noqa: BLE001
-                raise MckdError(f"{init}: no usable tokenizer ({e})") from None
-        return StudentTokenizer.load(init, format=cfg.format, leaves=cfg.leaves)
+        return of_init(cfg.init).init_tokenizer(cfg, out_dir)
     return build_tokenizer(recs, cfg.format, cfg.leaves, vocab_size=cfg.vocab_size)
 
 
@@ -153,10 +138,9 @@ def measure_dev(model, tok, dev, bound, device, fmt) -> float:
     otherwise. Nothing is repaired: a free output that is not a tree over exactly its words
     scores 0."""
     words = [r["words"] for r in dev]
-    if tok.causal and formats.get(fmt).constrained:
-        from .causal import constrained_greedy
-
-        preds = constrained_greedy(model, tok, words, bound, device, fmt)
+    kind = of_tokenizer(tok)
+    if kind.can_constrain and formats.get(fmt).constrained:
+        preds = kind.constrained_greedy(model, tok, words, bound, device, fmt)
     else:
         gen = greedy_decode(model, tok, words, bound, device)
         preds = [tok.decode(tok.ids_to_tokens(g), w) for g, w in zip(gen, words)]
@@ -218,12 +202,7 @@ def _model(cfg: TrainConfig, tok: StudentTokenizer, torch):
     random.seed(cfg.seed)
     if not cfg.init:
         return S.build_model(cfg.arch, tok.vocab_size, tok.pad_id, tok.eos_id, cfg.dropout)
-    if tok.causal:  # a decoder-only student (GGUF or HF causal-LM folder)
-        from .causal import load_model
-
-        model = load_model(cfg.init)
-    else:
-        model = S.load_pretrained(cfg.init)
+    model = of_tokenizer(tok).load(cfg.init)
     if model.config.vocab_size < tok.vocab_size:
         model.resize_token_embeddings(tok.vocab_size)
     return model
@@ -252,24 +231,12 @@ def _optimizer(cfg: TrainConfig, model, total_steps: int, torch):
 
 def _batch_tensors(tok: StudentTokenizer, src, tgt, b: list[int], device, torch):
     """(input_ids, labels, attention_mask) of batch `b`; labels -100 where no loss is taken."""
-    if tok.causal:  # one sequence: prompt + target; the loss on the target only
-        from .causal import make_batch
-
-        return (t.to(device) for t in make_batch([src[i] for i in b], [tgt[i] for i in b],
-                                                 tok.pad_id, torch))
-    x = pad([src[i] for i in b], tok.pad_id, torch).to(device)
-    y = pad([tgt[i] for i in b], -100, torch).to(device)
-    return x, y, (x != tok.pad_id).long()
+    return of_tokenizer(tok).batch(tok, [src[i] for i in b], [tgt[i] for i in b], device, torch)
 
 
 def _loss(model, tok: StudentTokenizer, x, y, am):
-    """The training loss of one batch: a decoder-only student's from its target positions only
-    (causal.target_loss); DDP-wrapped or seq2seq models through their own forward."""
-    if tok.causal and hasattr(model, "base_model") and hasattr(model, "get_output_embeddings"):
-        from .causal import target_loss
-
-        return target_loss(model, x, y, am)
-    return model(input_ids=x, attention_mask=am, labels=y).loss
+    """The training loss of one batch, as the student's kind takes it."""
+    return of_tokenizer(tok).loss(model, x, y, am)
 
 
 def check_largest_batch(model, tok: StudentTokenizer, src, tgt, lengths: list[int],
@@ -574,8 +541,9 @@ def _build(cfg: TrainConfig, tok, device, local_rank: int, distributed: bool, to
     CPU, where they were most of the memory)."""
     raw_model = _model(cfg, tok, torch)
     raw_model.to(device)
-    recompute = cfg.grad_checkpoint == "on" or (cfg.grad_checkpoint == "auto" and bool(tok.causal)
-                                                and device.type == "cpu")
+    recompute = cfg.grad_checkpoint == "on" or (
+        cfg.grad_checkpoint == "auto" and of_tokenizer(tok).recompute_on_cpu
+        and device.type == "cpu")
     if recompute:  # same gradients, activations recomputed layer by layer
         if hasattr(raw_model, "activation_checkpointing_enable"):  # transformers >= 5
             raw_model.activation_checkpointing_enable({"use_reentrant": False})
@@ -650,8 +618,7 @@ def _student_meta(cfg: TrainConfig, tok, raw_model, torch, *, fingerprint, param
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                      "python": platform.python_version()},
     }
-    if tok.causal:  # T5/BART students keep the meta they always had (no key = seq2seq)
-        meta["student_kind"] = "causal"
+    meta.update(of_tokenizer(tok).meta())
     return meta
 
 
