@@ -6,7 +6,7 @@
     final_k: one student on A ∪ B with labels k  (final_0 is vanilla KD; final_{N-1} ships)
     baselines: SFT on the gold demonstrations; optional KD + self-distillation with filter
 
-Gold trees of the pool and test split are read only by the evaluation steps.
+Gold trees of the pool and test split are read only by the scores (pipeline/scores.py).
 
 A run directory only ever reports steps that are current: done under the fingerprint the
 present config gives them. `plan()` walks the same steps without running anything (what
@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 import time
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
-from .. import __version__, formats
 from ..config import DistillConfig
 from . import compat
 from ..errors import MckdError
@@ -33,18 +31,18 @@ from ..jsonio import (
     read_json,
     read_jsonl,
     sha256_file,
-    sha256_text,
     write_json_atomic,
     write_jsonl_atomic,
 )
 from ..versions import (
     CONSTRAINT_VERSION,
     REPAIR_VERSION,
-    SCORER_VERSION,
     VOTE_VERSION,
-    code_versions,
 )
+from .identity import init_sha, teacher_identity
+from .manifest import write_manifest
 from .rundir import RunDir, fingerprint
+from .scores import RunScores
 from .steps import (
     final_student,
     is_model_step,
@@ -190,23 +188,7 @@ class Distiller:
         return self.root / "cache" / "file_hashes.json"
 
     def teacher_model(self) -> tuple[str, str]:
-        """(resolved path, sha256) of the teacher GGUF; a short name resolves to its file first.
-        A server teacher: (URL, sha256 of what the server reports of its model)."""
-        from ..filehash import file_sha256
-        from ..teacher.models import resolve_model, verified_sha256
-
-        if self.cfg.teacher.url:
-            from ..teacher.server import Client
-
-            ident = Client(self.cfg.teacher.server()).identity()
-            return ident["url"], sha256_text(json.dumps(ident, sort_keys=True))
-        spec = self.cfg.teacher.model
-        path = resolve_model(spec)
-        if not path.is_file():
-            raise MckdError(f"teacher.model={spec!r}: no such file {str(path)!r} (expected a "
-                            ".gguf model or a packaged short name such as smollm2)")
-        # a packaged model checked when it was assembled need not be hashed again (1 GB: ~4 s)
-        return str(path), verified_sha256(path) or file_sha256(path, self._hash_cache())
+        return teacher_identity(self.cfg.teacher, self._hash_cache())
 
     def _teacher_or_record(self) -> tuple[str, str]:
         """teacher_model(), or where the model file is not on this machine, what the manifest
@@ -231,24 +213,7 @@ class Distiller:
         return self._teacher_or_record()[1]
 
     def _init_sha(self) -> str | None:
-        """Content hash of the `student.init` checkpoint (every file), None when from scratch."""
-        from ..filehash import tree_sha256
-
-        init = self.cfg.student.init
-        if not init:
-            return None
-        if not Path(init).exists():
-            from ..student.causal import is_short_name
-
-            if not is_short_name(init):
-                raise MckdError(f"student.init {init}: not found")
-            # a packaged GGUF short name: the student starts from that file's content
-            from ..filehash import file_sha256
-            from ..teacher.models import resolve_model, verified_sha256
-
-            path = resolve_model(init)
-            return verified_sha256(path) or file_sha256(path, self._hash_cache())
-        return tree_sha256(init, self._hash_cache())
+        return init_sha(self.cfg.student.init, self._hash_cache())
 
     # ---------------------------------------------------------------- data
     def data_checksums(self) -> dict:
@@ -297,12 +262,6 @@ class Distiller:
 
     def _sel(self, name: str) -> list[dict]:
         return read_jsonl(self.run.step_dir("select") / f"{name}.jsonl")
-
-    def _gold(self, split: str) -> dict[str, dict]:
-        """Gold records by id — for evaluation only."""
-        from ..data import load_split
-
-        return {r["id"]: r for r in load_split(self.data_dir, split)}
 
     # ---------------------------------------------------------------- teacher
     def teacher(self, which: str, sel: dict, model_sha: str) -> dict:
@@ -469,33 +428,6 @@ class Distiller:
 
     def _labels(self, step: str) -> list[dict]:
         return read_jsonl(self.run.step_dir(step) / "labels.jsonl")
-
-    def evaluate(self, label_step: str, split: str = "test") -> dict:
-        """Metrics of a finished label step against gold (cached in the step folder).
-
-        The cache holds the scorer version and the labels' checksum: a score made by older
-        scoring code, or of other labels, is recomputed.
-        """
-        cache = self.run.step_dir(label_step) / "eval.json"
-        key = {"scorer_version": SCORER_VERSION,
-               "labels_sha": sha256_file(self.run.step_dir(label_step) / "labels.jsonl")}
-        if cache.exists():
-            old = read_json(cache)
-            if isinstance(old, dict) and old.get("cache_key") == key:
-                return old["result"]
-        res = self._evaluate(label_step, split)
-        write_json_atomic(cache, {"cache_key": key, "result": res})
-        return res
-
-    def _evaluate(self, label_step: str, split: str) -> dict:
-        from ..metrics.score import score
-
-        gold = self._gold(split)
-        preds = self._labels(label_step)
-        gold_recs = [gold[p["id"]] for p in preds if p["id"] in gold]
-        if len(gold_recs) != len(preds):
-            raise MckdError(f"{label_step}: predictions for ids missing from the {split} split")
-        return score(gold_recs, preds, self.fmt)
 
     # ---------------------------------------------------------------- the algorithm
     def run_all(self) -> dict:
@@ -666,20 +598,11 @@ class Distiller:
                        fn, f"stage {k}: teacher passes and relabels of half {side} vote")
         return self.run.step_dir(name) / "labels.jsonl", r["sha"]
 
-    def _model_rows(self) -> list[tuple[str, str, str | None]]:
-        """(results key, test label step, student step) of every row the config reports."""
-        from .rows import enabled
-
-        return [(r.key, r.test_step, r.student) for r in enabled(self.cfg)]
-
-    def _row(self, step: str, student: str | None) -> dict:
-        """Scores of one current label step, naming the label file and the training repairs."""
-        row = dict(self.evaluate(step))
-        row["labels"] = str((self.run.step_dir(step) / "labels.jsonl").relative_to(self.root))
-        if student and student in self._current:
-            row["train"] = self._current[student].get("train")
-            row["train_repaired"] = self._current[student].get("train_repaired")
-        return row
+    def scores(self) -> RunScores:
+        """The scores of the steps found current (pipeline/scores.py)."""
+        if not self._walked:
+            self.plan()
+        return RunScores(self.cfg, self.run, self.data_dir, self._current)
 
     def collect(self) -> dict:
         """Evaluate every current label step; works on partial runs (`mckd report`).
@@ -687,60 +610,8 @@ class Distiller:
         Only steps done under the present config's fingerprints are reported; `complete`
         means every step the config needs is done so.
         """
-        c = self.cfg
-        if not self._walked:
-            self.plan()
-        cur = self._current
-        res: dict = {"format": self.fmt, "stages": c.stages, "models": {},
-                     "stage_students": {}, "pool_quality": {}, "students": {},
-                     "final_model": None, "versions": code_versions()}
-        for key, step, student in self._model_rows():
-            if step in cur:
-                res["models"][key] = self._row(step, student)
-        for k in range(1, c.stages):
-            for side in "AB":
-                st = stage_student(k, side)
-                if on_test(st) in cur:
-                    res["stage_students"][f"stage{k}_{side}"] = self._row(on_test(st), st)
-        # the labels of each stage (k = 0: the teacher's), then what stage_vote handed on
-        pools = [("teacher" if k == 0 else f"stage{k}", stage_labels, k) for k in range(c.stages)]
-        pools += [(f"stage{k}_voted", voted_labels, k) for k in range(1, c.stages)]
-        for key, step_name, k in pools:
-            steps = [step_name(k, "A"), step_name(k, "B")]
-            if all(s in cur for s in steps):
-                res["pool_quality"][key] = dict(
-                    self._pool_quality(steps),
-                    labels=[str((self.run.step_dir(s) / "labels.jsonl").relative_to(self.root))
-                            for s in steps])
-        for name, r in cur.items():  # every current student: how many targets were repaired
-            if "model_dir" in r:
-                res["students"][name] = {"train": r.get("train"),
-                                         "train_repaired": r.get("train_repaired")}
-        if formats.get(self.fmt).constrained and "select" in cur:
-            res["references"] = self._references()
-        final = cur.get(final_student(c.stages - 1))
-        if final:
-            res["final_model"] = str(self.root / final["model_dir"])
-        res["missing"] = list(self._missing)
-        res["complete"] = not self._missing and on_test(final_student(c.stages - 1)) in cur
-        return res
-
-    def _references(self) -> dict:
-        """What a parser must beat on these very sentences (no model involved); cached beside
-        the selection like eval.json, so `mckd report` need not reload gold."""
-        from ..metrics.score import reference_scores
-
-        cache = self.run.step_dir("select") / "references.json"
-        key = {"scorer_version": SCORER_VERSION, "test_sha": self._current["select"]["test_sha"]}
-        if cache.exists():
-            old = read_json(cache)
-            if isinstance(old, dict) and old.get("cache_key") == key:
-                return old["result"]
-        gold = self._gold("test")
-        ref = reference_scores([gold[r["id"]] for r in self._sel("test")], self.fmt,
-                               self._sel("demos"))
-        write_json_atomic(cache, {"cache_key": key, "result": ref})
-        return ref
+        scores = self.scores()
+        return scores.collect(self._missing)
 
     def _final(self, k, la_file, la_sha, lb_file, lb_sha, test_file, sel):
         both = read_jsonl(la_file) + read_jsonl(lb_file)
@@ -835,61 +706,10 @@ class Distiller:
         r = self._step(name, {"split": split_sha}, fn, f"inputs of half {name[-1]}")
         return self.run.step_dir(name) / "inputs.jsonl", r["sha"]
 
-    def _pool_quality(self, steps: list[str]) -> dict:
-        """Analysis only: pseudolabels of the pool (their raw outputs) against the held-back gold.
-
-        Cached like eval.json, keyed by the scorer version and the label files' checksums."""
-        from ..metrics.score import score
-
-        cache = self.root / "cache" / f"pool_quality_{steps[0].rsplit('_', 1)[0]}.json"
-        key = {"scorer_version": SCORER_VERSION,
-               "labels": [self._current[s]["sha"] for s in steps]}
-        if cache.exists():
-            old = read_json(cache)
-            if isinstance(old, dict) and old.get("cache_key") == key:
-                return old["result"]
-        gold = self._gold("train")
-        preds = [r for s in steps for r in self._labels(s)]
-        res = score([gold[p["id"]] for p in preds], preds, self.fmt)
-        cache.parent.mkdir(exist_ok=True)
-        write_json_atomic(cache, {"cache_key": key, "result": res})
-        return res
-
     def _write_manifest(self, status: str, teacher: tuple[str, str]) -> None:
-        import platform
-
-        versions = {"mckd": __version__, "python": platform.python_version()}
-        for mod in ("torch", "transformers", "ctranslate2", "tokenizers", "llama_cpp"):
-            try:
-                versions[mod] = __import__(mod).__version__
-            except Exception:  # noqa: BLE001 - a missing optional package is recorded as absent
-                versions[mod] = None
-        # a run is often made by several invocations (`--only` parts, on several machines):
-        # each one's command is kept, so the manifest says how every step came to be
-        path = self.root / "manifest.json"
-        old = read_json(path) if path.is_file() else {}
-        history = old.get("invocations", []) if isinstance(old, dict) else []
-        if not isinstance(history, list):
-            history = []
-        this = {"started": self._started, "command": sys.argv, "status": status}
-        if history and history[-1].get("started") == self._started:
-            history[-1] = this
-        else:
-            history.append(this)
-        write_json_atomic(path, {
-            "status": status,
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "command": sys.argv,
-            "invocations": history,
-            "config": asdict(self.cfg),
-            "teacher": {"model": self.cfg.teacher.model, "path": teacher[0],
-                        "sha256": teacher[1]},
-            "code_versions": code_versions(),
-            "seeds": seeds(self._current, self.cfg.seed),
-            "data_dir": str(self.data_dir.resolve()),
-            "data_checksums": self.data_checksums(),
-            "versions": versions,
-        })
+        write_manifest(self.root, self.cfg, status, teacher, started=self._started,
+                       seeds=seeds(self._current, self.cfg.seed), data_dir=self.data_dir,
+                       data_checksums=self.data_checksums())
 
 
 # Teacher settings that mean something only for one kind of teacher; the other kind's are left
