@@ -8,9 +8,10 @@ from ..config import DEVICES, FORMATS, PRESETS
 
 
 def add_arguments(parser):
+    from ..teacher.models import teacher_model_help
+
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
-                        help="GGUF teacher model, or a packaged short name: smollm2 (default), "
-                             "gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b")
+                        help=teacher_model_help())
     parser.add_argument("--teacher-url", metavar="URL", default=None,
                         help="an OpenAI-compatible completions server as the teacher (llama.cpp "
                              "server, vLLM); key from $MCKD_TEACHER_API_KEY; more settings: "

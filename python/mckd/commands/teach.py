@@ -12,13 +12,14 @@ METAVAR = {"url": "URL", "api_key_env": "VAR", "vote_demo_words": "LO-HI",
 
 
 def add_arguments(parser):
+    from ..teacher.models import teacher_model_help
+
     from ..config import TeacherSettings
     from ..flags import add_flags
     from ..formats import FORMATS
 
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
-                        help="GGUF model path, or a packaged short name: smollm2 (default), "
-                             "gemma3-270m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b")
+                        help=teacher_model_help())
     parser.add_argument("--demos", required=True, metavar="LABELED.jsonl",
                         help="gold demonstrations (dataset records: source + targets[format])")
     parser.add_argument("--input", required=True, metavar="UNLABELED.jsonl",

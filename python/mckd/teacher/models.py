@@ -67,6 +67,12 @@ SHORT_NAMES = {
 }
 
 
+def teacher_model_help() -> str:
+    """The --local-teacher help: the packaged short names, from SHORT_NAMES."""
+    names = [f"{n} (default)" if n == DEFAULT_MODEL else n for n in SHORT_NAMES]
+    return "a GGUF model path, or a packaged short name: " + ", ".join(names)
+
+
 def cache_dir() -> Path:
     """Where assembled packaged models are kept ($MCKD_CACHE_DIR or ~/.cache/mckd)."""
     return Path(os.environ.get("MCKD_CACHE_DIR") or Path.home() / ".cache" / "mckd")
