@@ -101,6 +101,33 @@ def test_format_targets_come_from_the_gold_tree_or_the_record():
         formats.get("iob")
 
 
+@pytest.mark.parametrize("bad, message", [
+    ("fly O to boston B-to", "not the words each followed by its tag"),        # a tag missing
+    ("fly O go O boston B-to", "not the words each followed by its tag"),      # another word
+    ("fly O to X-to boston B-to", "'X-to' is not a BIO tag"),
+])
+def test_a_bad_tag_target_in_a_data_folder_is_named_by_file_line_and_record(tmp_path, capsys,
+                                                                             bad, message):
+    """Your own tag data: `mckd distill --format chunks` checks every record before the first
+    step and names the one that is wrong."""
+    from mckd.cli import main
+    from mckd.data import check_data_dir
+
+    good = [{"id": f"r{i}", "source": "fly to boston", "target": "fly O to O boston B-to"}
+            for i in range(5)]
+    train = good[:2] + [{"id": "r9", "source": "fly to boston", "target": bad}] + good[2:]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in good))
+    with pytest.raises(MckdError) as e:
+        check_data_dir(tmp_path, "chunks", labeled=2)
+    assert f"{tmp_path / 'train.jsonl'}:3: record 'r9'" in str(e.value) and message in str(e.value)
+    out = tmp_path / "run"
+    assert main(["distill", "--data", str(tmp_path), "--out", str(out), "--format", "chunks",
+                 "--labeled", "2"]) != 0
+    assert "train.jsonl:3: record 'r9'" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything was written
+
+
 # ------------------------------------------------------------------ metrics
 TYPES = ["NP", "VP", "PP"]
 
