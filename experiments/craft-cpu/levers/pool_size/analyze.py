@@ -4,8 +4,9 @@ No model runs: every point's raw test outputs are committed. Teacher labels (the
 250 sentences (`run.sh`, this lever), 500 (the run's stage-1 students A and B, each on its half),
 1,000 (the run's vanilla-KD student). Gold labels (the pool's held-back gold trees, analysis only):
 250 (`run.sh`) and 500 (`levers/gold`, half A, seed 0). The run's own 50 gold examples (which the
-method has: the teacher's shots): the run's SFT-on-gold row (3 epochs, 12 updates) and the same
-50 trained 30 epochs (`run.sh`, 120 updates). Every point is SmolLM2-135M at batch 16 and
+method has: the teacher's shots): the run's SFT-on-gold row (its epochs read from the step: 3
+when this lever was made, 30 since sft_gold_epochs became automatic) and the same 50 trained 30
+epochs (`run.sh`, 120 updates). Every point is SmolLM2-135M at batch 16 and
 lr 3e-4; a point under 500 sentences trains 1,500 / n epochs, so it takes the stage-1 students' 96
 updates. Each is scored from its raw outputs (paper F1), with its paired gain over the voted
 teacher on the same sentences and its unlabeled span F1 against the teacher's trees (how closely
@@ -43,9 +44,17 @@ POINTS = [
     ("gold", 500, "levers/gold (half A, seed 0)", HERE.parent / "gold/gold_A.jsonl"),
     # the method's own 50 gold examples (the teacher's shots): SFT on gold, at 30 epochs
     ("examples", 50, "this lever (the run's 50 gold examples, 30 epochs)", HERE / "examples_50.jsonl"),
-    ("examples", 50, "the run's SFT-on-gold row (3 epochs, 12 updates)",
+    ("examples", 50, "the run's SFT-on-gold row ({epochs} epochs, {updates} updates)",
      STEPS / "sft_gold_test/labels.jsonl"),
 ]
+
+
+def sft_gold_row_name(name: str) -> str:
+    """The run's SFT row as its step trained it (batch 16: ceil(50 / 16) = 4 updates an epoch)."""
+    from mckd.jsonio import read_json
+
+    epochs = read_json(STEPS / "sft_gold" / "inputs.json")["epochs"]
+    return name.format(epochs=epochs, updates=epochs * math.ceil(50 / 16))
 
 
 def per_sentence(gold: dict, outputs: dict[str, str], ids: list[str]) -> list[float | None]:
@@ -76,7 +85,9 @@ def main(data: str = "data/craft") -> dict:
         out = {r["id"]: r["output"] for r in read_jsonl(path)}
         f1 = per_sentence(gold, out, ids)
         res["points"].append({
-            "labels": labels, "pool": n, "student": name, "file": str(path.relative_to(ROOT)),
+            "labels": labels, "pool": n,
+            "student": sft_gold_row_name(name) if "{epochs}" in name else name,
+            "file": str(path.relative_to(ROOT)),
             "paper_f1": mean(f1),
             # how close the student comes to writing its teacher's trees on new sentences
             "span_f1_against_the_teacher": round(span_f1([out[i] for i in ids],
