@@ -28,3 +28,17 @@ def test_enabled_rows_follow_the_switches_in_table_order():
     cfg.baselines.vanilla_kd = cfg.baselines.sft_gold = False
     assert [r.key for r in rows.enabled(cfg)] == ["teacher", "vanilla_kd"]  # it is the run
     assert rows.row_of("3-stage").name == "3-stage MCKD" and rows.row_of("x") is None
+
+
+def test_each_format_declares_its_report_columns():
+    from mckd import formats
+
+    assert formats.get("unlabeled").columns[1] == ("evalb_f1", "EVALB F1 (unlabeled)")
+    assert formats.get("labeled").columns[1] == ("evalb_f1", "EVALB F1")
+    assert not formats.get("unlabeled").labeled and formats.get("skeleton").labeled
+    assert not formats.get("chunks").labeled and not formats.get("text").labeled
+    assert formats.get("chunks").columns[0] == ("chunk_f1", "chunk F1")
+    assert [k for k, _ in formats.get("text").columns] == ["exact_match", "token_f1", "chunk_f1"]
+    for name in formats.FORMATS:  # the headline metric is the first column
+        f = formats.get(name)
+        assert f.columns[0][0] == f.metric or not f.tree and not f.tags

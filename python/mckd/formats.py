@@ -47,6 +47,28 @@ class Format:
         return self.kind in ("tree", "tags")
 
     @property
+    def labeled(self) -> bool:
+        """Whether its trees carry constituent labels (EVALB scores them; "unlabeled" is scored
+        on unlabeled brackets)."""
+        return self.tree and self.name != "unlabeled"
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        """The report's columns: (key in score() results, header)."""
+        if self.tags:
+            return (("chunk_f1", "chunk F1"), ("chunk_f1_mean", "chunk F1, sentence mean"),
+                    ("tag_accuracy", "tag accuracy"), ("exact_match", "exact match"),
+                    ("invalid", "invalid"))
+        if not self.tree:
+            return (("exact_match", "exact match"), ("token_f1", "token F1"),
+                    ("chunk_f1", "chunk F1"))
+        return (("paper_f1", "paper F1"),
+                ("evalb_f1", "EVALB F1" if self.labeled else "EVALB F1 (unlabeled)"),
+                ("evalb_f1_errors_as_zero", "EVALB F1, errors = 0"),
+                ("paper_f1_strict", "paper F1, strict"), ("repaired", "repaired"),
+                ("invalid", "invalid"))
+
+    @property
     def votes(self) -> bool:
         """Whether several outputs of one input can vote (mckd.teacher.vote): unlabeled trees by
         their spans, tags word by word; labels of labeled trees have no consensus rule."""

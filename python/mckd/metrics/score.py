@@ -147,7 +147,7 @@ def _score_trees(gold_recs: list[dict], raws: list[str], fmt: str,
         "evalb_f1": ev["f1"],
         "evalb_f1_errors_as_zero": ev["f1_errors_as_zero"],
         "evalb_errors": ev["errors"],
-        "evalb_labeled": fmt != "unlabeled",
+        "evalb_labeled": formats.get(fmt).labeled,
         "repaired": n_repaired,
         "invalid": n_invalid,
         "scorer_version": SCORER_VERSION,
@@ -209,7 +209,8 @@ def evalb_raw(gold_recs: list[dict], scored: list[str | None], raws: list[str], 
             gold_side.append(g["gold"])
             pred_side.append(t if t is not None else raw)
         bad.append(t is None or (fmt == "unlabeled" and p is None))
-    rows = evaluate(gold_side, pred_side, labeled=fmt != "unlabeled", report=False).per_sentence()
+    rows = evaluate(gold_side, pred_side, labeled=formats.get(fmt).labeled,
+                    report=False).per_sentence()
     return _evalb_totals(rows, bad)
 
 

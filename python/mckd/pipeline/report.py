@@ -19,23 +19,10 @@ def _order(models: dict) -> list[str]:
     return sorted(models, key=lambda k: (row_of(k).place if row_of(k) else 1000, k))
 
 
-def _columns(fmt: str) -> list[tuple[str, str]]:
-    if formats.get(fmt).tags:
-        return [("chunk_f1", "chunk F1"), ("chunk_f1_mean", "chunk F1, sentence mean"),
-                ("tag_accuracy", "tag accuracy"), ("exact_match", "exact match"),
-                ("invalid", "invalid")]
-    if fmt == "text":
-        return [("exact_match", "exact match"), ("token_f1", "token F1"), ("chunk_f1", "chunk F1")]
-    evalb = "EVALB F1" if fmt != "unlabeled" else "EVALB F1 (unlabeled)"
-    return [("paper_f1", "paper F1"), ("evalb_f1", evalb),
-            ("evalb_f1_errors_as_zero", "EVALB F1, errors = 0"),
-            ("paper_f1_strict", "paper F1, strict"), ("repaired", "repaired"),
-            ("invalid", "invalid")]
-
-
 def how_scored(fmt: str) -> list[str]:
     """The footnote that says what each column measures (printed under the table)."""
-    if formats.get(fmt).tags:
+    f = formats.get(fmt)
+    if f.tags:
         return ["_How the columns are computed: every score reads the model's raw output "
                 "(`output` in its label file), its tags taken by position (every second token, "
                 "as the authors read T5 outputs), words it does not reach counted as O. **chunk "
@@ -44,7 +31,7 @@ def how_scored(fmt: str) -> list[str]:
                 "sentence, averaged (the paper's way; a sentence with no chunk right scores 0). "
                 "**invalid**: outputs that are not the sentence's words each followed by one "
                 "BIO tag; they are still scored by position._"]
-    if fmt == "text":
+    if not f.tree:
         return ["_Scores are computed from each model's raw output (`output` in its label "
                 "file), not from a cleaned-up version._"]
     lines = [
@@ -60,7 +47,7 @@ def how_scored(fmt: str) -> list[str]:
         "predicted (a runaway output lowers precision). **invalid**: outputs that are not such a "
         "tree; **repaired**: outputs the tree repair changed._",
     ]
-    if fmt == "unlabeled":
+    if not f.labeled:
         lines.append(
             "_EVALB F1 (unlabeled) compares the gold tree and the prediction in the same space: "
             "both are written in the unlabeled linearization (one-word and unary brackets "
@@ -79,7 +66,7 @@ def _fmt(v) -> str:
 def table(results: dict) -> str:
     """The results as a Markdown table in the shape of the paper's Table 1."""
     fmt = results.get("format", "unlabeled")
-    cols = _columns(fmt)
+    cols = list(formats.get(fmt).columns)
     what = "labels" if formats.get(fmt).tags else "trees"
     models = results.get("models", {})
     lines = ["| method | " + " | ".join(c[1] for c in cols) + " | n |",
