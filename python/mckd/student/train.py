@@ -301,30 +301,13 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
     distributed = world > 1
 
     # --- finished already, resuming, or new --------------------------------------------------
-    recs = prepare_records(records, cfg.format)
-    dev = None
-    if cfg.stop == "dev":
-        if not dev_records:
-            raise MckdError("stop=dev needs labeled dev records (mckd train --dev FILE)")
-        dev = prepare_records(dev_records, cfg.format)
-        overlap = {r["id"] for r in dev} & {r["id"] for r in recs}
-        if overlap:  # an epoch picked on records it trained on picks the most memorised one
-            raise MckdError(f"{len(overlap)} dev records are also training records "
-                            f"(first: {sorted(overlap)[0]}); the dev records must be held out")
+    recs, dev = _records(cfg, records, dev_records)
     fingerprint = _fingerprint(cfg, recs, world, dev)
-    meta_path = out / META
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("fingerprint") == fingerprint:
-            _say(cfg, rank, f"{out}: already trained with these records and settings")
-            return out
-        raise MckdError(f"{out}: holds a student trained on other records/settings; "
-                        "use another --out folder")
     ckpt_path = out / CHECKPOINT
-    ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
-    if ckpt is not None and ckpt.get("fingerprint") != fingerprint:
-        raise MckdError(f"{ckpt_path}: checkpoint of a different training (records or settings "
-                        "changed); delete it or use another --out folder")
+    ckpt = _done_or_checkpoint(out, fingerprint)
+    if ckpt == "done":
+        _say(cfg, rank, f"{out}: already trained with these records and settings")
+        return out
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
 
@@ -354,20 +337,14 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         total_steps = min(total_steps, cfg.max_steps)
     optimizer, scheduler = _optimizer(cfg, raw_model, total_steps, torch)
 
-    start_epoch, step, history, fidelity = 0, 0, [], []
-    best = None  # stop=dev: {"f1", "epoch", "model"} of the best epoch so far
-    # inside an epoch (checkpoint_minutes): batches of epoch `start_epoch` done, their loss sums
-    # and seconds; the batch order of an epoch is fixed by its seed, so resume skips them
-    partial = None
+    # epochs done, optimizer steps, per-epoch records, fidelity probes; stop=dev: {"f1",
+    # "epoch", "model"} of the best epoch so far; inside an epoch (checkpoint_minutes): the
+    # batches of epoch `start_epoch` done, their loss sums and seconds (the batch order of an
+    # epoch is fixed by its seed, so a resume skips them)
+    start_epoch, step, history, fidelity, best, partial = 0, 0, [], [], None, None
     if ckpt is not None:
-        raw_model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start_epoch, step = ckpt["epoch"], ckpt["step"]
-        history, fidelity = list(ckpt["history"]), list(ckpt["fidelity"])
-        best = ckpt.get("best")
-        partial = ckpt.get("partial")
-        set_rng_state(torch, ckpt["rng"])
+        start_epoch, step, history, fidelity, best, partial = _resume(
+            ckpt, raw_model, optimizer, scheduler, torch)
         within = f", {partial['batches']} batches into epoch {start_epoch + 1}" if partial else ""
         _say(cfg, rank, f"resuming {out} after epoch {start_epoch}{within} (step {step})")
     _say(cfg, rank, f"student: {'init ' + cfg.init if cfg.init else cfg.arch}, {n_params / 1e6:.2f}M "
@@ -422,15 +399,10 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         for bi, b in enumerate(batches):
             if bi < skip:  # done before the interruption (in the checkpoint's weights)
                 continue
-            x, y, am = _batch_tensors(tok, src, tgt, b, device, torch)
             last_micro = (bi + 1) % cfg.grad_accum == 0 or bi + 1 == len(batches)
-            sync_ctx = model.no_sync() if (distributed and not last_micro) else _nullctx()
-            with sync_ctx:
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    loss = _loss(model, tok, x, y, am)
-                (loss / cfg.grad_accum).backward()
-            n_tok = int((y != -100).sum())
-            lv = float(loss.detach())
+            lv, n_tok = _backward(cfg, model, tok, _batch_tensors(tok, src, tgt, b, device, torch),
+                                  device, torch, use_bf16,
+                                  no_sync=distributed and not last_micro)
             if not math.isfinite(lv):
                 # seen on an H200: a from-scratch t5-small at the default lr 2e-3 went NaN in its
                 # first epoch and trained on, saved and exported a NaN model without a word
@@ -464,13 +436,8 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
             t = torch.tensor([tot_loss, tot_tok], dtype=torch.float64, device=device)
             dist.all_reduce(t)
             tot_loss, tot_tok = float(t[0]), int(t[1])
-        epoch_loss = tot_loss / max(1, tot_tok)
-        mem = peak_memory_mb(device, torch)
-        history.append({"epoch": epoch + 1, "loss": round(epoch_loss, 5), "step": step,
-                        "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - t0, 2),
-                        **mem})
-        msg = (f"epoch {epoch + 1}/{cfg.epochs}: loss {epoch_loss:.4f} ({time.time() - t0:.1f}s, "
-               + ", ".join(f"{k[:-3].replace('_', ' ')} {v:,} MB" for k, v in mem.items()) + ")")
+        msg = _epoch_record(cfg, history, epoch, tot_loss / max(1, tot_tok), step,
+                            scheduler.get_last_lr()[0], time.time() - t0, device, torch)
 
         stop_now, best, note = _stop_rule(cfg, raw_model, tok, epoch, history, fidelity, best,
                                           lambda: measure_fidelity(raw_model, tok, recs, bound,
@@ -495,24 +462,95 @@ def train_student(records: list[dict], out_dir: str | Path, cfg: TrainConfig | N
         if best is not None and best["epoch"] != len(history):
             raw_model.load_state_dict(best["model"])
             _say(cfg, rank, f"keeping epoch {best['epoch']}'s weights (dev F1 {best['f1']:.2f})")
-        raw_model.config.use_cache = True
-        raw_model.save_pretrained(out)
-        from ..jsonio import honour_umask
-
-        honour_umask(out)  # transformers writes model.safetensors 0600 through a temp file
         meta = _student_meta(cfg, tok, raw_model, torch, fingerprint=fingerprint,
                              params=n_params, records=recs, skipped=skipped, history=history,
                              step=step, stopped_by=stopped_by, fidelity=fidelity, best=best,
                              dev=dev, seconds=time.time() - t_start, bound=bound, ddp=ddp_check)
-        from ..jsonio import write_json_atomic
-
-        write_json_atomic(meta_path, meta)  # written last: its presence means "finished"
-        if not cfg.keep_checkpoint and ckpt_path.exists():
-            ckpt_path.unlink()
+        _save(cfg, raw_model, out, meta)
         _say(cfg, rank, f"saved {out} ({len(history)} epochs, stopped by {stopped_by})")
     if distributed:
         dist.barrier()
     return out
+
+
+def _resume(ckpt: dict, raw_model, optimizer, scheduler, torch) -> tuple:
+    """Weights, optimizer, schedule and random state from a checkpoint; returns (epochs done,
+    step, history, fidelity, best, partial) as the training loop keeps them."""
+    raw_model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    set_rng_state(torch, ckpt["rng"])
+    return (ckpt["epoch"], ckpt["step"], list(ckpt["history"]), list(ckpt["fidelity"]),
+            ckpt.get("best"), ckpt.get("partial"))
+
+
+def _records(cfg: TrainConfig, records: list[dict], dev_records: list[dict] | None):
+    """(training records, dev records or None): prepared, and the dev records held out."""
+    recs = prepare_records(records, cfg.format)
+    if cfg.stop != "dev":
+        return recs, None
+    if not dev_records:
+        raise MckdError("stop=dev needs labeled dev records (mckd train --dev FILE)")
+    dev = prepare_records(dev_records, cfg.format)
+    overlap = {r["id"] for r in dev} & {r["id"] for r in recs}
+    if overlap:  # an epoch picked on records it trained on picks the most memorised one
+        raise MckdError(f"{len(overlap)} dev records are also training records "
+                        f"(first: {sorted(overlap)[0]}); the dev records must be held out")
+    return recs, dev
+
+
+def _done_or_checkpoint(out: Path, fingerprint: str):
+    """"done" where `out` holds this very training finished; its checkpoint to resume from, or
+    None to start; an error where `out` holds another training's student or checkpoint."""
+    meta_path, ckpt_path = out / META, out / CHECKPOINT
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("fingerprint") == fingerprint:
+            return "done"
+        raise MckdError(f"{out}: holds a student trained on other records/settings; "
+                        "use another --out folder")
+    ckpt = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if ckpt is not None and ckpt.get("fingerprint") != fingerprint:
+        raise MckdError(f"{ckpt_path}: checkpoint of a different training (records or settings "
+                        "changed); delete it or use another --out folder")
+    return ckpt
+
+
+def _save(cfg: TrainConfig, raw_model, out: Path, meta: dict) -> None:
+    """The HF folder, then the meta that says "finished" (written last), then the checkpoint
+    goes unless kept."""
+    from ..jsonio import honour_umask, write_json_atomic
+
+    raw_model.config.use_cache = True
+    raw_model.save_pretrained(out)
+    honour_umask(out)  # transformers writes model.safetensors 0600 through a temp file
+    write_json_atomic(out / META, meta)  # written last: its presence means "finished"
+    ckpt_path = out / CHECKPOINT
+    if not cfg.keep_checkpoint and ckpt_path.exists():
+        ckpt_path.unlink()
+
+
+def _epoch_record(cfg: TrainConfig, history: list, epoch: int, loss: float, step: int, lr: float,
+                  seconds: float, device, torch) -> str:
+    """Append epoch `epoch`'s record (loss, step, lr, seconds, peak memory) to `history`;
+    returns its log line."""
+    mem = peak_memory_mb(device, torch)
+    history.append({"epoch": epoch + 1, "loss": round(loss, 5), "step": step, "lr": lr,
+                    "seconds": round(seconds, 2), **mem})
+    return (f"epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f} ({seconds:.1f}s, "
+            + ", ".join(f"{k[:-3].replace('_', ' ')} {v:,} MB" for k, v in mem.items()) + ")")
+
+
+def _backward(cfg: TrainConfig, model, tok, batch, device, torch, bf16: bool,
+              no_sync: bool) -> tuple[float, int]:
+    """Forward and backward of one micro-batch (gradients accumulate; DDP syncs them only on
+    the last micro-batch of a step). Returns (its loss, its target tokens)."""
+    x, y, am = batch
+    with model.no_sync() if no_sync else _nullctx():
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = _loss(model, tok, x, y, am)
+        (loss / cfg.grad_accum).backward()
+    return float(loss.detach()), int((y != -100).sum())
 
 
 def _place(cfg: TrainConfig, torch):
