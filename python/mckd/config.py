@@ -145,14 +145,13 @@ class DistillConfig:
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
 
 
-# The real experiment on 2 cores (experiments/craft-cpu): CRAFT sentences of 20-30 words,
-# where the Qwen2.5-Coder-1.5B teacher beats right-branching (42.5 vs 34.9 paper F1 on 200
-# dev sentences; below 20 words right-branching wins), 10 fixed demonstrations in a cached
-# prefix, 32 sentences per llama_decode wave (8-15 tokens a call is this CPU's slow zone,
-# benchmarks/RESULTS.md), pretrained decoder-only SmolLM2-135M students. Batches of 16, not
-# the paper's 32: 3 epochs of 500-1,000 sentences are only 48-94 steps of 32 (a vanilla-KD
-# student trained so scored 37.3 paper F1, below its 40.0 teacher); 16 doubles the updates
-# for the same compute (~0.7 sentences/s on 2 cores either way).
+# The real experiment on 2 cores (experiments/craft-cpu; the figures behind each choice are in
+# EXPERIMENTS.md, "craft-cpu"): CRAFT sentences of 20-30 words, the band where the
+# Qwen2.5-Coder-1.5B teacher beats right-branching; 10 fixed demonstrations in a cached prefix;
+# 32 sentences per llama_decode wave (fewer tokens a call is this CPU's slow zone,
+# benchmarks/RESULTS.md); pretrained decoder-only SmolLM2-135M students. Batches of 16, not the
+# paper's 32: 3 epochs of 500-1,000 sentences are too few steps of 32, and 16 doubles the
+# updates for the same compute.
 _CRAFT_CPU: dict[str, Any] = {
     "stages": 3,
     "data.labeled": 50, "data.max_pool": 1000, "data.max_test": 500,
@@ -178,31 +177,27 @@ PRESETS: dict[str, dict[str, Any]] = {
         "student.arch": "t5-micro", "teacher.threads": 1,
     },
     "craft-cpu": _CRAFT_CPU,
-    # craft-cpu with a voting teacher (issue 9): its greedy pass (the committed craft-cpu outputs,
-    # reused from the run's cache) and a greedy pass whose demonstrations are the gold trees of
-    # 20-30 words, consensus at threshold 0.2. On 200 CRAFT dev sentences of 20-30 words
-    # (levers/prompt) this vote of two prompts scored 50.10 paper F1 against 41.16 greedy, for
-    # one more pass; greedy + 3 samples of one prompt scored 51.33 for three more (adding one
-    # sample to the two prompts: 52.27, teacher.samples=1).
-    # Its stages hand on the consensus of the teacher's two passes and the other student's
-    # relabels (stage_vote): on the pool, stage 1's relabels alone scored 48.67 paper F1 against
-    # the teacher's 50.63, voted with the teacher's passes 56.91 (at the teacher's threshold).
+    # craft-cpu with a voting teacher: its greedy pass (the committed craft-cpu outputs, reused
+    # from the run's cache) and a greedy pass whose demonstrations are the gold trees of the
+    # data's word band, consensus at threshold 0.2: on dev, the best teacher for one more pass
+    # (EXPERIMENTS.md, "Prompt levers on the teacher"). Its stages hand on the consensus of the
+    # teacher's two passes and the other student's relabels (stage_vote), which on the pool beat
+    # either alone (EXPERIMENTS.md, "Two stage-1 levers on run-vote").
     "craft-cpu-vote": {
         **_CRAFT_CPU,
         "teacher.vote_demo_words": "auto", "teacher.vote_threshold": 0.2,
         "stage_vote": True,
-        # and reports the committee of its five students at a threshold chosen on 200 dev
-        # sentences (levers/committee/vote_dev.py): 0.1, one vote of five, 55.09 paper F1 on dev
-        # against 53.00 at the teacher's 0.2
+        # and reports the committee of its students at the threshold chosen on dev sentences
+        # (levers/committee/vote_dev.py: one vote of five)
         "baselines.committee": True, "baselines.committee_threshold": 0.1,
-        # with the SFT-on-gold student (30 epochs) as a sixth voter: on the same 200 dev sentences
-        # 58.55 against 55.09 without it, 0.1 still the best threshold (levers/gold_anchor/vote_dev.py)
+        # with the SFT-on-gold student as a further voter, which raised the committee on dev
+        # (levers/gold_anchor/vote_dev.py; EXPERIMENTS.md, "The gold examples in the students")
         "baselines.committee_sft_gold": True,
     },
     # The tagging experiment on 2 cores (experiments/craft-chunks-cpu): the same CRAFT sentences
     # tagged with chunks derived from their gold trees (mckd.chunks). 30 fixed demonstrations
-    # (the paper's count), one cached prefix: on 8 dev sentences the teacher's chunk F1 was
-    # 39.7 with 30 against 21.1 with 10.
+    # (the paper's count) in one cached prefix: a tag prompt is short, and more demonstrations
+    # showed the teacher more of the chunk conventions (EXPERIMENTS.md, "craft-chunks-cpu").
     "craft-chunks-cpu": {
         **{k: v for k, v in _CRAFT_CPU.items() if k not in ("teacher.schedule", "student.engine")},
         "format": "chunks", "data.max_pool": 300, "data.max_test": 200,

@@ -1,8 +1,8 @@
 """Few-shot prompts and the choice of demonstrations.
 
 The plain prompt (the paper's form) is `Input:{x}\nOutput:{y}` per demonstration (blank line
-between them), then `Input:{test}\nOutput`, optionally after an instruction paragraph (issue 9's
-lever). The final `:` is not part of the prompt: BPE vocabularies merge `:(` into one token, so a
+between them), then `Input:{test}\nOutput`, optionally after an instruction paragraph (`teacher.instruction`).
+The final `:` is not part of the prompt: BPE vocabularies merge `:(` into one token, so a
 prompt ending in `:` puts the model on a token boundary it never saw in the demonstrations. The
 `:` is instead the first thing the teacher must write ("token healing"), so it is free to pick
 the same `:(` token the demonstrations used.
