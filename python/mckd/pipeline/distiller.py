@@ -284,14 +284,13 @@ class Distiller:
                                     d / "labels.jsonl", tcfg)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
-        # threads change speed, not outputs (the cache key leaves them out too); parallel
-        # changes how llama.cpp batches, which can flip a near-tied token (teacher/run.py), so
+        # The settings that change what this backend writes (Backend.not_in_outputs says which
+        # do not): parallel changes how llama.cpp batches, which can flip a near-tied token, so
         # it stays in. The model enters by content: a GGUF replaced at one path re-runs.
-        # A server teacher: its identity stands in for the model file, and how it is reached
-        # (concurrency, timeouts, the key's variable) does not change what it writes.
-        skip = SERVER_ONLY if not c.url else LOCAL_ONLY + SERVER_TRANSPORT
-        settings = compat.teacher_settings(
-            {k: v for k, v in asdict(c).items() if k != "threads" and k not in skip})
+        from ..teacher.backends import backend_class
+
+        skip = backend_class(c).not_in_outputs
+        settings = compat.teacher_settings({k: v for k, v in asdict(c).items() if k not in skip})
         versions = {"constraint": CONSTRAINT_VERSION, "repair": REPAIR_VERSION}
         if "samples" in settings or "vote_demo_words" in settings:
             versions["vote"] = VOTE_VERSION
@@ -710,15 +709,6 @@ class Distiller:
         write_manifest(self.root, self.cfg, status, teacher, started=self._started,
                        seeds=seeds(self._current, self.cfg.seed), data_dir=self.data_dir,
                        data_checksums=self.data_checksums())
-
-
-# Teacher settings that mean something only for one kind of teacher; the other kind's are left
-# out of the teacher step's fingerprint (so adding server settings changed no local run's).
-SERVER_ONLY = ("url", "server_model", "api_key_env", "concurrency", "timeout_s", "retries",
-               "grammar", "max_broken")
-# (max_broken decides whether a run fails, not what the teacher writes)
-SERVER_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries", "max_broken")
-LOCAL_ONLY = ("model", "parallel", "n_ctx", "schedule")
 
 
 def _confidence(rec: dict) -> float:

@@ -24,6 +24,10 @@ class Backend:
     """One teacher backend, opened for one `run_teacher` call."""
 
     name = ""   # registry name (TeacherConfig.backend)
+    # Teacher settings that do not change what this backend writes: left out of a run's teacher
+    # step fingerprint (mckd distill), so changing one re-runs nothing. The thread count changes
+    # speed only (outputs measured identical); the other backends' settings mean nothing here.
+    not_in_outputs: tuple[str, ...] = ("threads",)
 
     def __init__(self, cfg, model_path) -> None:
         self.cfg = cfg
@@ -64,12 +68,27 @@ def register(cls: type[Backend]) -> type[Backend]:
     return cls
 
 
-def open_backend(cfg, model_path) -> Backend:
-    """The backend `cfg.backend` names ("auto": server when cfg.url is set, else llama.cpp)."""
-    name = cfg.backend if cfg.backend != "auto" else ("server" if cfg.url else "llama.cpp")
+def backend_class(cfg) -> type[Backend]:
+    """The backend `cfg.backend` names ("auto", or a config without the field, such as
+    `mckd distill`'s: server when cfg.url is set, else llama.cpp)."""
+    name = getattr(cfg, "backend", "auto")
+    if name == "auto":
+        name = "server" if cfg.url else "llama.cpp"
     if name not in BACKENDS:
         raise MckdError(f"teacher backend {name!r}: expected one of {', '.join(BACKENDS)}")
-    return BACKENDS[name](cfg, model_path)
+    return BACKENDS[name]
+
+
+def open_backend(cfg, model_path) -> Backend:
+    """The backend `cfg.backend` names, opened for one `run_teacher` call."""
+    return backend_class(cfg)(cfg, model_path)
+
+
+# what reaches a server and how (the key's variable, concurrency, timeouts) and whether a run
+# fails on broken replies: none of it changes what a teacher writes
+_SERVER = ("url", "server_model", "api_key_env", "concurrency", "timeout_s", "retries",
+           "grammar", "max_broken")
+_TRANSPORT = ("api_key_env", "concurrency", "timeout_s", "retries", "max_broken")
 
 
 def _model_id(path: Path) -> tuple:
@@ -82,6 +101,7 @@ class LlamaCpp(Backend):
     """A local GGUF through llama.cpp, in this process."""
 
     name = "llama.cpp"
+    not_in_outputs = Backend.not_in_outputs + _SERVER
 
     def __init__(self, cfg, model_path) -> None:
         from .gguf import check_gguf
@@ -131,6 +151,10 @@ class Server(Backend):
     """An OpenAI-compatible completions server (llama.cpp server, vLLM)."""
 
     name = "server"
+    # the server's identity stands in for the model file; llama.cpp's batching settings are
+    # the server's own
+    not_in_outputs = Backend.not_in_outputs + ("model", "parallel", "n_ctx", "schedule") \
+        + _TRANSPORT
 
     def __init__(self, cfg, model_path) -> None:
         from .server import Client
