@@ -376,3 +376,50 @@ def test_parse_writes_tags_and_a_committee_votes_them(tag_student, tmp_path, cap
     assert [r["members"] for r in rows] == [2, 2] and all(r["valid"] for r in rows)
     assert [r["tree"].split()[0::2] for r in rows] == [
         "the gene binds a protein".split(), "in mouse the cells".split()]
+
+
+# ------------------------------------------------------------------ mckd eval --metric chunks
+def test_eval_scores_tag_files_as_conlleval_does(tmp_path, capsys):
+    """`mckd eval --metric chunks GOLD PRED` on random taggings: its corpus chunk F1 and tag
+    accuracy are the conlleval port's; GOLD may be CoNLL columns; a blank line in both files
+    (an empty input `mckd parse` kept) is skipped; mismatched files and bad gold are named."""
+    from mckd.cli import main
+
+    rng = random.Random(7)
+    sents = []
+    for _ in range(40):
+        n = rng.randint(1, 9)
+        words = [f"w{rng.randint(0, 30)}" for _ in range(n)]
+        sents.append((words, _random_tags(rng, n), _random_tags(rng, n)))
+    cc, fc, fg, ct, tok = conll_counts([(g, p) for _, g, p in sents])
+    want_f1 = 200 * cc / (fc + fg) if cc else 0.0
+    gold = [interleave(w, g) for w, g, _ in sents]
+    pred = [interleave(w, p) for w, _, p in sents]
+
+    (tmp_path / "gold.txt").write_text("\n".join(gold[:5] + [""] + gold[5:]) + "\n")
+    (tmp_path / "pred.txt").write_text("\n".join(pred[:5] + [""] + pred[5:]) + "\n")
+    assert main(["eval", "--metric", "chunks", "--json", str(tmp_path / "gold.txt"),
+                 str(tmp_path / "pred.txt")]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["n"] == 40 and res["invalid"] == 0
+    assert res["chunk_f1"] == pytest.approx(want_f1)
+    assert res["tag_accuracy"] == pytest.approx(100 * ct / tok)
+    assert sum(t["gold"] for t in res["types"].values()) == fc
+    assert sum(t["predicted"] for t in res["types"].values()) == fg
+
+    # gold as CoNLL columns (no blank sentence there, so none in pred either)
+    (tmp_path / "gold.conll").write_text(
+        "".join("".join(f"{a} {b}\n" for a, b in zip(w, g)) + "\n" for w, g, _ in sents))
+    (tmp_path / "pred2.txt").write_text("\n".join(pred) + "\n")
+    assert main(["eval", "--metric", "chunks", str(tmp_path / "gold.conll"),
+                 str(tmp_path / "pred2.txt")]) == 0
+    out = capsys.readouterr().out
+    assert f"chunk_f1                = {want_f1:.4f}" in out and "FB1" in out
+
+    assert main(["eval", "--metric", "chunks", str(tmp_path / "gold.conll"),
+                 str(tmp_path / "pred.txt")]) != 0
+    assert "has 40 sentences but" in capsys.readouterr().err
+    (tmp_path / "bad.txt").write_text("a B-NP b\n")
+    assert main(["eval", "--metric", "chunks", str(tmp_path / "bad.txt"),
+                 str(tmp_path / "bad.txt")]) != 0
+    assert "sentence 1: not words each followed by a BIO tag" in capsys.readouterr().err

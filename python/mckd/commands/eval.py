@@ -1,4 +1,5 @@
-"""`mckd eval GOLD PRED`: score predicted trees, EVALB-exact (default) or with the paper's metric.
+"""`mckd eval GOLD PRED`: score predicted trees, EVALB-exact (default) or with the paper's metric;
+or, with ``--metric chunks``, predicted BIO tag sequences by conlleval's chunk F1.
 
 With ``--metric evalb`` and no ``--json`` the standard output is byte-identical to evalb.c's
 (``evalb -p PRM GOLD PRED``), and its per-sentence messages go to stderr as it prints them. Where
@@ -14,13 +15,18 @@ import sys
 
 
 def add_arguments(parser):
-    parser.add_argument("gold", metavar="GOLD", help="gold trees, one per line (EVALB format)")
-    parser.add_argument("pred", metavar="PRED", help="predicted trees, one per line")
+    parser.add_argument("gold", metavar="GOLD", help="gold trees, one per line (EVALB format); "
+                        "--metric chunks: tagged sentences, one per line (w1 T1 w2 T2 ...) or "
+                        "CoNLL columns (token first, tag last, a blank line between sentences)")
+    parser.add_argument("pred", metavar="PRED", help="predicted trees, one per line; --metric "
+                        "chunks: tagged sentences as GOLD (what `mckd parse` prints for a tag "
+                        "format)")
     parser.add_argument("-p", "--params", metavar="FILE.prm", default=None,
                         help="EVALB parameter file (default: COLLINS.prm's settings, built in)")
-    parser.add_argument("--metric", choices=("evalb", "paper"), default="evalb",
+    parser.add_argument("--metric", choices=("evalb", "paper", "chunks"), default="evalb",
                         help="evalb: EVALB-exact (default); paper: the MCKD paper's mean "
-                             "per-sentence unlabeled span F1")
+                             "per-sentence unlabeled span F1; chunks: conlleval's chunk F1 of "
+                             "BIO tag sequences (corpus, and the per-sentence mean)")
     parser.add_argument("--strict", action="store_true",
                         help="with --metric paper: no fix-ups; a prediction scores only if it is "
                              "one tree over exactly the gold words (none is left out)")
@@ -124,7 +130,69 @@ def _run_paper(args) -> int:
     return 0
 
 
+def _tagged(path: str) -> list[str | None]:
+    """Tagged sentences, `w1 T1 w2 T2 ...` each (None for a blank line of a one-a-line file):
+    CoNLL columns by the name's suffix, else one sentence a line."""
+    from pathlib import Path
+
+    from ..errors import MckdError
+    from ..seqdata import CONLL_SUFFIXES, _read_text, read_conll
+
+    p = Path(path)
+    if p.suffix.lower() in CONLL_SUFFIXES and p.suffix.lower() != ".txt":
+        records, problems = read_conll(p, p.name)
+        if problems:
+            raise MckdError(problems[0])
+        return [r["target"] for r in records]
+    lines = _read_text(p).splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [" ".join(x.split()) or None for x in lines]
+
+
+def _run_chunks(args) -> int:
+    from ..chunks import is_tag
+    from ..errors import MckdError
+    from ..metrics.text import chunk_types, tag_scores
+
+    gold, pred = _tagged(args.gold), _tagged(args.pred)
+    if len(gold) != len(pred):
+        raise MckdError(f"{args.gold} has {len(gold)} sentences but {args.pred} has {len(pred)}; "
+                        "chunk F1 pairs them one to one")
+    g_t, p_t, words = [], [], []
+    for i, (g, p) in enumerate(zip(gold, pred), 1):
+        if g is None:  # a blank line in both (mckd parse keeps blank inputs blank)
+            continue
+        toks = g.split()
+        if len(toks) % 2 or not all(is_tag(t) for t in toks[1::2]):
+            raise MckdError(f"{args.gold}: sentence {i}: not words each followed by a BIO tag "
+                            "(w1 T1 w2 T2 ...)")
+        g_t.append(g)
+        p_t.append(p or "")
+        words.append(toks[0::2])
+    if not g_t:
+        raise MckdError(f"{args.gold}: no tagged sentences; nothing to score")
+    res = tag_scores(g_t, p_t, words)
+    res.pop("chunk_f1_per_sentence")
+    types = chunk_types(g_t, p_t, words)
+    if args.json:
+        print(json.dumps({"metric": "chunks", "gold": args.gold, "pred": args.pred, **res,
+                          "types": types}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"chunk metric (conlleval; outputs read by position, words they do not reach as O): "
+          f"{res['n']} sentences, {sum(len(w) for w in words)} words, {res['invalid']} invalid "
+          "outputs")
+    for k in ("chunk_f1", "chunk_f1_mean", "tag_accuracy", "exact_match"):
+        print(f"{k:<24}= {res[k]:.4f}")
+    for t, r in types.items():
+        print(f"{t:>17}: precision {r['precision']:6.2f}%; recall {r['recall']:6.2f}%; "
+              f"FB1 {r['f1']:6.2f}  {r['predicted']}")
+    return 0
+
+
 def run(args) -> int:
     if args.metric == "paper":
         return _run_paper(args)
+    if args.metric == "chunks":
+        return _run_chunks(args)
     return _run_evalb(args)

@@ -137,3 +137,20 @@ def tag_scores(gold_targets: list[str], outputs: list[str], words: list[list[str
             "tag_accuracy": 100.0 * right / total if total else 0.0,
             "exact_match": 100.0 * exact / m if m else 0.0,
             "invalid": invalid, "chunk_f1_per_sentence": per}
+
+
+def chunk_types(gold_targets: list[str], outputs: list[str], words: list[list[str]]) -> dict:
+    """conlleval's per-type table: {type: {"precision", "recall", "f1", "gold", "predicted"}},
+    over all sentences, outputs read by position as `tag_scores` reads them."""
+    from collections import Counter
+
+    tp, ng, npred = Counter(), Counter(), Counter()
+    for g, out, w in zip(gold_targets, outputs, words):
+        gc, pc = chunks(read_tags(g, len(w))), chunks(read_tags(out, len(w)))
+        ng.update(c[2] for c in gc)
+        npred.update(c[2] for c in pc)
+        tp.update(c[2] for c in gc & pc)
+    return {t: {"precision": 100.0 * tp[t] / npred[t] if npred[t] else 0.0,
+                "recall": 100.0 * tp[t] / ng[t] if ng[t] else 0.0,
+                "f1": _f1(tp[t], ng[t], npred[t]), "gold": ng[t], "predicted": npred[t]}
+            for t in sorted(set(ng) | set(npred))}
