@@ -1,8 +1,8 @@
 """Your own data for `mckd data import`: tag sequences in CoNLL columns, and JSONL records.
 
-Both become dataset records of the `text` format, which the pipeline runs end to end (the
-teacher writes one line, students learn it, the table scores exact match, token F1 and
-conlleval chunk F1):
+Both become dataset records with a `target`. Tag sequences run as `--format chunks` (their own
+tags: the teacher and students decode under the BIO tag constraint, the table scores conlleval
+chunk F1) or as `text`, any one-line output (unconstrained; exact match, token F1, chunk F1):
 
 - **CoNLL columns** (`.conll`, `.bio`, `.iob`, `.tsv`, `.txt`): one token per line, columns
   separated by whitespace, the token in the first column and its tag in the last (or
