@@ -17,7 +17,6 @@ reads (teacher GGUF, `student.init`) and the versions of the code that decides o
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import asdict
@@ -41,7 +40,7 @@ from ..versions import (
 )
 from .identity import init_sha, teacher_identity
 from .manifest import write_manifest
-from .rundir import RunDir, fingerprint
+from .rundir import RunDir
 from .scores import RunScores
 from .steps import (
     final_student,
@@ -88,21 +87,6 @@ def _cap(records: list[dict], cfg, n: int, rng: random.Random) -> list[dict]:
     return out
 
 
-def _diff(a, b, prefix: str = ""):
-    """(key, before, after) of every leaf where two JSON values differ; lists as whole values."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            yield from _diff(a.get(k, "(absent)"), b.get(k, "(absent)"),
-                             f"{prefix}.{k}" if prefix else str(k))
-    elif a != b:
-        yield prefix or "(inputs)", a, b
-
-
-def _short(v) -> str:
-    s = json.dumps(v, default=str) if not isinstance(v, str) else v
-    return s if len(s) <= 40 else s[:18] + "..." + s[-18:]
-
-
 class Distiller:
     """Holds the config and run directory; each method is one pipeline step."""
 
@@ -142,47 +126,20 @@ class Distiller:
         A model step outside `only` is checked like in plan(), never run."""
         held = model_step and self.only is not None and name not in self.only
         if self._plan_only or held:
-            r = self._check(name, inputs)
+            r = self.run.current(name, inputs)
             if r is None:
                 self._missing.append(name)
-                self._why[name] = self._reason(name, inputs)
+                self._why[name] = self.run.why_not_current(name, inputs)
                 raise _NotCurrent(name)
         else:
             r = self.run.run(name, inputs, fn, title)
         self._current[name] = r
         return r
 
-    def _reason(self, name: str, inputs: dict) -> str:
-        """Why step `name` is not current under `inputs`: never run, unfinished, or which of
-        its inputs differ from those it was done with (its inputs.json)."""
-        d = self.run.step_dir(name)
-        if not (d / "done.json").exists():
-            return "unfinished: resumes" if (d / "fingerprint").exists() and \
-                (d / "fingerprint").read_text().strip() == fingerprint(inputs) else (
-                "unfinished, for other settings: starts over" if d.exists() else "not run yet")
-        try:
-            before = read_json(d / "inputs.json")
-        except MckdError:
-            return "done under other inputs (its inputs.json is gone)"
-        now = json.loads(json.dumps(inputs, default=str))
-        changed = [f"{k} {_short(before_v)} -> {_short(now_v)}"
-                   for k, before_v, now_v in _diff(before, now)]
-        return "changed: " + "; ".join(changed[:4]) + (
-            f"; and {len(changed) - 4} more" if len(changed) > 4 else "") if changed else \
-            "done under other inputs"
-
     def explain(self) -> list[tuple[str, str]]:
         """plan() with the reason for each step: [(step, why)]."""
         missing = self.plan()
         return [(n, self._why.get(n, "")) for n in missing]
-
-    def _check(self, name: str, inputs: dict) -> dict | None:
-        """The result of a step done with exactly these inputs, else None (nothing is run)."""
-        done = self.run.step_dir(name) / "done.json"
-        if not done.exists():
-            return None
-        info = read_json(done)
-        return info["result"] if info.get("fingerprint") == fingerprint(inputs) else None
 
     def _hash_cache(self) -> Path:
         return self.root / "cache" / "file_hashes.json"

@@ -84,6 +84,33 @@ class RunDir:
             return None
         return read_json(done)["result"]
 
+    def current(self, name: str, inputs: dict) -> dict | None:
+        """The result of a step done with exactly these inputs, else None (nothing is run)."""
+        done = self.step_dir(name) / "done.json"
+        if not done.exists():
+            return None
+        info = read_json(done)
+        return info["result"] if info.get("fingerprint") == fingerprint(inputs) else None
+
+    def why_not_current(self, name: str, inputs: dict) -> str:
+        """Why step `name` is not current under `inputs`: never run, unfinished, or which of
+        its inputs differ from those it was done with (its inputs.json)."""
+        d = self.step_dir(name)
+        if not (d / "done.json").exists():
+            return "unfinished: resumes" if (d / "fingerprint").exists() and \
+                (d / "fingerprint").read_text().strip() == fingerprint(inputs) else (
+                "unfinished, for other settings: starts over" if d.exists() else "not run yet")
+        try:
+            before = read_json(d / "inputs.json")
+        except MckdError:
+            return "done under other inputs (its inputs.json is gone)"
+        now = json.loads(json.dumps(inputs, default=str))
+        changed = [f"{k} {_short(before_v)} -> {_short(now_v)}"
+                   for k, before_v, now_v in _diff(before, now)]
+        return "changed: " + "; ".join(changed[:4]) + (
+            f"; and {len(changed) - 4} more" if len(changed) > 4 else "") if changed else \
+            "done under other inputs"
+
     def run(self, name: str, inputs: dict, fn: Callable[[Path], dict], title: str = "") -> dict:
         """Run step `name` unless it finished with the same inputs; returns its result dict."""
         self.acquire()
@@ -118,6 +145,21 @@ class RunDir:
                                  "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         self.ran.append(name)
         return result
+
+
+def _diff(a, b, prefix: str = ""):
+    """(key, before, after) of every leaf where two JSON values differ; lists as whole values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            yield from _diff(a.get(k, "(absent)"), b.get(k, "(absent)"),
+                             f"{prefix}.{k}" if prefix else str(k))
+    elif a != b:
+        yield prefix or "(inputs)", a, b
+
+
+def _short(v) -> str:
+    s = json.dumps(v, default=str) if not isinstance(v, str) else v
+    return s if len(s) <= 40 else s[:18] + "..." + s[-18:]
 
 
 def check_run_dir(root: str | Path, data_dir: str | Path | None = None) -> None:
