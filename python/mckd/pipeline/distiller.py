@@ -651,7 +651,7 @@ class Distiller:
                                       "threshold": threshold, "versions": {"vote": VOTE_VERSION}},
                    fn, f"committee: {len(members)} students"
                    f"{' (the SFT-on-gold one too)' if c.baselines.committee_sft_gold else ''} "
-                   "vote each test tree "
+                   "vote each test output "
                    f"(threshold {threshold})")
 
     def _inputs_file(self, name: str, records: list[dict], split_sha: str) -> tuple[Path, str]:
