@@ -607,7 +607,7 @@ def test_committee_row_votes_the_raw_test_outputs_of_every_student(fakes, data_d
     run = tmp_path / "run"
     res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true"))
     assert res["complete"] and "committee" in res["models"]
-    assert "committee: 3 students vote each test tree" in log
+    assert "committee: 3 students vote each test output" in log
     members = ["final_1_test", "s1_A_test", "s1_B_test"]
     outs = [{r["id"]: r for r in read_jsonl(run / f"steps/{m}/labels.jsonl")} for m in members]
     voted = read_jsonl(run / res["models"]["committee"]["labels"])
@@ -639,7 +639,7 @@ def test_committee_sft_gold_adds_that_student_last_and_reruns_only_the_vote(fake
     res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true",
                                         "baselines.committee_sft_gold=true"))
     assert res["complete"] and fakes["train"] == n  # no student trains again
-    assert "committee: 4 students (the SFT-on-gold one too) vote each test tree" in log
+    assert "committee: 4 students (the SFT-on-gold one too) vote each test output" in log
     assert "[redo] committee" in log
     voted = read_jsonl(run / res["models"]["committee"]["labels"])
     assert {r["committee"]["members"] for r in voted} == {4}
@@ -673,7 +673,7 @@ def test_committee_threshold_is_its_own_setting_and_reruns_only_the_vote(fakes, 
     res, log = _run(data_dir, run, _cfg(_gguf(tmp_path), "baselines.committee=true",
                                         "baselines.committee_threshold=0.6"))
     ran = [line for line in log.splitlines() if "[run]" in line]
-    assert len(ran) == 1 and "committee: 3 students vote each test tree (threshold 0.6)" in ran[0]
+    assert len(ran) == 1 and "committee: 3 students vote each test output (threshold 0.6)" in ran[0]
     members = ["final_1_test", "s1_A_test", "s1_B_test"]
     outs = [{r["id"]: r for r in read_jsonl(run / f"steps/{m}/labels.jsonl")} for m in members]
     voted = read_jsonl(run / res["models"]["committee"]["labels"])
