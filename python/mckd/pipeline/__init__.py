@@ -10,6 +10,7 @@ Modules:
     scores     every current label step against the held-back gold
     identity   the teacher's and the student init's content hashes
     manifest   manifest.json: config, seeds, versions, invocations
+    votes      the stage vote and the committee over label files (no model runs)
     rundir     a run directory of fingerprinted, atomically finished steps, and its lock
     report     results.json, results.md and the plot from the finished steps
     parallel   one run split over processes (GPU training beside CPU relabels)

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import DistillConfig
-from . import compat
+from . import compat, votes
 from ..errors import MckdError
 from ..jsonio import (
     read_json,
@@ -527,24 +527,8 @@ class Distiller:
         threshold = self.cfg.teacher.vote_threshold
 
         def fn(d: Path) -> dict:
-            from ..teacher.vote import vote
-
-            teacher = {r["id"]: r for r in self._labels("teacher_pool")}
-            out = []
-            for r in read_jsonl(raw):
-                t = teacher.get(r["id"])
-                if t is None:
-                    raise MckdError(f"{raw}: record {r['id']!r} is not in the teacher's "
-                                    "labels of the pool")
-                # a teacher that did not vote is one pass: its raw output
-                trees = list((t.get("votes") or {}).get("outputs") or [t["output"]])
-                trees.append(r["output"])
-                tree, usable = vote(self.fmt, trees, r["words"], threshold)
-                voted = r if tree is None else {  # no voter wrote a tree: the relabel stays
-                    "id": r["id"], "source": r["source"], "words": r["words"], "target": tree,
-                    "output": tree, "valid": True, "repaired": False}
-                out.append({**voted, "relabel_output": r["output"],
-                            "stage_vote": {"voters": len(trees), "usable": usable}})
+            out = votes.stage_vote(self.fmt, read_jsonl(raw), self._labels("teacher_pool"),
+                                   threshold, raw)
             write_jsonl_atomic(d / "labels.jsonl", out)
             return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out)}
 
@@ -632,18 +616,7 @@ class Distiller:
         threshold = c.baselines.committee_threshold
 
         def fn(d: Path) -> dict:
-            from ..teacher.vote import vote
-
-            labels = [{r["id"]: r for r in self._labels(m)} for m in members]
-            out = []
-            for rid, first in labels[0].items():
-                tree, usable = vote(self.fmt, [lab[rid]["output"] for lab in labels],
-                                    first["words"], threshold)
-                rec = {k: first[k] for k in ("id", "source", "words", "output", "target", "valid",
-                                             "repaired") if k in first}
-                if tree is not None:
-                    rec.update(output=tree, target=tree, valid=True, repaired=False)
-                out.append({**rec, "committee": {"members": len(labels), "usable": usable}})
+            out = votes.committee(self.fmt, [self._labels(m) for m in members], threshold)
             write_jsonl_atomic(d / "labels.jsonl", out)
             return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out), "members": members}
 
