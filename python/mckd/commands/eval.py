@@ -151,9 +151,8 @@ def _tagged(path: str) -> list[str | None]:
 
 
 def _run_chunks(args) -> int:
-    from ..chunks import is_tag
     from ..errors import MckdError
-    from ..metrics.text import chunk_types, tag_scores
+    from ..metrics.text import chunk_types, tag_scores, tag_valid
 
     gold, pred = _tagged(args.gold), _tagged(args.pred)
     if len(gold) != len(pred):
@@ -163,13 +162,13 @@ def _run_chunks(args) -> int:
     for i, (g, p) in enumerate(zip(gold, pred), 1):
         if g is None:  # a blank line in both (mckd parse keeps blank inputs blank)
             continue
-        toks = g.split()
-        if len(toks) % 2 or not all(is_tag(t) for t in toks[1::2]):
+        w = g.split()[0::2]
+        if not tag_valid(g, w):
             raise MckdError(f"{args.gold}: sentence {i}: not words each followed by a BIO tag "
                             "(w1 T1 w2 T2 ...)")
         g_t.append(g)
         p_t.append(p or "")
-        words.append(toks[0::2])
+        words.append(w)
     if not g_t:
         raise MckdError(f"{args.gold}: no tagged sentences; nothing to score")
     res = tag_scores(g_t, p_t, words)
