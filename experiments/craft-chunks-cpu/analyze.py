@@ -12,7 +12,6 @@ report`); it reads finished label steps only and can be re-run as the run progre
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 from mckd.chunks import gold_target, tags_of
@@ -20,7 +19,7 @@ from mckd.data import load_split
 from mckd.jsonio import read_jsonl, write_json_atomic, write_text_atomic
 from mckd.metrics import paired_gain
 from mckd.metrics.score import most_frequent_tags, reference_tags, score
-from mckd.metrics.text import chunks, read_tags
+from mckd.metrics.text import chunk_types, read_tags
 from mckd.pipeline import final_student, on_test, stage_student
 
 HERE = Path(__file__).resolve().parent
@@ -41,21 +40,14 @@ def _labels(run: Path, step: str) -> list[dict] | None:
     return read_jsonl(run / "steps" / step / "labels.jsonl")
 
 
-def by_type(gold_tags: list[list[str]], pred_tags: list[list[str]]) -> dict:
-    """Corpus chunk F1 of each chunk type, and how many chunks of it gold and prediction hold."""
-    tp, ng, npred = Counter(), Counter(), Counter()
-    for g, p in zip(gold_tags, pred_tags):
-        gc, pc = chunks(g), chunks(p)
-        for c in gc:
-            ng[c[2]] += 1
-        for c in pc:
-            npred[c[2]] += 1
-        for c in gc & pc:
-            tp[c[2]] += 1
+def by_type(gold_targets: list[str], outputs: list[str], words: list[list[str]]) -> dict:
+    """Corpus chunk F1 of each chunk type, and how many chunks of it gold and prediction hold
+    (`metrics.text.chunk_types`, conlleval's per-type table)."""
+    table = chunk_types(gold_targets, outputs, words)
     out = {}
     for t in TYPES:
-        f1 = 200 * tp[t] / (ng[t] + npred[t]) if ng[t] + npred[t] else 0.0
-        out[t] = {"f1": round(f1, 2), "gold": ng[t], "predicted": npred[t]}
+        r = table.get(t, {"f1": 0.0, "gold": 0, "predicted": 0})
+        out[t] = {"f1": round(r["f1"], 2), "gold": r["gold"], "predicted": r["predicted"]}
     return out
 
 
@@ -73,7 +65,9 @@ def main(run: Path, data: Path) -> dict:
     test_ids = [r["id"] for r in read_jsonl(run / "steps" / "select" / "test.jsonl")]
     demos = read_jsonl(run / "steps" / "select" / "demos.jsonl")
     g_recs = [gold[i] for i in test_ids]
-    g_tags = [tags_of(gold_target(r, FMT)) for r in g_recs]
+    g_targets = [gold_target(r, FMT) for r in g_recs]
+    g_words = [r["words"] for r in g_recs]
+    g_tags = [tags_of(t) for t in g_targets]
     preds: dict[str, list[dict]] = {}
     for name, step in ROWS:
         recs = _labels(run, step)
@@ -93,9 +87,10 @@ def main(run: Path, data: Path) -> dict:
         p_tags = [read_tags(r["output"], len(gold[r["id"]]["words"])) for r in ordered]
         res["rows"][name] = {"chunk_f1": round(s["chunk_f1"], 2),
                              "chunk_f1_mean": round(s["chunk_f1_mean"], 2),
-                             "invalid": s["invalid"], "by_type": by_type(g_tags, p_tags),
+                             "invalid": s["invalid"],
+                             "by_type": by_type(g_targets, [r["output"] for r in ordered], g_words),
                              "np_words_in_pp": np_in_pp(g_tags, p_tags)}
-    res["rows"]["gold"] = {"by_type": by_type(g_tags, g_tags),
+    res["rows"]["gold"] = {"by_type": by_type(g_targets, g_targets, g_words),
                            "np_words_in_pp": np_in_pp(g_tags, g_tags)}
     for base in ("teacher", "vanilla_kd"):
         if base not in per:
