@@ -217,9 +217,6 @@ class Distiller:
                                        "data_cfg": asdict(c.data), "format": self.fmt},
                             fn, "select demonstrations, unlabeled pool and test inputs")
 
-    def _sel(self, name: str) -> list[dict]:
-        return read_jsonl(self.run.step_dir("select") / f"{name}.jsonl")
-
     # ---------------------------------------------------------------- teacher
     def teacher(self, which: str, sel: dict, model_sha: str) -> dict:
         c = self.cfg.teacher
@@ -237,7 +234,7 @@ class Distiller:
                 # teacher.threads) still finds every output whose key is unchanged
                 cache_path=str(self.root / "cache" / "teacher.cache.jsonl"))
             (self.root / "cache").mkdir(exist_ok=True)
-            summary = T.run_teacher(c.model, self._sel("demos"), self._sel(which),
+            summary = T.run_teacher(c.model, self.run.selected("demos"), self.run.selected(which),
                                     d / "labels.jsonl", tcfg)
             return {"summary": _jsonable(summary), "sha": sha256_file(d / "labels.jsonl")}
 
@@ -271,7 +268,7 @@ class Distiller:
     # ---------------------------------------------------------------- split
     def split(self, sel: dict) -> dict:
         def fn(d: Path) -> dict:
-            ids = sorted(r["id"] for r in self._sel("pool"))
+            ids = sorted(r["id"] for r in self.run.selected("pool"))
             random.Random(seed("split", self.cfg.seed)).shuffle(ids)
             half = len(ids) // 2
             write_json_atomic(d / "split.json", {"A": sorted(ids[:half]), "B": sorted(ids[half:])})
@@ -297,7 +294,7 @@ class Distiller:
         # student.stop=dev: the gold examples pick the epoch, but the student trained on them
         # (SFT-on-gold) cannot be scored on them and stops by epochs instead
         dev_stop = base.stop == "dev"
-        on_gold = dev_stop and not {r["id"] for r in self._sel("demos")}.isdisjoint(
+        on_gold = dev_stop and not {r["id"] for r in self.run.selected("demos")}.isdisjoint(
             r["id"] for r in read_jsonl(train_file))
 
         def fn(d: Path) -> dict:
@@ -342,7 +339,7 @@ class Distiller:
     def _gold_examples(self) -> list[dict]:
         """The gold examples (the few-shot demonstrations) as training/dev records."""
         return [{"id": r["id"], "source": r["source"], "words": r.get("words"),
-                 "target": _gold_target(r, self.fmt)} for r in self._sel("demos")]
+                 "target": _gold_target(r, self.fmt)} for r in self.run.selected("demos")]
 
     def relabel(self, name: str, model: dict, inputs_file: Path, inputs_sha: str, title: str) -> dict:
         def fn(d: Path) -> dict:
@@ -381,9 +378,6 @@ class Distiller:
 
         r = self._step(name, deps, fn, f"collect labels {name}")
         return self.run.step_dir(name) / "labels.jsonl", r["sha"]
-
-    def _labels(self, step: str) -> list[dict]:
-        return read_jsonl(self.run.step_dir(step) / "labels.jsonl")
 
     # ---------------------------------------------------------------- the algorithm
     def run_all(self) -> dict:
@@ -471,13 +465,13 @@ class Distiller:
         sp = self.split(sel)
         halves = read_json(self.run.step_dir("split") / "split.json")
         a_ids, b_ids = set(halves["A"]), set(halves["B"])
-        teacher_labels = self._labels("teacher_pool")
+        teacher_labels = self.run.labels("teacher_pool")
         deps = {"teacher": tp["sha"], "split": sp["sha"]}
         la_file, la_sha = self._write_labels(
             stage_labels(0, "A"), [r for r in teacher_labels if r["id"] in a_ids], deps)
         lb_file, lb_sha = self._write_labels(
             stage_labels(0, "B"), [r for r in teacher_labels if r["id"] in b_ids], deps)
-        pool = self._sel("pool")
+        pool = self.run.selected("pool")
         b_inputs = self._inputs_file("inputs_B", [r for r in pool if r["id"] in b_ids], sp["sha"])
         a_inputs = self._inputs_file("inputs_A", [r for r in pool if r["id"] in a_ids], sp["sha"])
         self._stages(la_file, la_sha, lb_file, lb_sha, a_inputs, b_inputs, test_file, sel)
@@ -527,7 +521,7 @@ class Distiller:
         threshold = self.cfg.teacher.vote_threshold
 
         def fn(d: Path) -> dict:
-            out = votes.stage_vote(self.fmt, read_jsonl(raw), self._labels("teacher_pool"),
+            out = votes.stage_vote(self.fmt, read_jsonl(raw), self.run.labels("teacher_pool"),
                                    threshold, raw)
             write_jsonl_atomic(d / "labels.jsonl", out)
             return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out)}
@@ -578,7 +572,7 @@ class Distiller:
         if self.cfg.baselines.sft_gold_epochs:
             return self.cfg.baselines.sft_gold_epochs
         stage = self._train_cfg(0).resolved().epochs
-        pool = len(self._sel("pool"))
+        pool = len(self.run.selected("pool"))
         seen = stage * (pool // 2 if self.cfg.stages > 1 else pool)
         return max(stage, round(seen / max(1, n_gold)))
 
@@ -591,7 +585,7 @@ class Distiller:
         pool_file = self.run.step_dir("select") / "pool.jsonl"
         rl = self.relabel("sd_relabel", vk, pool_file, sel["pool_sha"],
                           "baseline KD+SD: vanilla KD student relabels the pool")
-        keep = sd_keep(self._labels("sd_relabel"))
+        keep = sd_keep(self.run.labels("sd_relabel"))
         f, sha = self._write_labels("labels_sd", keep, {"relabel": rl["sha"]})
         st = self.student("sd_filter", f, sha,
                           "baseline KD+SD: retrain on the 50% most confident labels")
@@ -616,7 +610,7 @@ class Distiller:
         threshold = c.baselines.committee_threshold
 
         def fn(d: Path) -> dict:
-            out = votes.committee(self.fmt, [self._labels(m) for m in members], threshold)
+            out = votes.committee(self.fmt, [self.run.labels(m) for m in members], threshold)
             write_jsonl_atomic(d / "labels.jsonl", out)
             return {"sha": sha256_file(d / "labels.jsonl"), "n": len(out), "members": members}
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from .. import locks
 from ..errors import MckdError
 from ..folders import is_import_dir, is_run_dir
-from ..jsonio import read_json, write_json_atomic, write_text_atomic
+from ..jsonio import read_json, read_jsonl, write_json_atomic, write_text_atomic
 
 
 def fingerprint(obj: Any) -> str:
@@ -83,6 +83,14 @@ class RunDir:
         if not done.exists():
             return None
         return read_json(done)["result"]
+
+    def labels(self, step: str) -> list[dict]:
+        """The records of a label step (its labels.jsonl)."""
+        return read_jsonl(self.step_dir(step) / "labels.jsonl")
+
+    def selected(self, name: str) -> list[dict]:
+        """What the select step drew: "demos", "pool" or "test" (its NAME.jsonl)."""
+        return read_jsonl(self.step_dir("select") / f"{name}.jsonl")
 
     def current(self, name: str, inputs: dict) -> dict | None:
         """The result of a step done with exactly these inputs, else None (nothing is run)."""

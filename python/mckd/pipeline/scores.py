@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import formats
 from ..errors import MckdError
-from ..jsonio import read_json, read_jsonl, sha256_file, write_json_atomic
+from ..jsonio import read_json, sha256_file, write_json_atomic
 from ..versions import SCORER_VERSION, code_versions
 from .rundir import RunDir
 from .steps import final_student, on_test, stage_labels, stage_student, voted_labels
@@ -24,12 +24,6 @@ class RunScores:
         self.fmt = cfg.format
         self.root = run.root
         self.data_dir = Path(data_dir)
-
-    def _labels(self, step: str) -> list[dict]:
-        return read_jsonl(self.run.step_dir(step) / "labels.jsonl")
-
-    def _sel(self, name: str) -> list[dict]:
-        return read_jsonl(self.run.step_dir("select") / f"{name}.jsonl")
 
     def gold(self, split: str) -> dict[str, dict]:
         """Gold records by id — for evaluation only."""
@@ -58,7 +52,7 @@ class RunScores:
         from ..metrics.score import score
 
         gold = self.gold(split)
-        preds = self._labels(label_step)
+        preds = self.run.labels(label_step)
         gold_recs = [gold[p["id"]] for p in preds if p["id"] in gold]
         if len(gold_recs) != len(preds):
             raise MckdError(f"{label_step}: predictions for ids missing from the {split} split")
@@ -130,8 +124,8 @@ class RunScores:
             if isinstance(old, dict) and old.get("cache_key") == key:
                 return old["result"]
         gold = self.gold("test")
-        ref = reference_scores([gold[r["id"]] for r in self._sel("test")], self.fmt,
-                               self._sel("demos"))
+        ref = reference_scores([gold[r["id"]] for r in self.run.selected("test")], self.fmt,
+                               self.run.selected("demos"))
         write_json_atomic(cache, {"cache_key": key, "result": ref})
         return ref
 
@@ -149,7 +143,7 @@ class RunScores:
             if isinstance(old, dict) and old.get("cache_key") == key:
                 return old["result"]
         gold = self.gold("train")
-        preds = [r for s in steps for r in self._labels(s)]
+        preds = [r for s in steps for r in self.run.labels(s)]
         res = score([gold[p["id"]] for p in preds], preds, self.fmt)
         cache.parent.mkdir(exist_ok=True)
         write_json_atomic(cache, {"cache_key": key, "result": res})
