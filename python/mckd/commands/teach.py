@@ -12,11 +12,10 @@ METAVAR = {"url": "URL", "api_key_env": "VAR", "vote_demo_words": "LO-HI",
 
 
 def add_arguments(parser):
-    from ..teacher.models import teacher_model_help
-
     from ..config import TeacherSettings
     from ..flags import add_flags
     from ..formats import FORMATS
+    from ..teacher.models import teacher_model_help
 
     parser.add_argument("--local-teacher", metavar="MODEL.gguf", default=None,
                         help=teacher_model_help())
