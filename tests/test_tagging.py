@@ -423,3 +423,11 @@ def test_eval_scores_tag_files_as_conlleval_does(tmp_path, capsys):
     assert main(["eval", "--metric", "chunks", str(tmp_path / "bad.txt"),
                  str(tmp_path / "bad.txt")]) != 0
     assert "sentence 1: not words each followed by a BIO tag" in capsys.readouterr().err
+    (tmp_path / "bad.conll").write_text("a B-NP\nb\n\n")  # a token line without its tag
+    assert main(["eval", "--metric", "chunks", str(tmp_path / "bad.conll"),
+                 str(tmp_path / "pred2.txt")]) != 0
+    assert f"{tmp_path / 'bad.conll'}:2: 1 column(s)" in capsys.readouterr().err
+    (tmp_path / "latin1.txt").write_bytes(b"a B-NP\nna\xefve O\n")  # not UTF-8
+    assert main(["eval", "--metric", "chunks", str(tmp_path / "gold.txt"),
+                 str(tmp_path / "latin1.txt")]) != 0
+    assert f"{tmp_path / 'latin1.txt'}:2: not UTF-8 text" in capsys.readouterr().err
